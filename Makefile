@@ -1,0 +1,52 @@
+# ses-reputation-operator. `make test` runs every test on the local test
+# ground (real kube-apiserver + etcd, moto-based AWS emulator); the first
+# run builds the Kubernetes binaries and installs the emulator (minutes),
+# later runs reuse them from $(SRO_CACHE).
+SRO_CACHE ?= $(HOME)/.cache/ses-reputation-operator
+export SRO_CACHE
+CARGO ?= cargo
+BIN := target/debug/ses-reputation-operator
+
+.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up
+
+all: build
+
+build:
+	$(CARGO) build
+
+## Regenerate the CRD YAML in the chart and deploy/ from the Rust types.
+crds: build
+	$(BIN) crds > charts/ses-reputation-operator/crds/crds.yaml
+	$(BIN) crds > deploy/crds/crds.yaml
+
+# helm from the Go module proxy (cached); evaluated only when used.
+HELM ?= $(shell tools/helm.sh)
+
+## Regenerate deploy/manifests.yaml (the chart with default values, plus
+## its Namespace). The chart tests fail when it is out of date.
+manifests:
+	HELM=$(HELM) tools/manifests.sh > deploy/manifests.yaml.tmp
+	mv deploy/manifests.yaml.tmp deploy/manifests.yaml
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Every test: unit tests, the emulator's own tests, then the integration
+## tests against the ground (started and stopped by tools/ground.sh).
+test:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --lib --bins
+	$(MAKE) emulator-test
+	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
+
+emulator-test:
+	python=$$(tests/aws-emulator/setup.sh) && cd tests/aws-emulator && $$python -m pytest -q
+
+## Start the ground and keep it running (prints the env to use it).
+ground-up:
+	tools/ground.sh up

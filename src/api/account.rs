@@ -1,0 +1,102 @@
+//! `SesAccount`: one AWS account + region the operator may act in, and
+//! which namespaces may use it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// An AWS account and region in which ConfigurationSets and
+/// EventDestinations are created.
+// Each `printcolumn(type_ = ...)` repeats its keys by design.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ses.reputation.io",
+    version = "v1alpha1",
+    kind = "SesAccount",
+    shortname = "sesacct",
+    category = "ses",
+    status = "SesAccountStatus",
+    doc = "An AWS account and region that SES resources are managed in.",
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(name = "Account", type_ = "string", json_path = ".status.accountId"),
+    printcolumn(name = "Enforcement", type_ = "string", json_path = ".status.enforcementStatus"),
+    printcolumn(name = "Sending", type_ = "boolean", json_path = ".status.sendingEnabled"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SesAccountSpec {
+    /// AWS region of the SES endpoint, for example `eu-west-1`. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable: create another SesAccount"))]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"))]
+    pub region: String,
+    /// IAM role to assume (through STS, from the operator's own credentials:
+    /// IRSA, EKS Pod Identity or environment). Empty: use those credentials directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"))]
+    pub role_arn: Option<String>,
+    /// External ID passed to AssumeRole, when the role's trust policy requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Namespaces whose resources may use this account. Empty selector
+    /// (`{}`) allows every namespace; omitted allows every namespace too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<LabelSelector>,
+}
+
+/// Observed state of an SES account.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SesAccountStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling, Stalled and SendingEnabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The 12-digit AWS account ID the credentials resolve to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// SES enforcement status as AWS reports it (HEALTHY, PROBATION, SHUTDOWN, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement_status: Option<String>,
+    /// Whether the account may send email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_enabled: Option<bool>,
+    /// Whether the account is out of the SES sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_access_enabled: Option<bool>,
+    /// Sending quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_quota: Option<SendQuota>,
+}
+
+/// SES sending limits of the account.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SendQuota {
+    /// Messages allowed in 24 hours.
+    pub max24_hour_send: f64,
+    /// Messages allowed per second.
+    pub max_send_rate: f64,
+    /// Messages sent in the last 24 hours.
+    pub sent_last24_hours: f64,
+}
+
+impl SesAccountSpec {
+    /// Whether a namespace with these labels may use the account.
+    pub fn allows(&self, namespace_labels: &std::collections::BTreeMap<String, String>) -> bool {
+        match &self.allowed_namespaces {
+            None => true,
+            // A selector the apiserver accepted but kube cannot parse denies
+            // rather than allows: failing closed keeps the account fenced.
+            Some(selector) => kube::core::Selector::try_from(selector.clone())
+                .is_ok_and(|s| kube::core::SelectorExt::matches(&s, namespace_labels)),
+        }
+    }
+}

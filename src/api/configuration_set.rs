@@ -1,0 +1,259 @@
+//! `ConfigurationSet`: an SES v2 configuration set with every option group,
+//! its tags, and the reputation it reports.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::DeletionPolicy;
+
+/// An Amazon SES v2 configuration set.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ses.reputation.io",
+    version = "v1alpha1",
+    kind = "ConfigurationSet",
+    namespaced,
+    shortname = "sescs",
+    category = "ses",
+    status = "ConfigurationSetStatus",
+    doc = "An Amazon SES v2 configuration set kept in sync with this spec.",
+    printcolumn(name = "AWS Name", type_ = "string", json_path = ".status.awsName"),
+    printcolumn(name = "Sending", type_ = "string", json_path = ".status.conditions[?(@.type==\"SendingEnabled\")].status"),
+    printcolumn(name = "Bounce", type_ = "string", json_path = ".status.reputation.bounceRatePercent"),
+    printcolumn(name = "Complaint", type_ = "string", json_path = ".status.reputation.complaintRatePercent"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("!has(oldSelf.spec.name) || (has(self.spec.name) && self.spec.name == oldSelf.spec.name)").message("spec.name is immutable: it is the configuration set's name in AWS"),
+    validation = Rule::new("!has(oldSelf.spec.accountRef) || (has(self.spec.accountRef) && self.spec.accountRef == oldSelf.spec.accountRef)").message("spec.accountRef is immutable: create a new ConfigurationSet for another account"),
+    validation = Rule::new("has(self.spec.name) || self.metadata.name.matches('^[A-Za-z0-9_-]{1,64}$')").message("metadata.name is not a valid SES configuration set name (1-64 of A-Z a-z 0-9 _ -): set spec.name")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationSetSpec {
+    /// Name of the configuration set in AWS: 1-64 letters, digits, `_` or
+    /// `-`. Defaults to metadata.name. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"), length(min = 1, max = 64))]
+    pub name: Option<String>,
+    /// SesAccount (cluster-scoped) to create the set in. Defaults to the
+    /// operator's `--default-account`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub account_ref: Option<String>,
+    /// Sending options.
+    #[serde(default)]
+    pub sending: SendingSpec,
+    /// Reputation metrics options. On by default: per-set bounce and
+    /// complaint rates in CloudWatch need them.
+    #[serde(default)]
+    pub reputation_metrics: ReputationMetricsSpec,
+    /// Suppression list options. Omitted: the account-level suppression
+    /// settings apply and the operator leaves the set's override alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<SuppressionSpec>,
+    /// Open and click tracking options. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<TrackingSpec>,
+    /// Delivery options. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+    /// Virtual Deliverability Manager options. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdm: Option<VdmSpec>,
+    /// AWS tags on the configuration set (at most 49: SES allows 50 and the
+    /// operator uses one to mark ownership).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.size() <= 49").message("at most 49 tags: SES allows 50 per configuration set and the operator keeps one (ses.reputation.io/owner)"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('aws:') && !k.startsWith('ses.reputation.io/') && k.size() <= 128)").message("tag keys must be at most 128 characters and must not start with 'aws:' or 'ses.reputation.io/'"))]
+    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 256)").message("tag values must be at most 256 characters"))]
+    pub tags: BTreeMap<String, String>,
+    /// What happens in AWS when this object is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Take over an existing configuration set of the same name that this
+    /// operator did not create. Without it such a set is left untouched and
+    /// this object goes Stalled with reason AlreadyExists.
+    #[serde(default)]
+    pub adopt: bool,
+}
+
+/// Whether the configuration set may send email.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SendingSpec {
+    /// Send email through this set. A ReputationPolicy may pause sending
+    /// regardless of this field; see status.conditions SendingEnabled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for SendingSpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Reputation metrics of the configuration set.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReputationMetricsSpec {
+    /// Publish per-set bounce and complaint rates to CloudWatch.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for ReputationMetricsSpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reasons for which recipients are added to the account suppression list.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SuppressionSpec {
+    /// BOUNCE, COMPLAINT, both, or none (`[]` turns suppression off for this set).
+    #[serde(default)]
+    #[schemars(length(max = 2))]
+    #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, x == y))").message("suppression reasons must not repeat"))]
+    pub reasons: Vec<SuppressionReason>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SuppressionReason {
+    Bounce,
+    Complaint,
+}
+
+/// Open and click tracking.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackingSpec {
+    /// Domain used in tracked links instead of the SES one.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
+    )]
+    pub custom_redirect_domain: String,
+    /// Whether tracked links use HTTPS. Defaults to OPTIONAL as in SES.
+    #[serde(default)]
+    pub https_policy: HttpsPolicy,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HttpsPolicy {
+    Require,
+    RequireOpenOnly,
+    #[default]
+    Optional,
+}
+
+/// Delivery options.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverySpec {
+    /// REQUIRE: deliver only over TLS. OPTIONAL (default): TLS when possible.
+    #[serde(default)]
+    pub tls_policy: TlsPolicy,
+    /// Dedicated IP pool to send from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub sending_pool_name: Option<String>,
+    /// Maximum time SES keeps retrying delivery, in seconds (300-50400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 300, max = 50400))]
+    pub max_delivery_seconds: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TlsPolicy {
+    Require,
+    #[default]
+    Optional,
+}
+
+/// Virtual Deliverability Manager options.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VdmSpec {
+    /// Engagement metrics on the VDM dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engagement_metrics: Option<Feature>,
+    /// Optimized shared delivery (Guardian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimized_shared_delivery: Option<Feature>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Feature {
+    Enabled,
+    Disabled,
+}
+
+/// Observed state of a configuration set.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigurationSetStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling, Stalled (kstatus) and SendingEnabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Name of the set in AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_name: Option<String>,
+    /// ARN of the set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// SesAccount the set lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Bounce and complaint rates, once measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<Reputation>,
+}
+
+/// Reputation of a configuration set as CloudWatch reports it.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Reputation {
+    /// Bounce rate as a fraction (0-1), as a string to keep precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_rate: Option<String>,
+    /// Bounce rate in percent, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_rate_percent: Option<String>,
+    /// Complaint rate as a fraction (0-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_rate: Option<String>,
+    /// Complaint rate in percent, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_rate_percent: Option<String>,
+    /// When the rates were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Healthy, Warning, Critical or Unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+}
+
+impl ConfigurationSet {
+    /// The configuration set's name in AWS.
+    pub fn aws_name(&self) -> String {
+        self.spec
+            .name
+            .clone()
+            .unwrap_or_else(|| kube::ResourceExt::name_any(self))
+    }
+}

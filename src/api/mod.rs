@@ -1,0 +1,47 @@
+//! Custom resource types of group `ses.reputation.io/v1alpha1`, one file per
+//! kind, and the CRD documents generated from them.
+
+pub mod account;
+pub mod conditions;
+pub mod configuration_set;
+pub mod event_destination;
+
+pub use account::{SesAccount, SesAccountSpec, SesAccountStatus};
+pub use configuration_set::{ConfigurationSet, ConfigurationSetSpec, ConfigurationSetStatus};
+pub use event_destination::{EventDestination, EventDestinationSpec, EventDestinationStatus};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// API group of every kind this operator owns.
+pub const GROUP: &str = "ses.reputation.io";
+/// Finalizer put on every resource whose AWS side must be cleaned up.
+pub const FINALIZER: &str = "ses.reputation.io/cleanup";
+/// AWS tag that marks a configuration set or SNS topic as created by this
+/// operator for one Kubernetes object; its value is `<cluster>/<namespace>/<name>`.
+pub const OWNER_TAG: &str = "ses.reputation.io/owner";
+
+/// Every CRD of this operator, in the order they should be applied.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![SesAccount::crd(), ConfigurationSet::crd(), EventDestination::crd()]
+}
+
+/// All CRDs as one multi-document YAML stream (what `crds` prints).
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}
+
+/// Policy for the AWS side when the Kubernetes object is deleted.
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete the AWS resources this object created.
+    #[default]
+    Delete,
+    /// Leave the AWS resources in place.
+    Retain,
+}

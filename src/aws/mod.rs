@@ -1,0 +1,355 @@
+//! Thin adapters over the AWS SDKs. Everything that talks to AWS lives
+//! below this module: sessions per SesAccount, the SES rate limiter, error
+//! classification, and one function per AWS operation the operator uses.
+
+pub mod limiter;
+pub mod ses;
+pub mod sns;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use limiter::{Priority, RateLimiter};
+
+/// How an AWS error should be handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// TooManyRequests / Throttling: back off and retry.
+    Throttled,
+    NotFound,
+    AlreadyExists,
+    /// AWS refused the request as invalid: retrying the same spec is useless.
+    BadRequest,
+    /// An account limit: retrying the same spec is useless.
+    LimitExceeded,
+    ConcurrentModification,
+    AccessDenied,
+    /// 5xx from AWS.
+    Server,
+    /// No answer: timeout, connection refused, DNS.
+    Transport,
+    Other,
+}
+
+/// An AWS call that failed, with AWS's own code and message.
+#[derive(Debug, thiserror::Error)]
+#[error("AWS {operation} failed: {code}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    /// Errors that only a spec change can fix.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.kind, ErrorKind::BadRequest | ErrorKind::LimitExceeded)
+    }
+
+    pub fn from_sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let status = match &err {
+            SdkError::ServiceError(e) => Some(e.raw().status()),
+            SdkError::ResponseError(e) => Some(e.raw().status()),
+            _ => None,
+        };
+        let code = err.code().map(str::to_string);
+        let message = err
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
+        let kind = match (&err, code.as_deref()) {
+            (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => ErrorKind::Transport,
+            (_, Some(code)) => classify(code, status),
+            (_, None) => match status {
+                Some(429) => ErrorKind::Throttled,
+                Some(s) if s >= 500 => ErrorKind::Server,
+                _ => ErrorKind::Other,
+            },
+        };
+        Self {
+            operation,
+            kind,
+            code: code.unwrap_or_else(|| status.map_or("Unknown".into(), |s| format!("HTTP{s}"))),
+            message,
+        }
+    }
+}
+
+/// Lets [`AwsError::from_sdk`] read the HTTP status of any SDK response.
+pub trait HttpStatus {
+    fn status(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Maps AWS error codes (SES v2 REST-JSON and SNS/CloudWatch query style)
+/// onto the handling classes.
+pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "TooManyRequestsException"
+        | "Throttling"
+        | "ThrottlingException"
+        | "Throttled"
+        | "ThrottledException"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "NotFoundException" | "NotFound" | "ResourceNotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
+        "AlreadyExistsException" => ErrorKind::AlreadyExists,
+        "BadRequestException"
+        | "InvalidParameter"
+        | "InvalidParameterValue"
+        | "ValidationError"
+        | "InvalidParameterException"
+        | "InvalidParameterValueException" => ErrorKind::BadRequest,
+        "LimitExceededException" | "TopicLimitExceeded" | "SubscriptionLimitExceeded" | "TagLimitExceeded" => {
+            ErrorKind::LimitExceeded
+        }
+        "ConcurrentModificationException" | "ConcurrentAccess" | "ConcurrentAccessException" => {
+            ErrorKind::ConcurrentModification
+        }
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "AuthorizationError"
+        | "AuthorizationErrorException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken" => ErrorKind::AccessDenied,
+        _ => match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(s) if s >= 500 => ErrorKind::Server,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// Which SesAccount settings a session is built from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey {
+    pub region: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// Counts of AWS calls by `service:Operation` and outcome; shared by all
+/// sessions of one operator instance.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl CallCounter {
+    fn record(&self, operation: &str, outcome: &str) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        *calls.entry(format!("{operation}:{outcome}")).or_default() += 1;
+    }
+
+    /// Calls by `service:Operation:outcome` (outcome `ok` or an error class).
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Successful calls of one `service:Operation`.
+    pub fn ok(&self, operation: &str) -> u64 {
+        self.snapshot().get(&format!("{operation}:ok")).copied().unwrap_or(0)
+    }
+}
+
+/// Clients for one AWS account + region, with its SES rate limiter.
+#[derive(Debug)]
+pub struct Session {
+    pub account_id: String,
+    pub region: String,
+    ses: aws_sdk_sesv2::Client,
+    sns: aws_sdk_sns::Client,
+    limiter: Arc<RateLimiter>,
+    counter: Arc<CallCounter>,
+}
+
+impl Session {
+    /// Runs one SES control-plane call after waiting for the account's token.
+    async fn ses_call<T, E, R, F>(&self, operation: &'static str, priority: Priority, call: F) -> Result<T, AwsError>
+    where
+        F: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        self.limiter.acquire(priority).await;
+        self.record(operation, call.await)
+    }
+
+    /// Runs one call that SES's 1/s limit does not cover (SNS, STS, CloudWatch).
+    async fn call<T, E, R, F>(&self, operation: &'static str, call: F) -> Result<T, AwsError>
+    where
+        F: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        self.record(operation, call.await)
+    }
+
+    fn record<T, E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        match result {
+            Ok(v) => {
+                self.counter.record(operation, "ok");
+                Ok(v)
+            }
+            Err(e) => {
+                let err = AwsError::from_sdk(operation, e);
+                self.counter.record(operation, &format!("{:?}", err.kind));
+                Err(err)
+            }
+        }
+    }
+
+    /// ARN of a configuration set in this account.
+    pub fn configuration_set_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:ses:{}:{}:configuration-set/{name}",
+            partition(&self.region),
+            self.region,
+            self.account_id
+        )
+    }
+
+    /// ARN of an SNS topic in this account.
+    pub fn topic_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:sns:{}:{}:{name}",
+            partition(&self.region),
+            self.region,
+            self.account_id
+        )
+    }
+}
+
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Settings for talking to AWS.
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    /// SES control-plane calls per second per account+region.
+    pub ses_calls_per_second: f64,
+    /// Endpoint override for every service (tests, LocalStack-like emulators).
+    pub endpoint_url: Option<String>,
+}
+
+/// Builds and caches a [`Session`] per account settings.
+pub struct Registry {
+    base: SdkConfig,
+    settings: AwsSettings,
+    sessions: tokio::sync::Mutex<HashMap<AccountKey, Arc<Session>>>,
+    limiters: Mutex<HashMap<(String, String), Arc<RateLimiter>>>,
+    counter: Arc<CallCounter>,
+}
+
+impl Registry {
+    /// Loads the default credential chain (env, IRSA web identity, EKS Pod
+    /// Identity, instance profile) once.
+    pub async fn new(settings: AwsSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .build(),
+            );
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let base = loader.load().await;
+        Self {
+            base,
+            settings,
+            sessions: Default::default(),
+            limiters: Default::default(),
+            counter: Default::default(),
+        }
+    }
+
+    pub fn counter(&self) -> Arc<CallCounter> {
+        self.counter.clone()
+    }
+
+    /// The session for an account, built on first use (assuming the role
+    /// and resolving the account ID through STS).
+    pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, AwsError> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(key) {
+            return Ok(s.clone());
+        }
+        let mut config = self.base.to_builder().region(Region::new(key.region.clone())).build();
+        if let Some(role) = &key.role_arn {
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("ses-reputation-operator")
+                .region(Region::new(key.region.clone()))
+                .configure(&config);
+            if let Some(id) = &key.external_id {
+                provider = provider.external_id(id);
+            }
+            let provider = provider.build().await;
+            config = config
+                .to_builder()
+                .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(provider))
+                .build();
+        }
+        let sts = aws_sdk_sts::Client::new(&config);
+        let identity = sts.get_caller_identity().send().await;
+        let identity = match identity {
+            Ok(i) => {
+                self.counter.record("sts:GetCallerIdentity", "ok");
+                i
+            }
+            Err(e) => {
+                let err = AwsError::from_sdk("sts:GetCallerIdentity", e);
+                self.counter.record("sts:GetCallerIdentity", &format!("{:?}", err.kind));
+                return Err(err);
+            }
+        };
+        let account_id = identity.account().unwrap_or_default().to_string();
+        let limiter = {
+            let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+            limiters
+                .entry((account_id.clone(), key.region.clone()))
+                .or_insert_with(|| Arc::new(RateLimiter::new(self.settings.ses_calls_per_second)))
+                .clone()
+        };
+        let session = Arc::new(Session {
+            account_id,
+            region: key.region.clone(),
+            ses: aws_sdk_sesv2::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            limiter,
+            counter: self.counter.clone(),
+        });
+        sessions.insert(key.clone(), session.clone());
+        Ok(session)
+    }
+}

@@ -1,0 +1,535 @@
+//! SES v2 operations: configuration sets, their option groups and tags,
+//! event destinations, and the account.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_sesv2::types as ses;
+
+use super::limiter::Priority;
+use super::{AwsError, ErrorKind, Session};
+use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
+use crate::api::event_destination::{DimensionSource, EventType};
+use crate::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
+use crate::diff::event_destination::{Destination, Dimension, Target};
+
+/// A configuration set as AWS holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedSet {
+    pub options: SetOptions,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Account state from GetAccount.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    pub enforcement_status: Option<String>,
+    pub sending_enabled: bool,
+    pub production_access_enabled: bool,
+    pub max_24_hour_send: f64,
+    pub max_send_rate: f64,
+    pub sent_last_24_hours: f64,
+}
+
+impl Session {
+    /// GetConfigurationSet; `None` when the set does not exist.
+    pub async fn get_configuration_set(&self, name: &str, priority: Priority) -> Result<Option<ObservedSet>, AwsError> {
+        let out = self
+            .ses_call(
+                "sesv2:GetConfigurationSet",
+                priority,
+                self.ses.get_configuration_set().configuration_set_name(name).send(),
+            )
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let options = SetOptions {
+            sending_enabled: out.sending_options().is_none_or(|s| s.sending_enabled()),
+            reputation_metrics_enabled: out.reputation_options().is_some_and(|r| r.reputation_metrics_enabled()),
+            suppression: out.suppression_options().map(|s| {
+                let mut reasons: Vec<_> = s.suppressed_reasons().iter().filter_map(suppression_from_aws).collect();
+                reasons.sort();
+                reasons
+            }),
+            tracking: out.tracking_options().map(|t| Tracking {
+                custom_redirect_domain: t.custom_redirect_domain().to_string(),
+                https_policy: match t.https_policy() {
+                    Some(ses::HttpsPolicy::Require) => HttpsPolicy::Require,
+                    Some(ses::HttpsPolicy::RequireOpenOnly) => HttpsPolicy::RequireOpenOnly,
+                    _ => HttpsPolicy::Optional,
+                },
+            }),
+            delivery: out.delivery_options().map(|d| Delivery {
+                tls_policy: match d.tls_policy() {
+                    Some(ses::TlsPolicy::Require) => TlsPolicy::Require,
+                    _ => TlsPolicy::Optional,
+                },
+                sending_pool_name: d.sending_pool_name().map(str::to_string),
+                max_delivery_seconds: d.max_delivery_seconds(),
+            }),
+            vdm: out.vdm_options().map(|v| Vdm {
+                engagement_metrics: v
+                    .dashboard_options()
+                    .and_then(|d| d.engagement_metrics())
+                    .map(feature_from_aws),
+                optimized_shared_delivery: v
+                    .guardian_options()
+                    .and_then(|g| g.optimized_shared_delivery())
+                    .map(feature_from_aws),
+            }),
+        };
+        let tags = out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        Ok(Some(ObservedSet { options, tags }))
+    }
+
+    /// CreateConfigurationSet with every managed group and the tags in one
+    /// call. The SDK sends nested `false` bools as absent, so callers follow
+    /// up with the Put calls that [`crate::diff::configuration_set::diff`]
+    /// finds still differing.
+    pub async fn create_configuration_set(
+        &self,
+        name: &str,
+        options: &SetOptions,
+        tags: &BTreeMap<String, String>,
+        priority: Priority,
+    ) -> Result<(), AwsError> {
+        let mut req = self
+            .ses
+            .create_configuration_set()
+            .configuration_set_name(name)
+            .sending_options(
+                ses::SendingOptions::builder()
+                    .sending_enabled(options.sending_enabled)
+                    .build(),
+            )
+            .reputation_options(
+                ses::ReputationOptions::builder()
+                    .reputation_metrics_enabled(options.reputation_metrics_enabled)
+                    .build(),
+            )
+            .set_tags(Some(aws_tags(tags)?));
+        if let Some(reasons) = &options.suppression {
+            req = req.suppression_options(suppression_options(reasons));
+        }
+        if let Some(t) = &options.tracking {
+            req = req.tracking_options(tracking_options(t)?);
+        }
+        if let Some(d) = &options.delivery {
+            req = req.delivery_options(delivery_options(d));
+        }
+        if let Some(v) = &options.vdm {
+            req = req.vdm_options(vdm_options(v));
+        }
+        self.ses_call("sesv2:CreateConfigurationSet", priority, req.send())
+            .await
+            .map(|_| ())
+    }
+
+    /// Applies one change through its own Put call (or TagResource /
+    /// UntagResource).
+    pub async fn apply_set_change(&self, name: &str, change: &SetChange, priority: Priority) -> Result<(), AwsError> {
+        let c = &self.ses;
+        match change {
+            SetChange::Sending(enabled) => {
+                let req = c
+                    .put_configuration_set_sending_options()
+                    .configuration_set_name(name)
+                    .sending_enabled(*enabled);
+                self.ses_call("sesv2:PutConfigurationSetSendingOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::ReputationMetrics(enabled) => {
+                let req = c
+                    .put_configuration_set_reputation_options()
+                    .configuration_set_name(name)
+                    .reputation_metrics_enabled(*enabled);
+                self.ses_call("sesv2:PutConfigurationSetReputationOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Suppression(reasons) => {
+                let req = c
+                    .put_configuration_set_suppression_options()
+                    .configuration_set_name(name)
+                    .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
+                self.ses_call("sesv2:PutConfigurationSetSuppressionOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Tracking(t) => {
+                let req = c
+                    .put_configuration_set_tracking_options()
+                    .configuration_set_name(name)
+                    .custom_redirect_domain(&t.custom_redirect_domain)
+                    .https_policy(https_to_aws(t.https_policy));
+                self.ses_call("sesv2:PutConfigurationSetTrackingOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Delivery(d) => {
+                let req = c
+                    .put_configuration_set_delivery_options()
+                    .configuration_set_name(name)
+                    .tls_policy(tls_to_aws(d.tls_policy))
+                    .set_sending_pool_name(d.sending_pool_name.clone())
+                    .set_max_delivery_seconds(d.max_delivery_seconds);
+                self.ses_call("sesv2:PutConfigurationSetDeliveryOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Vdm(v) => {
+                let req = c
+                    .put_configuration_set_vdm_options()
+                    .configuration_set_name(name)
+                    .vdm_options(vdm_options(v));
+                self.ses_call("sesv2:PutConfigurationSetVdmOptions", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Tag(tags) => {
+                let req = c
+                    .tag_resource()
+                    .resource_arn(self.configuration_set_arn(name))
+                    .set_tags(Some(aws_tags(tags)?));
+                self.ses_call("sesv2:TagResource", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+            SetChange::Untag(keys) => {
+                let req = c
+                    .untag_resource()
+                    .resource_arn(self.configuration_set_arn(name))
+                    .set_tag_keys(Some(keys.clone()));
+                self.ses_call("sesv2:UntagResource", priority, req.send())
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// DeleteConfigurationSet; a set that is already gone counts as deleted.
+    pub async fn delete_configuration_set(&self, name: &str, priority: Priority) -> Result<(), AwsError> {
+        let req = self.ses.delete_configuration_set().configuration_set_name(name);
+        match self
+            .ses_call("sesv2:DeleteConfigurationSet", priority, req.send())
+            .await
+        {
+            Err(e) if e.kind != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// GetConfigurationSetEventDestinations; `None` when the set is gone.
+    pub async fn get_event_destinations(
+        &self,
+        set: &str,
+        priority: Priority,
+    ) -> Result<Option<Vec<Destination>>, AwsError> {
+        let req = self
+            .ses
+            .get_configuration_set_event_destinations()
+            .configuration_set_name(set);
+        let out = match self
+            .ses_call("sesv2:GetConfigurationSetEventDestinations", priority, req.send())
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(
+            out.event_destinations().iter().map(destination_from_aws).collect(),
+        ))
+    }
+
+    /// Create or update an event destination. `.enabled` is always sent
+    /// explicitly (the SDK would drop a nested `false`).
+    pub async fn put_event_destination(
+        &self,
+        set: &str,
+        dest: &Destination,
+        create: bool,
+        priority: Priority,
+    ) -> Result<(), AwsError> {
+        let definition = destination_to_aws(dest);
+        if create {
+            let req = self
+                .ses
+                .create_configuration_set_event_destination()
+                .configuration_set_name(set)
+                .event_destination_name(&dest.name)
+                .event_destination(definition);
+            self.ses_call("sesv2:CreateConfigurationSetEventDestination", priority, req.send())
+                .await
+                .map(|_| ())
+        } else {
+            let req = self
+                .ses
+                .update_configuration_set_event_destination()
+                .configuration_set_name(set)
+                .event_destination_name(&dest.name)
+                .event_destination(definition);
+            self.ses_call("sesv2:UpdateConfigurationSetEventDestination", priority, req.send())
+                .await
+                .map(|_| ())
+        }
+    }
+
+    /// Deletes an event destination; already gone (or its set gone) is fine.
+    pub async fn delete_event_destination(&self, set: &str, name: &str, priority: Priority) -> Result<(), AwsError> {
+        let req = self
+            .ses
+            .delete_configuration_set_event_destination()
+            .configuration_set_name(set)
+            .event_destination_name(name);
+        match self
+            .ses_call("sesv2:DeleteConfigurationSetEventDestination", priority, req.send())
+            .await
+        {
+            Err(e) if e.kind != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// GetAccount.
+    pub async fn get_account(&self, priority: Priority) -> Result<Account, AwsError> {
+        let out = self
+            .ses_call("sesv2:GetAccount", priority, self.ses.get_account().send())
+            .await?;
+        let quota = out.send_quota();
+        Ok(Account {
+            enforcement_status: out.enforcement_status().map(str::to_string),
+            sending_enabled: out.sending_enabled(),
+            production_access_enabled: out.production_access_enabled(),
+            max_24_hour_send: quota.map_or(0.0, |q| q.max24_hour_send()),
+            max_send_rate: quota.map_or(0.0, |q| q.max_send_rate()),
+            sent_last_24_hours: quota.map_or(0.0, |q| q.sent_last24_hours()),
+        })
+    }
+}
+
+fn aws_tags(tags: &BTreeMap<String, String>) -> Result<Vec<ses::Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| {
+            ses::Tag::builder().key(k).value(v).build().map_err(|e| AwsError {
+                operation: "sesv2:Tag",
+                kind: ErrorKind::BadRequest,
+                code: "InvalidTag".into(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn suppression_options(reasons: &[SuppressionReason]) -> ses::SuppressionOptions {
+    ses::SuppressionOptions::builder()
+        .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()))
+        .build()
+}
+
+fn suppression_to_aws(r: &SuppressionReason) -> ses::SuppressionListReason {
+    match r {
+        SuppressionReason::Bounce => ses::SuppressionListReason::Bounce,
+        SuppressionReason::Complaint => ses::SuppressionListReason::Complaint,
+    }
+}
+
+fn suppression_from_aws(r: &ses::SuppressionListReason) -> Option<SuppressionReason> {
+    match r {
+        ses::SuppressionListReason::Bounce => Some(SuppressionReason::Bounce),
+        ses::SuppressionListReason::Complaint => Some(SuppressionReason::Complaint),
+        _ => None,
+    }
+}
+
+fn tracking_options(t: &Tracking) -> Result<ses::TrackingOptions, AwsError> {
+    ses::TrackingOptions::builder()
+        .custom_redirect_domain(&t.custom_redirect_domain)
+        .https_policy(https_to_aws(t.https_policy))
+        .build()
+        .map_err(|e| AwsError {
+            operation: "sesv2:TrackingOptions",
+            kind: ErrorKind::BadRequest,
+            code: "Invalid".into(),
+            message: e.to_string(),
+        })
+}
+
+fn https_to_aws(p: HttpsPolicy) -> ses::HttpsPolicy {
+    match p {
+        HttpsPolicy::Require => ses::HttpsPolicy::Require,
+        HttpsPolicy::RequireOpenOnly => ses::HttpsPolicy::RequireOpenOnly,
+        HttpsPolicy::Optional => ses::HttpsPolicy::Optional,
+    }
+}
+
+fn tls_to_aws(p: TlsPolicy) -> ses::TlsPolicy {
+    match p {
+        TlsPolicy::Require => ses::TlsPolicy::Require,
+        TlsPolicy::Optional => ses::TlsPolicy::Optional,
+    }
+}
+
+fn delivery_options(d: &Delivery) -> ses::DeliveryOptions {
+    ses::DeliveryOptions::builder()
+        .tls_policy(tls_to_aws(d.tls_policy))
+        .set_sending_pool_name(d.sending_pool_name.clone())
+        .set_max_delivery_seconds(d.max_delivery_seconds)
+        .build()
+}
+
+fn feature_to_aws(f: Feature) -> ses::FeatureStatus {
+    match f {
+        Feature::Enabled => ses::FeatureStatus::Enabled,
+        Feature::Disabled => ses::FeatureStatus::Disabled,
+    }
+}
+
+fn feature_from_aws(f: &ses::FeatureStatus) -> Feature {
+    match f {
+        ses::FeatureStatus::Enabled => Feature::Enabled,
+        _ => Feature::Disabled,
+    }
+}
+
+fn vdm_options(v: &Vdm) -> ses::VdmOptions {
+    let mut b = ses::VdmOptions::builder();
+    if let Some(f) = v.engagement_metrics {
+        b = b.dashboard_options(
+            ses::DashboardOptions::builder()
+                .engagement_metrics(feature_to_aws(f))
+                .build(),
+        );
+    }
+    if let Some(f) = v.optimized_shared_delivery {
+        b = b.guardian_options(
+            ses::GuardianOptions::builder()
+                .optimized_shared_delivery(feature_to_aws(f))
+                .build(),
+        );
+    }
+    b.build()
+}
+
+const EVENT_TYPES: [(EventType, &str); 10] = [
+    (EventType::Send, "SEND"),
+    (EventType::Reject, "REJECT"),
+    (EventType::Bounce, "BOUNCE"),
+    (EventType::Complaint, "COMPLAINT"),
+    (EventType::Delivery, "DELIVERY"),
+    (EventType::Open, "OPEN"),
+    (EventType::Click, "CLICK"),
+    (EventType::RenderingFailure, "RENDERING_FAILURE"),
+    (EventType::DeliveryDelay, "DELIVERY_DELAY"),
+    (EventType::Subscription, "SUBSCRIPTION"),
+];
+
+fn event_type_to_aws(t: EventType) -> ses::EventType {
+    let name = EVENT_TYPES.iter().find(|(e, _)| *e == t).map_or("BOUNCE", |(_, n)| n);
+    ses::EventType::from(name)
+}
+
+fn event_type_from_aws(t: &ses::EventType) -> Option<EventType> {
+    EVENT_TYPES.iter().find(|(_, n)| *n == t.as_str()).map(|(e, _)| *e)
+}
+
+fn source_to_aws(s: DimensionSource) -> ses::DimensionValueSource {
+    match s {
+        DimensionSource::MessageTag => ses::DimensionValueSource::MessageTag,
+        DimensionSource::EmailHeader => ses::DimensionValueSource::EmailHeader,
+        DimensionSource::LinkTag => ses::DimensionValueSource::LinkTag,
+    }
+}
+
+fn source_from_aws(s: &ses::DimensionValueSource) -> DimensionSource {
+    match s {
+        ses::DimensionValueSource::EmailHeader => DimensionSource::EmailHeader,
+        ses::DimensionValueSource::LinkTag => DimensionSource::LinkTag,
+        _ => DimensionSource::MessageTag,
+    }
+}
+
+fn destination_to_aws(d: &Destination) -> ses::EventDestinationDefinition {
+    let mut b = ses::EventDestinationDefinition::builder()
+        .enabled(d.enabled)
+        .set_matching_event_types(Some(d.event_types.iter().copied().map(event_type_to_aws).collect()));
+    match &d.target {
+        Target::Sns { topic_arn } => {
+            if let Ok(sns) = ses::SnsDestination::builder().topic_arn(topic_arn).build() {
+                b = b.sns_destination(sns);
+            }
+        }
+        Target::CloudWatch { dimensions } => {
+            let configs = dimensions
+                .iter()
+                .filter_map(|dim| {
+                    ses::CloudWatchDimensionConfiguration::builder()
+                        .dimension_name(&dim.name)
+                        .dimension_value_source(source_to_aws(dim.source))
+                        .default_dimension_value(&dim.default_value)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            if let Ok(cw) = ses::CloudWatchDestination::builder()
+                .set_dimension_configurations(Some(configs))
+                .build()
+            {
+                b = b.cloud_watch_destination(cw);
+            }
+        }
+        Target::EventBridge { event_bus_arn } => {
+            if let Ok(eb) = ses::EventBridgeDestination::builder()
+                .event_bus_arn(event_bus_arn)
+                .build()
+            {
+                b = b.event_bridge_destination(eb);
+            }
+        }
+        Target::Other(_) => {}
+    }
+    b.build()
+}
+
+fn destination_from_aws(d: &ses::EventDestination) -> Destination {
+    let target = if let Some(sns) = d.sns_destination() {
+        Target::Sns {
+            topic_arn: sns.topic_arn().to_string(),
+        }
+    } else if let Some(cw) = d.cloud_watch_destination() {
+        let mut dimensions: Vec<Dimension> = cw
+            .dimension_configurations()
+            .iter()
+            .map(|c| Dimension {
+                name: c.dimension_name().to_string(),
+                source: source_from_aws(c.dimension_value_source()),
+                default_value: c.default_dimension_value().to_string(),
+            })
+            .collect();
+        dimensions.sort();
+        Target::CloudWatch { dimensions }
+    } else if let Some(eb) = d.event_bridge_destination() {
+        Target::EventBridge {
+            event_bus_arn: eb.event_bus_arn().to_string(),
+        }
+    } else {
+        Target::Other("unmanaged".into())
+    };
+    Destination {
+        name: d.name().to_string(),
+        enabled: d.enabled(),
+        event_types: d
+            .matching_event_types()
+            .iter()
+            .filter_map(event_type_from_aws)
+            .collect::<BTreeSet<_>>(),
+        target,
+    }
+}

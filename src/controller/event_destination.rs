@@ -1,0 +1,428 @@
+//! Reconciler for `EventDestination`: wait for the configuration set, make
+//! the SNS topic (if the operator owns it) with its policy and
+//! subscriptions, then create or update the SES event destination.
+
+use std::sync::Arc;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Resource, ResourceExt};
+use tracing::{Instrument, info_span};
+
+use super::configuration_set::aws_reason;
+use super::{AccountAccess, Context, Error, Pass, fingerprint, key_of, now, patch_status};
+use crate::api::conditions::{self, Desired};
+use crate::api::event_destination::{SubscriptionStatus, TopicSpec};
+use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, FINALIZER, OWNER_TAG};
+use crate::aws::limiter::Priority;
+use crate::aws::{AwsError, Session};
+use crate::diff::event_destination::{self as diff, DestinationChange};
+use crate::diff::topic;
+
+pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = ed.namespace().unwrap_or_default();
+    let api: Api<EventDestination> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = info_span!("reconcile", kind = "EventDestination", object = %key_of(&*ed));
+    async {
+        finalizer(&api, FINALIZER, ed, |event| async {
+            match event {
+                Finalizer::Apply(ed) => apply(&ed, &api, &ctx).await,
+                Finalizer::Cleanup(ed) => cleanup(&ed, &api, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+/// The configuration set this destination belongs to, once it is Ready.
+enum SetState {
+    Missing(String),
+    NotReady(String),
+    Ready {
+        set: Box<ConfigurationSet>,
+        aws_name: String,
+        arn: String,
+    },
+}
+
+async fn referenced_set(ed: &EventDestination, ctx: &Context) -> Result<SetState, Error> {
+    let ns = ed.namespace().unwrap_or_default();
+    let name = &ed.spec.configuration_set_ref.name;
+    let Some(set) = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(name)
+        .await
+        .map_err(Error::kube("reading ConfigurationSet"))?
+    else {
+        return Ok(SetState::Missing(name.clone()));
+    };
+    let status = set.status.clone().unwrap_or_default();
+    match (status.aws_name, status.arn) {
+        (Some(aws_name), Some(arn)) if conditions::is_true(&status.conditions, conditions::READY) => {
+            Ok(SetState::Ready {
+                set: Box::new(set),
+                aws_name,
+                arn,
+            })
+        }
+        _ => Ok(SetState::NotReady(name.clone())),
+    }
+}
+
+async fn apply(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context) -> Result<Action, Error> {
+    let key = key_of(ed);
+    let ns = ed.namespace().unwrap_or_default();
+    let (set, set_name, set_arn) = match referenced_set(ed, ctx).await? {
+        SetState::Missing(name) => {
+            let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
+            write_status(api, ed, conditions::reconciling("ConfigurationSetNotFound", msg)).await?;
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        SetState::NotReady(name) => {
+            let msg = format!("waiting for ConfigurationSet {name} to be Ready");
+            write_status(api, ed, conditions::reconciling("WaitingForConfigurationSet", msg)).await?;
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
+    };
+    let (account_generation, account_key) = match ctx.account_for(&ns, set.spec.account_ref.as_deref()).await? {
+        AccountAccess::Allowed { generation, key, .. } => (generation, key),
+        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+            let msg = format!(
+                "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
+                set.name_any()
+            );
+            write_status(api, ed, conditions::stalled("AccountNotAllowed", msg)).await?;
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+    };
+    let fp = fingerprint((
+        ed.metadata.generation,
+        account_generation,
+        &account_key,
+        set.uid(),
+        &set_arn,
+    ));
+    let priority = match ctx.pass(&key, fp) {
+        Pass::Skip(action) => return Ok(action),
+        Pass::Run(priority) => priority,
+    };
+
+    let result = async {
+        let session = ctx.session(&account_key).await?;
+        sync(ed, ctx, &session, &set_name, &set_arn, priority).await
+    }
+    .await;
+    match result {
+        Ok(mut status) => {
+            let desired = conditions::ready(format!("event destination {} of {set_name} is in sync", ed.aws_name()));
+            status.conditions = ed.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+            set_conditions(&mut status, ed, &desired);
+            patch_status(api, ed, ed.status.as_ref(), &status).await?;
+            Ok(ctx.synced(&key, fp))
+        }
+        Err(Error::Aws(e)) if e.is_terminal() || e.code == "TopicNotOurs" => {
+            let reason = aws_reason(&e);
+            if !is_stalled_with(ed, &reason) {
+                ctx.event(ed, EventType::Warning, &reason, e.to_string()).await;
+            }
+            write_status(api, ed, conditions::stalled(reason, e.to_string())).await?;
+            Ok(ctx.stalled(&key, fp))
+        }
+        Err(Error::Aws(e)) => {
+            tracing::info!(error = %e, "AWS call failed, backing off");
+            write_status(
+                api,
+                ed,
+                conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
+            )
+            .await?;
+            Ok(ctx.backoff(&key, fp))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Observe -> diff -> apply for the topic, its subscriptions and the
+/// destination; returns the AWS part of the status.
+async fn sync(
+    ed: &EventDestination,
+    ctx: &Context,
+    session: &Session,
+    set_name: &str,
+    set_arn: &str,
+    priority: Priority,
+) -> Result<EventDestinationStatus, Error> {
+    let mut status = EventDestinationStatus {
+        observed_generation: ed.meta().generation,
+        configuration_set: Some(set_name.to_string()),
+        ..Default::default()
+    };
+    let dest_name = ed.aws_name();
+    let topic_arn = match &ed.spec.sns {
+        Some(sns) => match (&sns.topic_arn, &sns.topic) {
+            (Some(arn), _) => Some(arn.clone()),
+            (None, Some(spec)) => {
+                let name = topic_name(spec, set_name, &dest_name);
+                let arn = ensure_topic(ed, ctx, session, &name, spec, set_arn).await?;
+                status.topic_owned = true;
+                status.subscriptions = ensure_subscriptions(session, &arn, spec).await?;
+                Some(arn)
+            }
+            (None, None) => None,
+        },
+        None => None,
+    };
+    status.topic_arn = topic_arn.clone();
+
+    let Some(desired) = diff::desired(&ed.spec, dest_name.clone(), topic_arn.as_deref()) else {
+        return Err(AwsError {
+            operation: "EventDestination",
+            kind: crate::aws::ErrorKind::BadRequest,
+            code: "InvalidTarget".into(),
+            message: "sns needs topicArn or topic".into(),
+        }
+        .into());
+    };
+    status.target = Some(desired.target.kind().to_string());
+    let Some(observed) = session.get_event_destinations(set_name, priority).await? else {
+        return Err(AwsError {
+            operation: "sesv2:GetConfigurationSetEventDestinations",
+            kind: crate::aws::ErrorKind::NotFound,
+            code: "NotFoundException".into(),
+            message: format!("configuration set {set_name} is not in AWS yet"),
+        }
+        .into());
+    };
+    let current = observed.iter().find(|d| d.name == dest_name);
+    if let Some(change) = diff::diff(&desired, current) {
+        session
+            .put_event_destination(set_name, &desired, change == DestinationChange::Create, priority)
+            .await?;
+        let (reason, note) = match (change, priority) {
+            (DestinationChange::Create, _) => (
+                "Created",
+                format!("created event destination {dest_name} on {set_name}"),
+            ),
+            (DestinationChange::Update, Priority::Drift) => (
+                "DriftCorrected",
+                format!("event destination {dest_name} was changed outside the operator; restored"),
+            ),
+            (DestinationChange::Update, Priority::Spec) => {
+                ("Updated", format!("updated event destination {dest_name}"))
+            }
+        };
+        let type_ = if reason == "DriftCorrected" {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        ctx.event(ed, type_, reason, note).await;
+    }
+    Ok(status)
+}
+
+fn topic_name(spec: &TopicSpec, set_name: &str, dest_name: &str) -> String {
+    spec.name.clone().unwrap_or_else(|| {
+        let mut name = format!("{set_name}-{dest_name}");
+        name.truncate(256);
+        name
+    })
+}
+
+/// Creates the topic if needed, checks it is ours, and sets its attributes
+/// and access policy.
+async fn ensure_topic(
+    ed: &EventDestination,
+    ctx: &Context,
+    session: &Session,
+    name: &str,
+    spec: &TopicSpec,
+    set_arn: &str,
+) -> Result<String, Error> {
+    let owner = ctx.owner_value(ed);
+    let arn = session.topic_arn(name);
+    let observed = match session.get_topic(&arn).await? {
+        Some(t) if t.tags.get(OWNER_TAG) == Some(&owner) => t.attributes,
+        Some(_) => {
+            return Err(AwsError {
+                operation: "sns:CreateTopic",
+                kind: crate::aws::ErrorKind::AlreadyExists,
+                code: "TopicNotOurs".into(),
+                message: format!("SNS topic {name} already exists and was not created by this resource; set spec.sns.topicArn to use it, or choose another topic name"),
+            }
+            .into());
+        }
+        None => {
+            session.create_topic(name, (OWNER_TAG, &owner)).await?;
+            ctx.event(
+                ed,
+                EventType::Normal,
+                "TopicCreated",
+                format!("created SNS topic {name}"),
+            )
+            .await;
+            Default::default()
+        }
+    };
+    let desired = topic::desired_attributes(spec, &arn, &session.account_id, set_arn);
+    for (attr, value) in topic::diff_attributes(&desired, &observed) {
+        session.set_topic_attribute(&arn, &attr, &value).await?;
+    }
+    Ok(arn)
+}
+
+async fn ensure_subscriptions(
+    session: &Session,
+    arn: &str,
+    spec: &TopicSpec,
+) -> Result<Vec<SubscriptionStatus>, Error> {
+    let observed = session.list_subscriptions(arn).await?;
+    let plan = topic::plan_subscriptions(&spec.subscriptions, &observed);
+    let changed = !plan.subscribe.is_empty() || !plan.unsubscribe.is_empty();
+    for sub in plan.subscribe {
+        session
+            .subscribe(
+                arn,
+                sub.protocol.as_str(),
+                &sub.endpoint,
+                topic::subscription_attributes(sub),
+            )
+            .await?;
+    }
+    for sub_arn in plan.unsubscribe {
+        session.unsubscribe(&sub_arn).await?;
+    }
+    let current = if changed {
+        session.list_subscriptions(arn).await?
+    } else {
+        observed
+    };
+    let mut out: Vec<SubscriptionStatus> = current
+        .into_iter()
+        .map(|s| SubscriptionStatus {
+            state: if s.is_pending() {
+                "PendingConfirmation".into()
+            } else {
+                "Confirmed".into()
+            },
+            arn: (!s.is_pending()).then_some(s.arn),
+            protocol: s.protocol,
+            endpoint: s.endpoint,
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.protocol, &a.endpoint).cmp(&(&b.protocol, &b.endpoint)));
+    Ok(out)
+}
+
+async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context) -> Result<Action, Error> {
+    let key = key_of(ed);
+    if ed.spec.deletion_policy == DeletionPolicy::Retain {
+        ctx.event(
+            ed,
+            EventType::Normal,
+            "Retained",
+            "deletionPolicy Retain: AWS resources are left in place".into(),
+        )
+        .await;
+        ctx.forget(&key);
+        return Ok(Action::await_change());
+    }
+    let status = ed.status.clone().unwrap_or_default();
+    let ns = ed.namespace().unwrap_or_default();
+    let set = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&ed.spec.configuration_set_ref.name)
+        .await
+        .map_err(Error::kube("reading ConfigurationSet"))?;
+    let account_ref = set.as_ref().and_then(|s| s.spec.account_ref.clone());
+    let Some(set_name) = status
+        .configuration_set
+        .clone()
+        .or_else(|| set.as_ref().map(ConfigurationSet::aws_name))
+    else {
+        ctx.forget(&key);
+        return Ok(Action::await_change());
+    };
+    let account_key = match ctx.account_for(&ns, account_ref.as_deref()).await? {
+        AccountAccess::Allowed { key, .. } => key,
+        AccountAccess::Missing(_) | AccountAccess::NotAllowed(_) => {
+            ctx.event(
+                ed,
+                EventType::Warning,
+                "DeleteSkipped",
+                "SesAccount missing or not allowed: AWS resources left in place".into(),
+            )
+            .await;
+            ctx.forget(&key);
+            return Ok(Action::await_change());
+        }
+    };
+    let result: Result<(), Error> = async {
+        let session = ctx.session(&account_key).await?;
+        session
+            .delete_event_destination(&set_name, &ed.aws_name(), Priority::Spec)
+            .await?;
+        if let (Some(spec), true) = (
+            ed.spec.sns.as_ref().and_then(|s| s.topic.as_ref()),
+            ed.spec.sns.as_ref().is_some_and(|s| s.topic_arn.is_none()),
+        ) {
+            let arn = session.topic_arn(&topic_name(spec, &set_name, &ed.aws_name()));
+            if let Some(t) = session.get_topic(&arn).await?
+                && t.tags.get(OWNER_TAG) == Some(&ctx.owner_value(ed))
+            {
+                session.delete_topic(&arn).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            ctx.event(
+                ed,
+                EventType::Normal,
+                "Deleted",
+                format!("deleted event destination {} and its owned topic", ed.aws_name()),
+            )
+            .await;
+            ctx.forget(&key);
+            Ok(Action::await_change())
+        }
+        Err(Error::Aws(e)) => {
+            write_status(
+                api,
+                ed,
+                conditions::reconciling(aws_reason(&e), format!("deleting: {e}")),
+            )
+            .await?;
+            Err(Error::Aws(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn set_conditions(status: &mut EventDestinationStatus, ed: &EventDestination, desired: &[Desired]) {
+    let generation = ed.meta().generation;
+    status.conditions = conditions::merge(&status.conditions, desired, generation, &now());
+    status.observed_generation = generation;
+}
+
+async fn write_status(api: &Api<EventDestination>, ed: &EventDestination, desired: Vec<Desired>) -> Result<(), Error> {
+    let mut status = ed.status.clone().unwrap_or_default();
+    set_conditions(&mut status, ed, &desired);
+    patch_status(api, ed, ed.status.as_ref(), &status).await
+}
+
+fn is_stalled_with(ed: &EventDestination, reason: &str) -> bool {
+    ed.status
+        .as_ref()
+        .and_then(|s| conditions::status_of(&s.conditions, conditions::STALLED))
+        .is_some_and(|c| c.status == "True" && c.reason == reason)
+}

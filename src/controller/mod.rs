@@ -1,0 +1,439 @@
+//! The controllers: one reconciler per kind, all following
+//! observe AWS -> pure diff -> apply only what differs -> pure status.
+//!
+//! This module owns what they share: the [`Context`], the error type, the
+//! gate that keeps status-only updates and back-off from causing AWS calls,
+//! account resolution, status patching and Kubernetes Events.
+
+pub mod account;
+pub mod configuration_set;
+pub mod event_destination;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::api::{ConfigurationSet, EventDestination, SesAccount};
+use crate::aws::limiter::Priority;
+use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
+
+/// Name used as field manager and event reporter.
+pub const MANAGER: &str = "ses-reputation-operator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API error while {action}: {source}")]
+    Kube {
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("finalizer error: {0}")]
+    Finalizer(String),
+    /// Cleanup cannot finish yet (dependents still exist). Returned as an
+    /// error so the finalizer stays: an `Ok` from cleanup removes it.
+    #[error("waiting: {0}")]
+    Waiting(String),
+}
+
+impl Error {
+    fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Self {
+        move |source| Error::Kube { action, source }
+    }
+}
+
+/// Operator settings (flags of `run`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// SesAccount used when a resource has no `accountRef`.
+    pub default_account: String,
+    /// How often converged objects are compared with AWS again.
+    pub drift_interval: Duration,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Label selector limiting which SesAccounts this instance reconciles.
+    pub account_selector: Option<String>,
+    /// Identifies this cluster in the AWS ownership tag.
+    pub cluster_name: String,
+    pub aws: AwsSettings,
+}
+
+/// State shared by all reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub aws: Registry,
+    pub settings: Settings,
+    recorder: Recorder,
+    gates: Mutex<HashMap<String, Gate>>,
+}
+
+/// Per-object memory of the last reconcile: lets a reconcile triggered by
+/// our own status patch, or during back-off, return without AWS calls.
+#[derive(Clone, Debug)]
+struct Gate {
+    fingerprint: u64,
+    synced_at: Option<Instant>,
+    retry_at: Option<Instant>,
+    failures: u32,
+    stalled: bool,
+}
+
+/// What a reconcile decided about the gate.
+pub enum Pass {
+    /// Nothing to do now: return this action.
+    Skip(Action),
+    /// Go to AWS with this priority.
+    Run(Priority),
+}
+
+impl Context {
+    pub async fn new(client: Client, settings: Settings) -> Arc<Self> {
+        let aws = Registry::new(settings.aws.clone()).await;
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: None,
+            },
+        );
+        Arc::new(Self {
+            client,
+            aws,
+            settings,
+            recorder,
+            gates: Default::default(),
+        })
+    }
+
+    /// Decides whether a reconcile must talk to AWS. `fingerprint` covers
+    /// everything that should cause immediate work (generation, deletion,
+    /// finalizers, referenced objects); the rest waits for the drift timer.
+    pub fn pass(&self, key: &str, fingerprint: u64) -> Pass {
+        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(gate) = gates.get(key) else {
+            return Pass::Run(Priority::Spec);
+        };
+        if gate.fingerprint != fingerprint {
+            return Pass::Run(Priority::Spec);
+        }
+        let now = Instant::now();
+        if gate.stalled {
+            return Pass::Skip(Action::await_change());
+        }
+        if let Some(retry_at) = gate.retry_at {
+            return if retry_at > now {
+                Pass::Skip(Action::requeue(retry_at - now))
+            } else {
+                Pass::Run(Priority::Spec)
+            };
+        }
+        match gate.synced_at {
+            Some(at) if at + self.settings.drift_interval > now => {
+                Pass::Skip(Action::requeue(at + self.settings.drift_interval - now))
+            }
+            Some(_) => Pass::Run(Priority::Drift),
+            None => Pass::Run(Priority::Spec),
+        }
+    }
+
+    /// Records a successful sync: next AWS visit after the drift interval.
+    pub fn synced(&self, key: &str, fingerprint: u64) -> Action {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates.insert(
+            key.to_string(),
+            Gate {
+                fingerprint,
+                synced_at: Some(Instant::now()),
+                retry_at: None,
+                failures: 0,
+                stalled: false,
+            },
+        );
+        Action::requeue(self.settings.drift_interval)
+    }
+
+    /// Records a terminal failure: nothing is retried until the fingerprint
+    /// (the spec or what it references) changes.
+    pub fn stalled(&self, key: &str, fingerprint: u64) -> Action {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates.insert(
+            key.to_string(),
+            Gate {
+                fingerprint,
+                synced_at: None,
+                retry_at: None,
+                failures: 0,
+                stalled: true,
+            },
+        );
+        Action::await_change()
+    }
+
+    /// Records a transient failure and returns the per-object exponential
+    /// back-off (1 s doubling to 5 min, with jitter); reset by [`Self::synced`].
+    pub fn backoff(&self, key: &str, fingerprint: u64) -> Action {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = gates
+            .get(key)
+            .filter(|g| g.fingerprint == fingerprint)
+            .map_or(0, |g| g.failures)
+            + 1;
+        let base = Duration::from_secs(1).saturating_mul(1 << failures.min(9).saturating_sub(1));
+        let delay = base.min(Duration::from_secs(300));
+        let jitter = Duration::from_millis(jitter_millis(key, failures) % (delay.as_millis() as u64 / 4 + 1));
+        let delay = delay + jitter;
+        gates.insert(
+            key.to_string(),
+            Gate {
+                fingerprint,
+                synced_at: None,
+                retry_at: Some(Instant::now() + delay),
+                failures,
+                stalled: false,
+            },
+        );
+        Action::requeue(delay)
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.gates.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    /// Publishes a Kubernetes Event; failures are logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: String) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+
+    /// Resolves the SesAccount a namespaced object uses and checks that its
+    /// namespace may use it, before any AWS call.
+    pub async fn account_for(&self, namespace: &str, account_ref: Option<&str>) -> Result<AccountAccess, Error> {
+        let name = account_ref.unwrap_or(&self.settings.default_account).to_string();
+        let Some(account) = Api::<SesAccount>::all(self.client.clone())
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube("reading SesAccount"))?
+        else {
+            return Ok(AccountAccess::Missing(name));
+        };
+        let labels = Api::<Namespace>::all(self.client.clone())
+            .get_metadata(namespace)
+            .await
+            .map_err(Error::kube("reading Namespace labels"))?
+            .metadata
+            .labels
+            .unwrap_or_default();
+        if !account.spec.allows(&labels) {
+            return Ok(AccountAccess::NotAllowed(name));
+        }
+        let key = AccountKey {
+            region: account.spec.region.clone(),
+            role_arn: account.spec.role_arn.clone(),
+            external_id: account.spec.external_id.clone(),
+        };
+        Ok(AccountAccess::Allowed {
+            name,
+            generation: account.metadata.generation.unwrap_or(0),
+            key,
+        })
+    }
+
+    pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, Error> {
+        Ok(self.aws.session(key).await?)
+    }
+
+    /// Value of the ownership tag for an object.
+    pub fn owner_value<K: Resource>(&self, obj: &K) -> String {
+        format!(
+            "{}/{}/{}",
+            self.settings.cluster_name,
+            obj.namespace().unwrap_or_default(),
+            obj.name_any()
+        )
+    }
+}
+
+pub enum AccountAccess {
+    Missing(String),
+    NotAllowed(String),
+    Allowed {
+        name: String,
+        generation: i64,
+        key: AccountKey,
+    },
+}
+
+fn jitter_millis(key: &str, n: u32) -> u64 {
+    let mut h = DefaultHasher::new();
+    (key, n, std::time::SystemTime::now()).hash(&mut h);
+    h.finish()
+}
+
+/// Hash of the parts of an object (and what it references) that should
+/// trigger immediate work.
+pub fn fingerprint(parts: impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// Unique key for the gate map.
+pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// Server-side-applies `status` unless it equals what the object already has.
+pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, current: Option<&S>, status: &S) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    if current == Some(status) {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(Error::kube("patching status"))?;
+    Ok(())
+}
+
+pub fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())
+}
+
+/// Runs every controller until `shutdown` resolves; in-flight reconciles
+/// finish first.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ctx = Context::new(client, settings).await;
+    run_with(ctx, shutdown).await;
+}
+
+/// [`run`] with a context built by the caller (tests read its AWS call
+/// counters).
+pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let settings = ctx.settings.clone();
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = match &settings.namespace {
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let accounts = Api::<SesAccount>::all(client.clone());
+    let account_wc = match &settings.account_selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
+
+    let set_controller = Controller::new(sets.clone(), watcher::Config::default());
+    let set_store = set_controller.store();
+    let default_account = settings.default_account.clone();
+    let set_ctrl = set_controller
+        .watches(
+            accounts.clone(),
+            watcher::Config::default(),
+            move |account: SesAccount| {
+                let account_name = account.name_any();
+                set_store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.spec.account_ref.as_deref().unwrap_or(&default_account) == account_name)
+                    .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(configuration_set::reconcile, error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "configuration set reconcile error");
+            }
+        });
+
+    let dest_controller = Controller::new(dests.clone(), watcher::Config::default());
+    let dest_store = dest_controller.store();
+    let dest_ctrl = dest_controller
+        .watches(
+            sets.clone(),
+            watcher::Config::default(),
+            move |set: ConfigurationSet| {
+                let (ns, name) = (set.namespace(), set.name_any());
+                dest_store
+                    .state()
+                    .into_iter()
+                    .filter(|d| d.namespace() == ns && d.spec.configuration_set_ref.name == name)
+                    .map(|d| kube::runtime::reflector::ObjectRef::from_obj(&*d))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(event_destination::reconcile, error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "event destination reconcile error");
+            }
+        });
+
+    let account_ctrl = Controller::new(accounts, account_wc)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(account::reconcile, error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "account reconcile error");
+            }
+        });
+
+    tokio::join!(set_ctrl, dest_ctrl, account_ctrl);
+}
+
+/// Errors that escaped a reconciler (Kubernetes API failures, cleanup that
+/// must be retried): retry with the object's back-off.
+fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    match err {
+        Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
+        // The object is already gone: nothing left to retry.
+        Error::Finalizer(msg) if msg.contains("NotFound") => Action::await_change(),
+        _ => {
+            tracing::warn!(error = %err, object = %key_of(&*obj), "reconcile failed");
+            ctx.backoff(&key_of(&*obj), 0)
+        }
+    }
+}

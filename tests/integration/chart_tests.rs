@@ -1,0 +1,625 @@
+//! The Helm chart, deploy/ and the IAM policy: lint, render, server-side
+//! validation (including Pod Security "restricted"), a real `helm install`,
+//! and proof that the chart's RBAC is enough for the operator and no more.
+//! helm and kubectl run as child processes against the ground's apiserver
+//! (HELM and KUBECONFIG come from tools/ground.sh).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use ses_reputation_operator::api::ConfigurationSet;
+
+use crate::configuration_set_tests::{cs_object, wait_set_ready};
+use crate::support::{self, World, WorldOptions, apply_json, eventually, unique};
+
+const CHART_NAME: &str = "ses-reputation-operator";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    root().join("charts").join(CHART_NAME)
+}
+
+fn all_on_values() -> PathBuf {
+    chart().join("ci/all-on-values.yaml")
+}
+
+fn helm() -> String {
+    std::env::var("HELM").expect("HELM is not set: run through `tools/ground.sh run -- cargo test --test integration`")
+}
+
+/// Runs a command to completion, feeding `stdin`; panics with its output
+/// unless it succeeds. Returns (stdout, stderr).
+fn run(cmd: &mut Command, stdin: Option<&str>) -> (String, String) {
+    let (ok, out, err) = try_run(cmd, stdin);
+    assert!(ok, "{cmd:?} failed\n--- stdout\n{out}\n--- stderr\n{err}");
+    (out, err)
+}
+
+fn try_run(cmd: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for child");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `helm template` for `namespace` with extra arguments (values files, --show-only).
+fn template(release: &str, namespace: &str, extra: &[&str]) -> String {
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", release])
+        .arg(chart())
+        .args(["--namespace", namespace])
+        .args(extra);
+    run(&mut cmd, None).0
+}
+
+/// `kubectl apply --dry-run=server`: the apiserver runs admission and
+/// validation without storing anything. Returns stderr (warnings).
+fn server_dry_run(namespace: &str, yaml: &str) -> String {
+    run(
+        Command::new("kubectl").args(["apply", "--dry-run=server", "--namespace", namespace, "-f", "-"]),
+        Some(yaml),
+    )
+    .1
+}
+
+fn helm_install(release: &str, namespace: &str) {
+    run(
+        Command::new(helm())
+            .args(["install", release])
+            .arg(chart())
+            .args(["--namespace", namespace]),
+        None,
+    );
+}
+
+/// The chart's full name for a release (see `sro.fullname`).
+fn fullname(release: &str) -> String {
+    if release.contains(CHART_NAME) {
+        release.to_string()
+    } else {
+        format!("{release}-{CHART_NAME}")
+    }
+}
+
+/// A client that acts as the chart's ServiceAccount (the ground's admin
+/// user is in system:masters, which may impersonate).
+async fn client_as_service_account(namespace: &str, name: &str) -> Client {
+    let mut config = kube::Config::infer().await.expect("kube config");
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+    Client::try_from(config).expect("impersonating client")
+}
+
+fn forbidden<T>(result: Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(ref s)) if s.code == 403)
+}
+
+#[test]
+fn helm_lint_passes_with_default_and_all_on_values() {
+    run(Command::new(helm()).args(["lint", "--strict"]).arg(chart()), None);
+    run(
+        Command::new(helm())
+            .args(["lint", "--strict"])
+            .arg(chart())
+            .arg("--values")
+            .arg(all_on_values()),
+        None,
+    );
+}
+
+#[test]
+fn values_schema_rejects_unknown_keys() {
+    // additionalProperties: false catches typos such as `replicas:` that
+    // Helm would otherwise ignore silently.
+    let (ok, _, err) = try_run(
+        Command::new(helm())
+            .args(["template", "x"])
+            .arg(chart())
+            .args(["--set", "operatr.clusterName=x"]),
+        None,
+    );
+    assert!(
+        !ok && err.contains("operatr"),
+        "a misspelt top-level key must fail schema validation; stderr: {err}"
+    );
+}
+
+#[test]
+fn single_replica_without_leader_election_renders_and_two_do_not() {
+    template(
+        "x",
+        "default",
+        &[
+            "--set",
+            "replicaCount=1",
+            "--set",
+            "operator.leaderElection.enabled=false",
+        ],
+    );
+    let (ok, _, err) = try_run(
+        Command::new(helm())
+            .args(["template", "x"])
+            .arg(chart())
+            .args(["--set", "operator.leaderElection.enabled=false"]),
+        None,
+    );
+    assert!(
+        !ok && err.contains("leaderElection"),
+        "two replicas without leader election must be refused; stderr: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_render_is_accepted_by_the_apiserver() {
+    let client = support::client().await;
+    let ns = support::namespace(&client, "chart-default", &[]).await;
+    let yaml = template(&unique("sro"), &ns, &[]);
+    server_dry_run(&ns, &yaml);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_on_render_is_accepted_by_the_apiserver() {
+    let client = support::client().await;
+    // Stand-ins for the Prometheus Operator CRDs (server-side apply:
+    // idempotent across runs and parallel tests).
+    let fixture = root().join("tests/integration/fixtures/monitoring-crds.yaml");
+    run(
+        Command::new("kubectl")
+            .args(["apply", "--server-side", "--force-conflicts", "-f"])
+            .arg(&fixture),
+        None,
+    );
+    run(
+        Command::new("kubectl").args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/servicemonitors.monitoring.coreos.com",
+            "crd/prometheusrules.monitoring.coreos.com",
+        ]),
+        None,
+    );
+    let ns = support::namespace(&client, "chart-all-on", &[]).await;
+    let yaml = template(
+        &unique("sro"),
+        &ns,
+        &["--values", all_on_values().to_str().expect("utf-8 path")],
+    );
+    for kind in [
+        "ServiceMonitor",
+        "PrometheusRule",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Role",
+        "ClusterRole",
+    ] {
+        assert!(
+            yaml.contains(&format!("\nkind: {kind}\n")),
+            "all-on values must render a {kind}"
+        );
+    }
+    server_dry_run(&ns, &yaml);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_meets_the_restricted_pod_security_standard() {
+    let client = support::client().await;
+    let ns = support::namespace(
+        &client,
+        "chart-psa",
+        &[
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+            ("pod-security.kubernetes.io/warn", "restricted"),
+        ],
+    )
+    .await;
+    let yaml = template(&unique("sro"), &ns, &["--show-only", "templates/deployment.yaml"]);
+
+    // Admission only warns for Deployments; the warning is the signal.
+    let warnings = server_dry_run(&ns, &yaml);
+    assert!(
+        !warnings.contains("PodSecurity"),
+        "Deployment draws a Pod Security warning: {warnings}"
+    );
+
+    // Pods are where "enforce" rejects: build one from the pod template.
+    let deployment: Deployment = serde_yaml::from_str(&yaml).expect("rendered Deployment");
+    let template = deployment.spec.expect("spec").template;
+    let pod_of = |spec| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "operator", "labels": template.metadata.as_ref().and_then(|m| m.labels.clone())},
+            "spec": spec,
+        }))
+        .expect("pod")
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let spec = template.spec.clone().expect("pod spec");
+    pods.create(&dry, &pod_of(serde_json::to_value(&spec).expect("json")))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("the chart's pod is rejected in a namespace enforcing the restricted Pod Security Standard: {e}")
+        });
+
+    // Control: the same pod without its security contexts must be refused,
+    // or the check above proves nothing.
+    let mut bare = spec;
+    bare.security_context = None;
+    for c in &mut bare.containers {
+        c.security_context = None;
+    }
+    let err = pods
+        .create(&dry, &pod_of(serde_json::to_value(&bare).expect("json")))
+        .await;
+    assert!(
+        forbidden(err),
+        "PodSecurity admission did not reject a pod without security contexts: is it enabled?"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_install_creates_crds_rbac_service_account_and_deployment() {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "chart-install", &[]).await;
+    let release = unique("sro");
+    helm_install(&release, &ns);
+    let name = fullname(&release);
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ses_reputation_operator::api::crds() {
+        crds.get(&crd.name_any())
+            .await
+            .unwrap_or_else(|e| panic!("CRD {}: {e}", crd.name_any()));
+    }
+    let cluster_role = Api::<ClusterRole>::all(client.clone())
+        .get(&name)
+        .await
+        .expect("ClusterRole");
+    let rules = cluster_role.rules.unwrap_or_default();
+    assert!(
+        rules
+            .iter()
+            .all(|r| !r.resources.iter().flatten().any(|res| res == "secrets" || res == "*")),
+        "the ClusterRole must not grant Secrets or wildcards: {rules:?}"
+    );
+    let binding = Api::<ClusterRoleBinding>::all(client.clone())
+        .get(&name)
+        .await
+        .expect("ClusterRoleBinding");
+    let subject = &binding.subjects.expect("subjects")[0];
+    assert_eq!(
+        (subject.name.as_str(), subject.namespace.as_deref()),
+        (name.as_str(), Some(ns.as_str()))
+    );
+    Api::<Role>::namespaced(client.clone(), &ns)
+        .get(&format!("{name}-leader-election"))
+        .await
+        .expect("leader-election Role");
+    Api::<RoleBinding>::namespaced(client.clone(), &ns)
+        .get(&format!("{name}-leader-election"))
+        .await
+        .expect("leader-election RoleBinding");
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .expect("ServiceAccount");
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .expect("Service");
+    Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .expect("PodDisruptionBudget");
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .get(&name)
+        .await
+        .expect("Deployment");
+    let spec = deployment.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.expect("pod spec");
+    assert_eq!(pod.service_account_name.as_deref(), Some(name.as_str()));
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some("ghcr.io/ses-reputation-operator/ses-reputation-operator:0.1.0")
+    );
+    let env: Vec<&str> = container.env.iter().flatten().map(|e| e.name.as_str()).collect();
+    for var in [
+        "POD_NAMESPACE",
+        "SRO_DEFAULT_ACCOUNT",
+        "SRO_CLUSTER_NAME",
+        "SRO_LEADER_ELECTION",
+        "SRO_LEASE_NAME",
+        "SRO_METRICS_ADDR",
+    ] {
+        assert!(env.contains(&var), "{var} missing from the operator's env: {env:?}");
+    }
+    // No kubelet runs on the ground, so no pod ever starts; that is expected.
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_rbac_lets_the_operator_work_and_denies_secrets() {
+    let admin = support::client().await;
+    support::install_crds(&admin).await;
+    let release_ns = support::namespace(&admin, "chart-rbac", &[]).await;
+    let release = unique("sro");
+    helm_install(&release, &release_ns);
+    let sa = fullname(&release);
+    let operator = client_as_service_account(&release_ns, &sa).await;
+
+    // RBAC is evaluated per request, but give the binding's creation a
+    // moment to reach the authorizer's cache.
+    eventually(
+        "the chart's ClusterRoleBinding to take effect",
+        Duration::from_secs(10),
+        || async {
+            Api::<ConfigurationSet>::all(operator.clone())
+                .list(&ListParams::default().limit(1))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+
+    assert!(
+        forbidden(Api::<Secret>::all(operator.clone()).list(&ListParams::default()).await),
+        "Secrets must be forbidden cluster-wide"
+    );
+    assert!(
+        forbidden(
+            Api::<Secret>::namespaced(operator.clone(), &release_ns)
+                .list(&ListParams::default())
+                .await
+        ),
+        "Secrets must be forbidden in the release namespace"
+    );
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let cs: ConfigurationSet = serde_json::from_value(cs_object("not-mine", json!({}))).expect("cs");
+    assert!(
+        forbidden(
+            Api::<ConfigurationSet>::namespaced(operator.clone(), &release_ns)
+                .create(&dry, &cs)
+                .await
+        ),
+        "the operator must not create ConfigurationSets: users do"
+    );
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": sa}})).expect("lease");
+    Api::<Lease>::namespaced(operator.clone(), &release_ns)
+        .create(&dry, &lease)
+        .await
+        .expect("create its Lease in the release namespace");
+    assert!(
+        forbidden(
+            Api::<Lease>::namespaced(operator.clone(), "default")
+                .create(&dry, &lease)
+                .await
+        ),
+        "Leases outside the release namespace must be forbidden"
+    );
+
+    // The in-process operator, with only the chart's permissions, takes a
+    // ConfigurationSet to Ready and through deletion (finalizer removal).
+    let world = World::with_client("chart-rbac-op", WorldOptions::default(), operator).await;
+    let api: Api<ConfigurationSet> = world.api();
+    let name = unique("rbac");
+    apply_json(&api, cs_object(&name, json!({}))).await;
+    wait_set_ready(&api, &name).await;
+    api.delete(&name, &DeleteParams::default()).await.expect("delete");
+    eventually(&format!("{name} deleted"), Duration::from_secs(60), || async {
+        match api.get_opt(&name).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{:?}", other.map(|o| o.map(|cs| cs.finalizers().to_vec())))),
+        }
+    })
+    .await;
+}
+
+#[test]
+fn deploy_manifests_match_the_chart() {
+    let (generated, _) = run(
+        Command::new(root().join("tools/manifests.sh")).env("HELM", helm()),
+        None,
+    );
+    let file = root().join("deploy/manifests.yaml");
+    let shipped = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    assert!(
+        shipped == generated,
+        "deploy/manifests.yaml is out of date with the chart: run `make manifests`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_examples_are_accepted_by_the_apiserver() {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "chart-examples", &[]).await;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list CRDs");
+    let installed: BTreeSet<String> = crds
+        .items
+        .iter()
+        .filter(|c| c.spec.group == "ses.reputation.io")
+        .map(|c| c.spec.names.kind.clone())
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut entries: Vec<_> = std::fs::read_dir(root().join("deploy/examples"))
+        .expect("deploy/examples")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let yaml = std::fs::read_to_string(&path).expect("read example");
+        let kinds: BTreeSet<String> = yaml
+            .split("\n---")
+            .filter_map(|doc| serde_yaml::from_str::<serde_json::Value>(doc).ok())
+            .filter_map(|v| v["kind"].as_str().map(str::to_string))
+            .collect();
+        seen.extend(kinds.iter().cloned());
+        if let Some(missing) = kinds.iter().find(|k| !installed.contains(*k)) {
+            // ReputationPolicy's example is written ahead of its CRD.
+            eprintln!("skipping {}: no CRD for {missing} yet", path.display());
+            continue;
+        }
+        server_dry_run(&ns, &yaml);
+    }
+    let expected: BTreeSet<String> = ["SesAccount", "ConfigurationSet", "EventDestination", "ReputationPolicy"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert!(
+        expected.is_subset(&seen),
+        "deploy/examples must show every kind; found {seen:?}"
+    );
+}
+
+#[test]
+fn argocd_health_checks_cover_every_kind_with_one_script() {
+    let file = root().join("deploy/argocd/health.yaml");
+    let cm: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&file).expect("read health.yaml")).expect("YAML");
+    let data = cm["data"].as_object().expect("data");
+    let scripts: Vec<&str> = ["ConfigurationSet", "EventDestination", "SesAccount", "ReputationPolicy"]
+        .iter()
+        .map(|k| {
+            data.get(&format!("resource.customizations.health.ses.reputation.io_{k}"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("no health check for {k}"))
+        })
+        .collect();
+    assert!(
+        scripts.windows(2).all(|w| w[0] == w[1]),
+        "every kind should share the same script"
+    );
+    for needle in [
+        "\"Stalled\"",
+        "\"Critical\"",
+        "\"PausedByPolicy\"",
+        "\"Reconciling\"",
+        "\"Ready\"",
+        "\"Suspended\"",
+        "\"Degraded\"",
+    ] {
+        assert!(scripts[0].contains(needle), "health script does not handle {needle}");
+    }
+}
+
+/// Operation labels that name a local request-building step, not an AWS
+/// API call (they label errors from the SDK's builders), so they need no
+/// IAM permission.
+const NOT_AWS_CALLS: &[&str] = &["sesv2:Tag", "sesv2:TrackingOptions"];
+
+/// IAM actions that no label names but that AWS requires for calls the code
+/// makes, with the code that triggers them.
+const IMPLIED: &[(&str, &str, &str)] = &[
+    // CreateTopic is called with the ownership tag; tagging on create needs
+    // sns:TagResource as well.
+    ("sns.rs", "sns:CreateTopic", "sns:TagResource"),
+    // SesAccount.spec.roleArn: the SDK's AssumeRoleProvider calls AssumeRole.
+    ("mod.rs", "AssumeRoleProvider", "sts:AssumeRole"),
+];
+
+/// `"service:Operation"` string literals in a source file.
+fn operation_labels(source: &str) -> BTreeSet<String> {
+    let mut labels = BTreeSet::new();
+    for piece in source.split('"').skip(1).step_by(2) {
+        if let Some((service, op)) = piece.split_once(':')
+            && ["sesv2", "sns", "cloudwatch", "sts"].contains(&service)
+            && !op.is_empty()
+            && op.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            labels.insert(piece.to_string());
+        }
+    }
+    labels
+}
+
+#[test]
+fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
+    let mut needed = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src/aws")).expect("src/aws") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).expect("read source");
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        for label in operation_labels(&source) {
+            // Any principal may call GetCallerIdentity; IAM cannot deny it.
+            if label == "sts:GetCallerIdentity" || NOT_AWS_CALLS.contains(&label.as_str()) {
+                continue;
+            }
+            let (service, op) = label.split_once(':').expect("label");
+            needed.insert(format!("{}:{op}", if service == "sesv2" { "ses" } else { service }));
+        }
+        for (implied_file, trigger, action) in IMPLIED {
+            if file == *implied_file && source.contains(trigger) {
+                needed.insert(action.to_string());
+            }
+        }
+    }
+
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/iam-policy.json")).expect("read iam-policy.json"),
+    )
+    .expect("JSON");
+    let mut granted = BTreeSet::new();
+    for statement in policy["Statement"].as_array().expect("Statement") {
+        assert_eq!(statement["Effect"], "Allow", "only Allow statements expected");
+        match &statement["Action"] {
+            serde_json::Value::String(a) => {
+                granted.insert(a.clone());
+            }
+            serde_json::Value::Array(actions) => {
+                granted.extend(actions.iter().map(|a| a.as_str().expect("action").to_string()))
+            }
+            other => panic!("unexpected Action {other}"),
+        }
+    }
+
+    let missing: Vec<_> = needed.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(&needed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "deploy/iam-policy.json is out of date with src/aws/*.rs\n  missing (add): {missing:?}\n  extra (remove): {extra:?}"
+    );
+}

@@ -1,0 +1,24 @@
+//! The CRD YAML shipped in the chart and deploy/ must be exactly what the
+//! Rust types generate (`ses-reputation-operator crds`).
+
+use std::path::Path;
+
+fn check(path: &str) {
+    let generated = ses_reputation_operator::api::crds_yaml().expect("serialize CRDs");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let shipped = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    assert!(
+        shipped == generated,
+        "{path} is out of date with the Rust types: run `make crds` and commit the result"
+    );
+}
+
+#[test]
+fn chart_crds_match_the_types() {
+    check("charts/ses-reputation-operator/crds/crds.yaml");
+}
+
+#[test]
+fn deploy_crds_match_the_types() {
+    check("deploy/crds/crds.yaml");
+}

@@ -1,0 +1,14 @@
+//! Integration tests. They run against the test ground started by
+//! `tools/ground.sh` (a real kube-apiserver + etcd and the moto-based AWS
+//! emulator); `make test` starts it. One binary, so the crate links once.
+
+mod support;
+
+mod admission_tests;
+mod chart_tests;
+mod configuration_set_tests;
+mod crd_files;
+mod emulator_tests;
+mod event_destination_tests;
+mod ground_tests;
+mod resilience_tests;

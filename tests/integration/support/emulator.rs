@@ -1,0 +1,173 @@
+//! The AWS emulator (tests/aws-emulator: moto + the project's SES v2
+//! extension) as the tests see it: SDK configuration pointing at it, and a
+//! client for its `/_emulator/` admin API (call counts, faults, account state).
+//!
+//! The admin client is a few lines of HTTP/1.1 over a loopback socket
+//! (`Connection: close`, JSON bodies), run on the blocking pool: the project
+//! has no HTTP client dependency, and a blocking call can also run in `Drop`,
+//! which is how a fault guard turns faults off even when its test panics.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sesv2::config::Credentials;
+use serde_json::{Value, json};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Base URL of the emulator, from `SRO_AWS_ENDPOINT` (set by tools/ground.sh).
+pub fn endpoint() -> String {
+    std::env::var("SRO_AWS_ENDPOINT")
+        .expect("SRO_AWS_ENDPOINT is not set: run the tests through `make test` (tools/ground.sh)")
+}
+
+/// SDK configuration for the emulator: us-east-1, static test credentials,
+/// three attempts (so throttling tests see the SDK's own retries).
+pub async fn sdk_config() -> SdkConfig {
+    sdk_config_in("us-east-1").await
+}
+
+/// As [`sdk_config`], for another region (state and region-scoped faults are
+/// per region, so a region of its own isolates a test).
+pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+        .endpoint_url(endpoint())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// Faults are global to the emulator, which all tests of the process share:
+/// tests that turn faults on take this lock exclusively, tests that need
+/// faults off may take it shared.
+static FAULTS: RwLock<()> = RwLock::const_new(());
+
+/// Held by a test that turns faults on; turns all faults off when dropped
+/// (also when the test panics).
+pub struct FaultGuard {
+    _lock: RwLockWriteGuard<'static, ()>,
+    regions: Vec<String>,
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let _ = request(
+            "POST",
+            "/_emulator/faults",
+            Some(&json!({"ses_rps": null, "error_rate": 0.0})),
+        );
+        for region in &self.regions {
+            let _ = request(
+                "POST",
+                "/_emulator/faults",
+                Some(&json!({"region": region, "ses_rps": null, "error_rate": 0.0})),
+            );
+        }
+    }
+}
+
+impl FaultGuard {
+    /// Faults for one region only, so tests in other regions are unaffected.
+    pub async fn set_faults_in(&mut self, region: &str, ses_rps: Option<f64>, error_rate: f64) {
+        self.regions.push(region.to_string());
+        call(
+            "POST",
+            "/_emulator/faults",
+            Some(json!({"region": region, "ses_rps": ses_rps, "error_rate": error_rate})),
+        )
+        .await;
+    }
+}
+
+/// Exclusive: for tests that turn faults on.
+pub async fn fault_lock() -> FaultGuard {
+    FaultGuard {
+        _lock: FAULTS.write().await,
+        regions: Vec::new(),
+    }
+}
+
+/// Shared: for tests that need global faults off while they run.
+pub async fn no_faults() -> RwLockReadGuard<'static, ()> {
+    FAULTS.read().await
+}
+
+/// The admin API of the emulator.
+pub struct Emulator;
+
+impl Emulator {
+    /// Calls per `service:Operation` (e.g. `sesv2:PutConfigurationSetSendingOptions`)
+    /// since the last reset, by every test of the process.
+    pub async fn calls(&self) -> BTreeMap<String, u64> {
+        let v = call("GET", "/_emulator/calls", None).await;
+        serde_json::from_value(v["calls"].clone()).expect("calls map")
+    }
+
+    pub async fn reset_calls(&self) {
+        call("POST", "/_emulator/calls/reset", None).await;
+    }
+
+    /// Global faults: `ses_rps` throttles SES v2 control-plane calls (429
+    /// TooManyRequestsException), `error_rate` fails that fraction of SES v2,
+    /// SNS and CloudWatch calls with a 500. Hold [`fault_lock`] while on.
+    pub async fn set_faults(&self, ses_rps: Option<f64>, error_rate: f64) {
+        call(
+            "POST",
+            "/_emulator/faults",
+            Some(json!({"ses_rps": ses_rps, "error_rate": error_rate})),
+        )
+        .await;
+    }
+
+    /// The account state GetAccount shows in `region` (test-only control).
+    pub async fn set_account(&self, region: &str, enforcement_status: &str, sending_enabled: bool) {
+        call(
+            "POST",
+            "/_emulator/account",
+            Some(
+                json!({"region": region, "enforcement_status": enforcement_status, "sending_enabled": sending_enabled}),
+            ),
+        )
+        .await;
+    }
+}
+
+async fn call(method: &'static str, path: &'static str, body: Option<Value>) -> Value {
+    tokio::task::spawn_blocking(move || request(method, path, body.as_ref()))
+        .await
+        .expect("admin request task")
+        .unwrap_or_else(|e| panic!("emulator admin {method} {path}: {e}"))
+}
+
+/// One blocking HTTP/1.1 exchange with the admin API.
+fn request(method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    let endpoint = endpoint();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body.as_bytes()))
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, payload) = response.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!("HTTP {status}: {payload}"));
+    }
+    serde_json::from_str(payload).map_err(|e| format!("{e}: {payload}"))
+}

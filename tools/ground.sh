@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The test ground: a real etcd + kube-apiserver and the moto-based AWS
+# emulator on free loopback ports.
+#
+#   tools/ground.sh run -- CMD...   start, run CMD with the ground's env, stop
+#   tools/ground.sh up              start, print the env, wait for Ctrl-C
+#
+# CMD sees KUBECONFIG, SRO_AWS_ENDPOINT, AWS_ENDPOINT_URL, AWS_REGION,
+# AWS credentials for the emulator, HELM and SRO_GROUND_DIR. Everything
+# started here is stopped on exit, failure, Ctrl-C or SIGTERM.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-}
+shift || true
+[[ "$mode" == run && "${1:-}" == -- ]] && shift
+case "$mode" in run|up) ;; *) echo "usage: $0 run -- CMD... | up" >&2; exit 2 ;; esac
+
+log() { echo ">> $*" >&2; }
+
+kube_bin=$("$root/tools/kube/build.sh")
+python=$("$root/tests/aws-emulator/setup.sh")
+HELM=$("$root/tools/helm.sh")
+export HELM
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sro-ground.XXXXXX")
+pids=()
+stop() {
+  local rc=$?
+  trap - EXIT INT TERM
+  # Stop in reverse start order (apiserver before etcd), each given 10 s.
+  local i pid
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    pid=${pids[i]}
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ $rc -ne 0 && -z "${SRO_KEEP_LOGS:-}" ]]; then
+    for f in "$dir"/*.log; do [[ -f $f ]] && { echo "---- tail $f" >&2; tail -n 20 "$f" >&2; }; done
+  fi
+  [[ -n "${SRO_KEEP_LOGS:-}" ]] || rm -rf "$dir"
+  exit "$rc"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+read -r etcd_port peer_port api_port aws_port < <("$python" - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+PY
+)
+
+wait_for() { # name, seconds, command...
+  local name=$1 secs=$2; shift 2
+  for _ in $(seq $((secs * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "$name did not become ready in ${secs}s"; return 1
+}
+
+log "starting etcd on 127.0.0.1:$etcd_port"
+"$kube_bin/etcd" --name ground --data-dir "$dir/etcd" --unsafe-no-fsync \
+  --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+  --initial-cluster "ground=http://127.0.0.1:$peer_port" --log-level warn >"$dir/etcd.log" 2>&1 &
+pids+=($!)
+
+log "starting AWS emulator on 127.0.0.1:$aws_port"
+"$python" "$root/tests/aws-emulator/emulator.py" --host 127.0.0.1 --port "$aws_port" >"$dir/emulator.log" 2>&1 &
+pids+=($!)
+
+wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
+
+openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "$token,ground-admin,ground-admin,\"system:masters\"" >"$dir/tokens.csv"
+
+log "starting kube-apiserver on 127.0.0.1:$api_port"
+"$kube_bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$dir/certs" \
+  --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
+  --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
+  --disable-admission-plugins ServiceAccount >"$dir/apiserver.log" 2>&1 &
+pids+=($!)
+
+cat >"$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: ground
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $dir/certs/apiserver.crt
+users:
+- name: ground-admin
+  user:
+    token: $token
+contexts:
+- name: ground
+  context: {cluster: ground, user: ground-admin, namespace: default}
+current-context: ground
+KC
+
+api() { curl -sfk -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port$1"; }
+wait_for kube-apiserver 90 api /readyz
+wait_for "namespace default" 30 api /api/v1/namespaces/default
+wait_for "AWS emulator" 60 curl -sf "http://127.0.0.1:$aws_port/_emulator/faults"
+
+export KUBECONFIG="$dir/kubeconfig"
+export SRO_GROUND_DIR="$dir"
+export SRO_AWS_ENDPOINT="http://127.0.0.1:$aws_port"
+export AWS_ENDPOINT_URL="$SRO_AWS_ENDPOINT"
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+unset AWS_SESSION_TOKEN AWS_PROFILE
+log "ground ready: $(kubectl version -o json 2>/dev/null | "$python" -c 'import json,sys; print("kube-apiserver", json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
+
+if [[ "$mode" == up ]]; then
+  cat <<ENV
+export KUBECONFIG=$KUBECONFIG
+export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL SRO_AWS_ENDPOINT=$SRO_AWS_ENDPOINT
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+ENV
+  log "press Ctrl-C to stop"
+  while true; do sleep 3600 & wait $!; done
+fi
+"$@"
