@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up
+.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale
 
 all: build
 
@@ -50,3 +50,12 @@ emulator-test:
 ## Start the ground and keep it running (prints the env to use it).
 ground-up:
 	tools/ground.sh up
+
+## Scale benchmark (not a test): N sets + N destinations on the ground,
+## release build; SES_RPS=1000 leaves the operator's SES bucket unthrottled.
+## Prints a Markdown report and updates docs/benchmarks.md.
+N ?= 200
+SES_RPS ?= 1000
+RUNS ?= 1
+bench-scale:
+	N=$(N) SES_RPS=$(SES_RPS) RUNS=$(RUNS) tools/bench/scale.sh

@@ -5,3 +5,7 @@ pub mod api;
 pub mod aws;
 pub mod controller;
 pub mod diff;
+pub mod leader;
+pub mod metrics;
+pub mod reputation;
+pub mod server;

@@ -1,10 +1,26 @@
-//! Command line: `run` starts the controllers, `crds` prints the CRDs.
+//! Command line: `run` starts the controllers (behind leader election)
+//! and the metrics/health endpoint, `crds` prints the CRDs.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::controller::{self, Settings};
+use ses_reputation_operator::controller::reputation::ReputationSettings;
+use ses_reputation_operator::controller::{self, Context, Settings};
+use ses_reputation_operator::leader::{self, ElectionSettings};
+use ses_reputation_operator::metrics::Metrics;
+use ses_reputation_operator::server::{self, Health, Role};
+
+/// How long a leader may go without renewing its Lease before a standby
+/// takes over.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+
+/// How long in-flight reconciles may take to finish after SIGTERM; below
+/// the chart's terminationGracePeriodSeconds (30).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 #[derive(Parser)]
 #[command(name = "ses-reputation-operator", version, about)]
@@ -16,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controllers against the cluster in KUBECONFIG or in-cluster config.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every CRD as YAML.
     Crds,
 }
@@ -44,9 +60,37 @@ struct RunArgs {
     /// Send every AWS call to this endpoint (emulators); normally unset.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint_url: Option<String>,
+    /// How often bounce and complaint rates are read from CloudWatch, in seconds
+    /// (one GetMetricData batch per account and region).
+    #[arg(long, env = "SRO_RATE_INTERVAL_SECONDS", default_value_t = 60.0)]
+    rate_interval_seconds: f64,
+    /// A rate datapoint older than this (seconds) counts as no data (Unknown).
+    #[arg(long, env = "SRO_RATE_STALENESS_SECONDS", default_value_t = 7200.0)]
+    rate_staleness_seconds: f64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SRO_LOG_JSON")]
     log_json: bool,
+    /// Address of the HTTP endpoint serving /metrics, /healthz and /readyz.
+    #[arg(long, env = "SRO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Run the controllers only while holding a Lease, so several replicas
+    /// can run with one active (`--leader-election=false` to turn off).
+    #[arg(
+        long,
+        env = "SRO_LEADER_ELECTION",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    leader_election: bool,
+    /// Name of the coordination.k8s.io Lease used for leader election.
+    #[arg(long, env = "SRO_LEASE_NAME", default_value = "ses-reputation-operator")]
+    lease_name: String,
+    /// Namespace of that Lease (the operator's own namespace in a cluster).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
 }
 
 #[tokio::main]
@@ -58,8 +102,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Run(args) => {
+            let args = *args;
             init_logging(args.log_json);
             let client = kube::Client::try_default().await?;
+            let metrics = Arc::new(Metrics::new());
+            let health = Arc::new(Health::default());
+            let listener = server::bind(args.metrics_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {} (--metrics-addr): {e}", args.metrics_addr))?;
+            let shutdown = shutdown_signal().boxed().shared();
             let settings = Settings {
                 default_account: args.default_account,
                 drift_interval: Duration::from_secs_f64(args.drift_interval_seconds.max(1.0)),
@@ -70,9 +121,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ses_calls_per_second: args.ses_calls_per_second,
                     endpoint_url: args.aws_endpoint_url,
                 },
+                reputation: ReputationSettings {
+                    interval: Duration::from_secs_f64(args.rate_interval_seconds.max(1.0)),
+                    staleness: Duration::from_secs_f64(args.rate_staleness_seconds.max(60.0)),
+                },
             };
-            tracing::info!(?settings, "starting controllers");
-            controller::run(client, settings, shutdown_signal()).await;
+            tracing::info!(?settings, metrics_addr = %args.metrics_addr, leader_election = args.leader_election, "starting");
+            let http = tokio::spawn(server::serve(
+                listener,
+                metrics.clone(),
+                health.clone(),
+                shutdown.clone(),
+            ));
+            let run = async {
+                if args.leader_election {
+                    let election = ElectionSettings {
+                        lease_name: args.lease_name,
+                        lease_namespace: args.lease_namespace,
+                        identity: leader::default_identity(),
+                        lease_duration: LEASE_DURATION,
+                    };
+                    leader::run(client, settings, election, metrics, health, shutdown.clone()).await
+                } else {
+                    health.set_role(Role::Alone);
+                    metrics.set_leader(true);
+                    let ctx = Context::with_metrics(client, settings, metrics, health).await;
+                    controller::run_with(ctx, shutdown.clone()).await;
+                    Ok(())
+                }
+            };
+            // In-flight reconciles may finish after SIGTERM, but not forever:
+            // a controller whose watch keeps failing (CRDs missing) never
+            // drains, and the kubelet's SIGKILL would cut the logs short.
+            let drain_deadline = shutdown.clone().then(|()| tokio::time::sleep(DRAIN_TIMEOUT));
+            tokio::select! {
+                result = run => if let Err(e) = result {
+                    // Reconciling must stop at once; Kubernetes restarts the
+                    // container, which comes back as a standby.
+                    tracing::error!(error = %e, "stopping: this replica is no longer the leader");
+                    std::process::exit(1);
+                },
+                () = drain_deadline => {
+                    tracing::warn!(timeout = ?DRAIN_TIMEOUT, "controllers did not stop in time after the shutdown signal, exiting");
+                    std::process::exit(1);
+                }
+            }
+            match tokio::time::timeout(Duration::from_secs(5), http).await {
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "metrics endpoint failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "metrics endpoint task failed"),
+                Ok(Ok(Ok(()))) | Err(_) => {}
+            }
             tracing::info!("stopped");
             Ok(())
         }

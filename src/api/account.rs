@@ -5,6 +5,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::configuration_set::{Reputation, SuppressionReason, SuppressionSpec};
+use super::reputation_policy::Thresholds;
+
 /// An AWS account and region in which ConfigurationSets and
 /// EventDestinations are created.
 // Each `printcolumn(type_ = ...)` repeats its keys by design.
@@ -47,6 +50,39 @@ pub struct SesAccountSpec {
     /// (`{}`) allows every namespace; omitted allows every namespace too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
+    /// Account-level suppression list reasons (PutAccountSuppressionAttributes).
+    /// Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<SuppressionSpec>,
+    /// Account-level thresholds for the BounceRateHealthy and
+    /// ComplaintRateHealthy conditions. Defaults to AWS's own review
+    /// levels (bounce 5% / 10%, complaint 0.1% / 0.5%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<AccountThresholds>,
+    /// Last resort: pause sending for the WHOLE account
+    /// (PutAccountSendingAttributes false) when an account-level rate is
+    /// Critical. Off by default. The operator never turns account sending
+    /// back on: resume with `aws sesv2 put-account-sending-attributes --sending-enabled`.
+    #[serde(default)]
+    pub pause_account_sending: bool,
+}
+
+/// Account-level thresholds.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountThresholds {
+    #[serde(default = "aws_bounce")]
+    pub bounce_rate: Thresholds,
+    #[serde(default = "aws_complaint")]
+    pub complaint_rate: Thresholds,
+}
+
+fn aws_bounce() -> Thresholds {
+    crate::reputation::AWS_BOUNCE
+}
+
+fn aws_complaint() -> Thresholds {
+    crate::reputation::AWS_COMPLAINT
 }
 
 /// Observed state of an SES account.
@@ -74,6 +110,12 @@ pub struct SesAccountStatus {
     /// Sending quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_quota: Option<SendQuota>,
+    /// Account-level suppression reasons as AWS reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_reasons: Option<Vec<SuppressionReason>>,
+    /// Account-level bounce and complaint rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<Reputation>,
 }
 
 /// SES sending limits of the account.

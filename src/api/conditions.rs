@@ -7,18 +7,30 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 pub const SENDING_ENABLED: &str = "SendingEnabled";
+pub const BOUNCE_RATE_HEALTHY: &str = "BounceRateHealthy";
+pub const COMPLAINT_RATE_HEALTHY: &str = "ComplaintRateHealthy";
 
 /// A condition as the reconcilers compute it, before timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
     pub type_: &'static str,
-    pub status: bool,
+    /// `None` is `Unknown`.
+    pub status: Option<bool>,
     pub reason: String,
     pub message: String,
 }
 
 impl Desired {
     pub fn new(type_: &'static str, status: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::tri(type_, Some(status), reason, message)
+    }
+
+    pub fn tri(
+        type_: &'static str,
+        status: Option<bool>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             type_,
             status,
@@ -66,7 +78,12 @@ pub fn stalled(reason: impl Into<String>, message: impl Into<String>) -> Vec<Des
 pub fn merge(current: &[Condition], desired: &[Desired], generation: Option<i64>, now: &Time) -> Vec<Condition> {
     let mut out: Vec<Condition> = current.to_vec();
     for d in desired {
-        let status = if d.status { "True" } else { "False" }.to_string();
+        let status = match d.status {
+            Some(true) => "True",
+            Some(false) => "False",
+            None => "Unknown",
+        }
+        .to_string();
         let fresh = Condition {
             type_: d.type_.to_string(),
             status: status.clone(),
@@ -84,36 +101,6 @@ pub fn merge(current: &[Condition], desired: &[Desired], generation: Option<i64>
             Some(existing) => *existing = fresh,
             None => out.push(fresh),
         }
-    }
-    out
-}
-
-/// Merge for a tri-state condition (`Unknown` allowed).
-pub fn merge_unknown(
-    current: &[Condition],
-    type_: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: &Time,
-) -> Vec<Condition> {
-    let mut out: Vec<Condition> = current.to_vec();
-    let fresh = Condition {
-        type_: type_.to_string(),
-        status: "Unknown".to_string(),
-        reason: reason.to_string(),
-        message: message.to_string(),
-        observed_generation: generation,
-        last_transition_time: now.clone(),
-    };
-    match out.iter_mut().find(|c| c.type_ == type_) {
-        Some(existing) if existing.status == "Unknown" => {
-            existing.reason = fresh.reason;
-            existing.message = fresh.message;
-            existing.observed_generation = generation;
-        }
-        Some(existing) => *existing = fresh,
-        None => out.push(fresh),
     }
     out
 }

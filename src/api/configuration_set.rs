@@ -222,6 +222,26 @@ pub struct ConfigurationSetStatus {
     /// Bounce and complaint rates, once measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<Reputation>,
+    /// Set while a ReputationPolicy keeps sending paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseStatus>,
+    /// When sending was last resumed after a pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// Who paused sending, why and since when.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseStatus {
+    /// The ReputationPolicy that paused the set.
+    pub policy: String,
+    /// The rate and threshold that caused it.
+    pub reason: String,
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Since when both rates have been below warning (auto-resume clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Reputation of a configuration set as CloudWatch reports it.
@@ -246,6 +266,10 @@ pub struct Reputation {
     /// Healthy, Warning, Critical or Unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
+    /// Where the thresholds come from: ReputationPolicy names, or `AWS`
+    /// (AWS's own review levels) when no policy selects the set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds_from: Option<String>,
 }
 
 impl ConfigurationSet {

@@ -5,10 +5,12 @@ pub mod account;
 pub mod conditions;
 pub mod configuration_set;
 pub mod event_destination;
+pub mod reputation_policy;
 
 pub use account::{SesAccount, SesAccountSpec, SesAccountStatus};
 pub use configuration_set::{ConfigurationSet, ConfigurationSetSpec, ConfigurationSetStatus};
 pub use event_destination::{EventDestination, EventDestinationSpec, EventDestinationStatus};
+pub use reputation_policy::{ReputationPolicy, ReputationPolicySpec, ReputationPolicyStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -20,10 +22,19 @@ pub const FINALIZER: &str = "ses.reputation.io/cleanup";
 /// AWS tag that marks a configuration set or SNS topic as created by this
 /// operator for one Kubernetes object; its value is `<cluster>/<namespace>/<name>`.
 pub const OWNER_TAG: &str = "ses.reputation.io/owner";
+/// Annotation on a ConfigurationSet that resumes sending paused by a
+/// policy: an RFC 3339 time later than the pause (`kubectl annotate sescs
+/// NAME ses.reputation.io/resume-at=$(date -u +%Y-%m-%dT%H:%M:%SZ) --overwrite`).
+pub const RESUME_ANNOTATION: &str = "ses.reputation.io/resume-at";
 
 /// Every CRD of this operator, in the order they should be applied.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![SesAccount::crd(), ConfigurationSet::crd(), EventDestination::crd()]
+    vec![
+        SesAccount::crd(),
+        ConfigurationSet::crd(),
+        EventDestination::crd(),
+        ReputationPolicy::crd(),
+    ]
 }
 
 /// All CRDs as one multi-document YAML stream (what `crds` prints).

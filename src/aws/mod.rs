@@ -2,6 +2,7 @@
 //! below this module: sessions per SesAccount, the SES rate limiter, error
 //! classification, and one function per AWS operation the operator uses.
 
+pub mod cloudwatch;
 pub mod limiter;
 pub mod ses;
 pub mod sns;
@@ -13,6 +14,9 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use limiter::{Priority, RateLimiter};
+use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// How an AWS error should be handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +147,8 @@ pub struct AccountKey {
 }
 
 /// Counts of AWS calls by `service:Operation` and outcome; shared by all
-/// sessions of one operator instance.
+/// sessions of one operator instance. Tests read it in-process; the same
+/// calls go to the Prometheus metrics through [`CallRecorder`].
 #[derive(Debug, Default)]
 pub struct CallCounter {
     calls: Mutex<BTreeMap<String, u64>>,
@@ -166,6 +171,42 @@ impl CallCounter {
     }
 }
 
+/// Where every AWS call is recorded: the in-process counter and the
+/// Prometheus metrics, so both always agree.
+#[derive(Clone, Debug)]
+struct CallRecorder {
+    counter: Arc<CallCounter>,
+    metrics: Arc<Metrics>,
+}
+
+impl CallRecorder {
+    fn record<T, E, R>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HttpStatus,
+    {
+        let took = started.elapsed();
+        match result {
+            Ok(v) => {
+                self.counter.record(operation, "ok");
+                self.metrics.aws_call(operation, None, took);
+                Ok(v)
+            }
+            Err(e) => {
+                let err = AwsError::from_sdk(operation, e);
+                self.counter.record(operation, &format!("{:?}", err.kind));
+                self.metrics.aws_call(operation, Some(err.kind), took);
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Clients for one AWS account + region, with its SES rate limiter.
 #[derive(Debug)]
 pub struct Session {
@@ -173,8 +214,9 @@ pub struct Session {
     pub region: String,
     ses: aws_sdk_sesv2::Client,
     sns: aws_sdk_sns::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     limiter: Arc<RateLimiter>,
-    counter: Arc<CallCounter>,
+    recorder: CallRecorder,
 }
 
 impl Session {
@@ -185,8 +227,10 @@ impl Session {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
-        self.limiter.acquire(priority).await;
-        self.record(operation, call.await)
+        let waited = self.limiter.acquire(priority).await;
+        self.recorder.metrics.ses_token_waited(waited);
+        let started = Instant::now();
+        self.recorder.record(operation, started, call.await)
     }
 
     /// Runs one call that SES's 1/s limit does not cover (SNS, STS, CloudWatch).
@@ -196,29 +240,8 @@ impl Session {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
-        self.record(operation, call.await)
-    }
-
-    fn record<T, E, R>(
-        &self,
-        operation: &'static str,
-        result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-    ) -> Result<T, AwsError>
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HttpStatus,
-    {
-        match result {
-            Ok(v) => {
-                self.counter.record(operation, "ok");
-                Ok(v)
-            }
-            Err(e) => {
-                let err = AwsError::from_sdk(operation, e);
-                self.counter.record(operation, &format!("{:?}", err.kind));
-                Err(err)
-            }
-        }
+        let started = Instant::now();
+        self.recorder.record(operation, started, call.await)
     }
 
     /// ARN of a configuration set in this account.
@@ -267,13 +290,18 @@ pub struct Registry {
     settings: AwsSettings,
     sessions: tokio::sync::Mutex<HashMap<AccountKey, Arc<Session>>>,
     limiters: Mutex<HashMap<(String, String), Arc<RateLimiter>>>,
-    counter: Arc<CallCounter>,
+    recorder: CallRecorder,
 }
 
 impl Registry {
     /// Loads the default credential chain (env, IRSA web identity, EKS Pod
     /// Identity, instance profile) once.
     pub async fn new(settings: AwsSettings) -> Self {
+        Self::with_metrics(settings, Arc::new(Metrics::new())).await
+    }
+
+    /// [`Registry::new`] recording calls into the given metrics.
+    pub async fn with_metrics(settings: AwsSettings, metrics: Arc<Metrics>) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
             .timeout_config(
@@ -290,12 +318,15 @@ impl Registry {
             settings,
             sessions: Default::default(),
             limiters: Default::default(),
-            counter: Default::default(),
+            recorder: CallRecorder {
+                counter: Default::default(),
+                metrics,
+            },
         }
     }
 
     pub fn counter(&self) -> Arc<CallCounter> {
-        self.counter.clone()
+        self.recorder.counter.clone()
     }
 
     /// The session for an account, built on first use (assuming the role
@@ -321,18 +352,10 @@ impl Registry {
                 .build();
         }
         let sts = aws_sdk_sts::Client::new(&config);
-        let identity = sts.get_caller_identity().send().await;
-        let identity = match identity {
-            Ok(i) => {
-                self.counter.record("sts:GetCallerIdentity", "ok");
-                i
-            }
-            Err(e) => {
-                let err = AwsError::from_sdk("sts:GetCallerIdentity", e);
-                self.counter.record("sts:GetCallerIdentity", &format!("{:?}", err.kind));
-                return Err(err);
-            }
-        };
+        let started = Instant::now();
+        let identity =
+            self.recorder
+                .record("sts:GetCallerIdentity", started, sts.get_caller_identity().send().await)?;
         let account_id = identity.account().unwrap_or_default().to_string();
         let limiter = {
             let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
@@ -346,8 +369,9 @@ impl Registry {
             region: key.region.clone(),
             ses: aws_sdk_sesv2::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             limiter,
-            counter: self.counter.clone(),
+            recorder: self.recorder.clone(),
         });
         sessions.insert(key.clone(), session.clone());
         Ok(session)

@@ -28,6 +28,8 @@ pub struct Account {
     pub max_24_hour_send: f64,
     pub max_send_rate: f64,
     pub sent_last_24_hours: f64,
+    /// Account-level suppression reasons, sorted.
+    pub suppressed_reasons: Vec<SuppressionReason>,
 }
 
 impl Session {
@@ -311,7 +313,38 @@ impl Session {
             max_24_hour_send: quota.map_or(0.0, |q| q.max24_hour_send()),
             max_send_rate: quota.map_or(0.0, |q| q.max_send_rate()),
             sent_last_24_hours: quota.map_or(0.0, |q| q.sent_last24_hours()),
+            suppressed_reasons: {
+                let mut reasons: Vec<_> = out
+                    .suppression_attributes()
+                    .map(|a| a.suppressed_reasons().iter().filter_map(suppression_from_aws).collect())
+                    .unwrap_or_default();
+                reasons.sort();
+                reasons
+            },
         })
+    }
+
+    /// PutAccountSuppressionAttributes.
+    pub async fn put_account_suppression(
+        &self,
+        reasons: &[SuppressionReason],
+        priority: Priority,
+    ) -> Result<(), AwsError> {
+        let req = self
+            .ses
+            .put_account_suppression_attributes()
+            .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
+        self.ses_call("sesv2:PutAccountSuppressionAttributes", priority, req.send())
+            .await
+            .map(|_| ())
+    }
+
+    /// PutAccountSendingAttributes: pauses (or resumes) the whole account.
+    pub async fn put_account_sending(&self, enabled: bool, priority: Priority) -> Result<(), AwsError> {
+        let req = self.ses.put_account_sending_attributes().sending_enabled(enabled);
+        self.ses_call("sesv2:PutAccountSendingAttributes", priority, req.send())
+            .await
+            .map(|_| ())
     }
 }
 

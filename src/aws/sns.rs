@@ -145,4 +145,15 @@ impl Session {
             _ => Ok(()),
         }
     }
+
+    /// Publishes one message (reputation alerts).
+    pub async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), AwsError> {
+        let req = self
+            .sns
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(message);
+        self.call("sns:Publish", req.send()).await.map(|_| ())
+    }
 }

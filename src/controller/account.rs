@@ -9,11 +9,16 @@ use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
-use super::{Context, Error, Pass, fingerprint, key_of, now, patch_status};
+use super::{Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status};
 use crate::api::SesAccount;
-use crate::api::account::SendQuota;
+use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
+use crate::api::configuration_set::Reputation;
 use crate::aws::AccountKey;
+use crate::aws::limiter::Priority;
+use crate::reputation::{self as rep, Level, Levels, Metric, Reading};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::events::EventType;
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 
@@ -21,31 +26,67 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Ac
     let span = info_span!("reconcile", kind = "SesAccount", object = %account.name_any());
     async move {
         let api: Api<SesAccount> = Api::all(ctx.client.clone());
+        let Some(account) = fresh(&api, &account).await? else { return Ok(Action::await_change()) };
         let key = key_of(&*account);
         let account_key = AccountKey {
             region: account.spec.region.clone(),
             role_arn: account.spec.role_arn.clone(),
             external_id: account.spec.external_id.clone(),
         };
-        let fp = fingerprint((account.metadata.generation, &account_key));
+        let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
+            bounce_rate: rep::AWS_BOUNCE,
+            complaint_rate: rep::AWS_COMPLAINT,
+        });
+        let rates = rate_view(&ctx, &account, &thresholds);
+        // Only a needed account pause (a spec-like change) bypasses the gate.
+        let wants_pause = account.spec.pause_account_sending
+            && rates.as_ref().is_some_and(|r| r.levels.overall() == Level::Critical)
+            && account.status.as_ref().and_then(|s| s.sending_enabled) == Some(true);
+        let fp = fingerprint((account.metadata.generation, &account_key, wants_pause));
+        let mut status = account.status.clone().unwrap_or_default();
+        let generation = account.meta().generation;
         let priority = match ctx.pass(&key, fp) {
-            Pass::Skip(action) => return Ok(action),
+            Pass::Skip(action) => {
+                if let Some(r) = &rates {
+                    let desired = r.apply_to(&mut status);
+                    status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
+                    patch_status(&api, &*account, account.status.as_ref(), &status).await?;
+                }
+                return Ok(action);
+            }
             Pass::Run(priority) => priority,
         };
         let observed = async {
             let session = ctx.session(&account_key).await?;
-            let state = session.get_account(priority).await?;
+            let mut state = session.get_account(priority).await?;
+            if let Some(want) = &account.spec.suppression {
+                let mut want = want.reasons.clone();
+                want.sort();
+                want.dedup();
+                if want != state.suppressed_reasons {
+                    session.put_account_suppression(&want, priority).await?;
+                    state.suppressed_reasons = want;
+                }
+            }
+            if account.spec.pause_account_sending
+                && state.sending_enabled
+                && rates.as_ref().is_some_and(|r| r.levels.overall() == Level::Critical)
+            {
+                session.put_account_sending(false, Priority::Spec).await?;
+                state.sending_enabled = false;
+                let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
+                ctx.event(&*account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
+            }
             Ok::<_, Error>((session.account_id.clone(), state))
         }
         .await;
-        let mut status = account.status.clone().unwrap_or_default();
-        let generation = account.meta().generation;
-        let (desired, action) = match observed {
+        let (mut desired, action) = match observed {
             Ok((account_id, state)) => {
                 status.account_id = Some(account_id);
                 status.enforcement_status = state.enforcement_status.clone();
                 status.sending_enabled = Some(state.sending_enabled);
                 status.production_access_enabled = Some(state.production_access_enabled);
+                status.suppressed_reasons = Some(state.suppressed_reasons.clone());
                 status.send_quota = Some(SendQuota {
                     max24_hour_send: state.max_24_hour_send,
                     max_send_rate: state.max_send_rate,
@@ -53,19 +94,9 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Ac
                 });
                 let mut desired = conditions::ready(format!("credentials work in {}", account.spec.region));
                 desired.push(if state.sending_enabled {
-                    Desired::new(
-                        conditions::SENDING_ENABLED,
-                        true,
-                        "Enabled",
-                        "the account can send email",
-                    )
+                    Desired::new(conditions::SENDING_ENABLED, true, "Enabled", "the account can send email")
                 } else {
-                    Desired::new(
-                        conditions::SENDING_ENABLED,
-                        false,
-                        "Paused",
-                        "sending is paused for the whole account",
-                    )
+                    Desired::new(conditions::SENDING_ENABLED, false, "Paused", "sending is paused for the whole account")
                 });
                 desired.push(enforcement_condition(state.enforcement_status.as_deref()));
                 (desired, ctx.synced(&key, fp))
@@ -76,6 +107,9 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Ac
             ),
             Err(e) => return Err(e),
         };
+        if let Some(r) = &rates {
+            desired.extend(r.apply_to(&mut status));
+        }
         status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
         status.observed_generation = generation;
         patch_status(&api, &account, account.status.as_ref(), &status).await?;
@@ -113,5 +147,78 @@ fn enforcement_condition(status: Option<&str>) -> Desired {
             "Unrecognized",
             format!("AWS reports enforcement status {other}"),
         ),
+    }
+}
+
+/// Account-level rates from the rate reader's cache, judged against the
+/// account's thresholds.
+struct RateView {
+    reading: Reading,
+    levels: Levels,
+    thresholds: AccountThresholds,
+}
+
+fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds) -> Option<RateView> {
+    let reading = ctx.reputation.account_reading(&account.name_any())?;
+    let applied = rep::Applied {
+        bounce: thresholds.bounce_rate,
+        complaint: thresholds.complaint_rate,
+        bounce_source: None,
+        complaint_source: None,
+        pause_by: None,
+        auto_resume_after: None,
+    };
+    let levels = rep::levels(
+        &reading,
+        &applied,
+        jiff::Timestamp::now(),
+        ctx.settings.reputation.staleness,
+    );
+    Some(RateView {
+        reading,
+        levels,
+        thresholds: thresholds.clone(),
+    })
+}
+
+impl RateView {
+    /// Fills `status.reputation` and returns the two rate conditions.
+    fn apply_to(&self, status: &mut crate::api::SesAccountStatus) -> Vec<Desired> {
+        let observed_at = [self.reading.bounce, self.reading.complaint]
+            .into_iter()
+            .flatten()
+            .map(|s| s.at)
+            .max();
+        status.reputation = Some(Reputation {
+            bounce_rate: self.reading.bounce.map(|s| s.value.to_string()),
+            bounce_rate_percent: self.reading.bounce.map(|s| rep::percent(s.value, Metric::Bounce)),
+            complaint_rate: self.reading.complaint.map(|s| s.value.to_string()),
+            complaint_rate_percent: self.reading.complaint.map(|s| rep::percent(s.value, Metric::Complaint)),
+            observed_at: observed_at.map(Time),
+            level: Some(self.levels.overall().as_str().to_string()),
+            thresholds_from: Some("SesAccount".into()),
+        });
+        [
+            (
+                Metric::Bounce,
+                self.levels.bounce,
+                self.reading.bounce,
+                &self.thresholds.bounce_rate,
+                conditions::BOUNCE_RATE_HEALTHY,
+            ),
+            (
+                Metric::Complaint,
+                self.levels.complaint,
+                self.reading.complaint,
+                &self.thresholds.complaint_rate,
+                conditions::COMPLAINT_RATE_HEALTHY,
+            ),
+        ]
+        .into_iter()
+        .map(|(metric, level, sample, t, type_)| {
+            let (value, reason, message) = rep::rate_condition(metric, level, sample, t, "SesAccount thresholds");
+            Desired::tri(type_, value, reason, message)
+        })
+        .collect()
     }
 }

@@ -10,18 +10,22 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span};
 
-use super::{AccountAccess, Context, Error, Pass, fingerprint, key_of, now, patch_status};
+use super::{AccountAccess, Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status, reputation};
 use crate::api::conditions::{self, Desired};
 use crate::api::{ConfigurationSet, ConfigurationSetStatus, DeletionPolicy, EventDestination, FINALIZER, OWNER_TAG};
 use crate::aws::AwsError;
 use crate::aws::limiter::Priority;
 use crate::diff::configuration_set::{self as diff, SetChange};
+use crate::reputation::Pause;
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = cs.namespace().unwrap_or_default();
     let api: Api<ConfigurationSet> = Api::namespaced(ctx.client.clone(), &ns);
     let span = info_span!("reconcile", kind = "ConfigurationSet", object = %key_of(&*cs));
     async {
+        let Some(cs) = fresh(&api, &cs).await? else {
+            return Ok(Action::await_change());
+        };
         finalizer(&api, FINALIZER, cs, |event| async {
             match event {
                 Finalizer::Apply(cs) => apply(&cs, &api, &ctx).await,
@@ -59,13 +63,33 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
         }
         AccountAccess::Allowed { name, generation, key } => (name, generation, key),
     };
-    let fp = fingerprint((cs.metadata.generation, account_generation, &account_key));
+    // Reputation comes from the rate reader's cache: no AWS call here.
+    let evaluation = reputation::evaluate(cs, ctx).await?;
+    let pause = match &evaluation {
+        Some(ev) => ev.paused().cloned(),
+        None => stored_pause(cs),
+    };
+    let fp = fingerprint((
+        cs.metadata.generation,
+        account_generation,
+        &account_key,
+        pause.is_some(),
+    ));
     let priority = match ctx.pass(&key, fp) {
-        Pass::Skip(action) => return Ok(action),
+        Pass::Skip(action) => {
+            if let Some(ev) = &evaluation {
+                let mut status = cs.status.clone().unwrap_or_default();
+                ev.apply_to(&mut status, cs.meta().generation);
+                patch_status(api, cs, cs.status.as_ref(), &status).await?;
+                let session = ctx.session(&account_key).await.ok();
+                ev.announce(cs, ctx, session.as_deref()).await;
+            }
+            return Ok(action);
+        }
         Pass::Run(priority) => priority,
     };
 
-    match sync(cs, ctx, &account_key, &name, priority).await {
+    match sync(cs, ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {
             let mut status = ConfigurationSetStatus {
                 aws_name: Some(name.clone()),
@@ -74,9 +98,16 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
                 ..cs.status.clone().unwrap_or_default()
             };
             let mut desired = conditions::ready(format!("configuration set {name} is in sync"));
-            desired.push(sending_condition(cs.spec.sending.enabled));
+            desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
             set_conditions(&mut status, cs, &desired);
+            if let Some(ev) = &evaluation {
+                ev.apply_to(&mut status, cs.meta().generation);
+            }
             patch_status(api, cs, cs.status.as_ref(), &status).await?;
+            if let Some(ev) = &evaluation {
+                let session = ctx.session(&account_key).await.ok();
+                ev.announce(cs, ctx, session.as_deref()).await;
+            }
             Ok(ctx.synced(&key, fp))
         }
         Err(SyncError::NotOurs(msg)) => {
@@ -142,10 +173,11 @@ async fn sync(
     account: &crate::aws::AccountKey,
     name: &str,
     priority: Priority,
+    paused: bool,
 ) -> Result<Synced, SyncError> {
     let session = ctx.session(account).await?;
     let owner = ctx.owner_value(cs);
-    let desired = diff::desired_options(&cs.spec, false);
+    let desired = diff::desired_options(&cs.spec, paused);
     let desired_tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner));
     let arn = session.configuration_set_arn(name);
 
@@ -313,17 +345,35 @@ async fn cleanup(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Conte
     }
 }
 
-fn sending_condition(enabled: bool) -> Desired {
-    if enabled {
-        Desired::new(conditions::SENDING_ENABLED, true, "Enabled", "sending is enabled")
-    } else {
-        Desired::new(
+fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
+    match pause {
+        Some(p) => Desired::new(
+            conditions::SENDING_ENABLED,
+            false,
+            "PausedByPolicy",
+            format!(
+                "paused by ReputationPolicy {} since {}: {}",
+                p.policy, p.since, p.reason
+            ),
+        ),
+        None if enabled => Desired::new(conditions::SENDING_ENABLED, true, "Enabled", "sending is enabled"),
+        None => Desired::new(
             conditions::SENDING_ENABLED,
             false,
             "DisabledBySpec",
             "spec.sending.enabled is false",
-        )
+        ),
     }
+}
+
+/// The pause recorded in status (used until the first rate read).
+fn stored_pause(cs: &ConfigurationSet) -> Option<Pause> {
+    cs.status.as_ref()?.pause.as_ref().map(|p| Pause {
+        policy: p.policy.clone(),
+        reason: p.reason.clone(),
+        since: p.since.0,
+        quiet_since: p.quiet_since.as_ref().map(|t| t.0),
+    })
 }
 
 fn set_conditions(status: &mut ConfigurationSetStatus, cs: &ConfigurationSet, desired: &[Desired]) {

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, Pass, fingerprint, key_of, now, patch_status};
+use super::{AccountAccess, Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status};
 use crate::api::conditions::{self, Desired};
 use crate::api::event_destination::{SubscriptionStatus, TopicSpec};
 use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, FINALIZER, OWNER_TAG};
@@ -26,6 +26,9 @@ pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<A
     let api: Api<EventDestination> = Api::namespaced(ctx.client.clone(), &ns);
     let span = info_span!("reconcile", kind = "EventDestination", object = %key_of(&*ed));
     async {
+        let Some(ed) = fresh(&api, &ed).await? else {
+            return Ok(Action::await_change());
+        };
         finalizer(&api, FINALIZER, ed, |event| async {
             match event {
                 Finalizer::Apply(ed) => apply(&ed, &api, &ctx).await,

@@ -3,30 +3,38 @@
 //!
 //! This module owns what they share: the [`Context`], the error type, the
 //! gate that keeps status-only updates and back-off from causing AWS calls,
-//! account resolution, status patching and Kubernetes Events.
+//! account resolution, status patching, Kubernetes Events, and running the
+//! controllers with their reconcile metrics and cache readiness.
 
 pub mod account;
 pub mod configuration_set;
 pub mod event_destination;
+pub mod reputation;
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::api::{ConfigurationSet, EventDestination, SesAccount};
+use crate::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 use crate::aws::limiter::Priority;
 use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
+use crate::metrics::{ConditionCounts, Metrics, ObjectSource};
+use crate::server::Health;
 
 /// Name used as field manager and event reporter.
 pub const MANAGER: &str = "ses-reputation-operator";
@@ -69,6 +77,8 @@ pub struct Settings {
     /// Identifies this cluster in the AWS ownership tag.
     pub cluster_name: String,
     pub aws: AwsSettings,
+    /// Rate reader interval and staleness.
+    pub reputation: reputation::ReputationSettings,
 }
 
 /// State shared by all reconcilers.
@@ -76,6 +86,12 @@ pub struct Context {
     pub client: Client,
     pub aws: Registry,
     pub settings: Settings,
+    /// Prometheus metrics (shared with the HTTP server and AWS sessions).
+    pub metrics: Arc<Metrics>,
+    /// What `/readyz` reads; the controllers set its cache-sync flag.
+    pub health: Arc<Health>,
+    /// Rates read from CloudWatch and the re-evaluation trigger.
+    pub reputation: reputation::ReputationState,
     recorder: Recorder,
     gates: Mutex<HashMap<String, Gate>>,
 }
@@ -101,7 +117,17 @@ pub enum Pass {
 
 impl Context {
     pub async fn new(client: Client, settings: Settings) -> Arc<Self> {
-        let aws = Registry::new(settings.aws.clone()).await;
+        Self::with_metrics(client, settings, Arc::new(Metrics::new()), Arc::new(Health::default())).await
+    }
+
+    /// [`Context::new`] with metrics and health shared with the HTTP server.
+    pub async fn with_metrics(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Arc<Self> {
+        let aws = Registry::with_metrics(settings.aws.clone(), metrics.clone()).await;
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -113,7 +139,10 @@ impl Context {
             client,
             aws,
             settings,
+            metrics,
+            health,
             recorder,
+            reputation: Default::default(),
             gates: Default::default(),
         })
     }
@@ -168,6 +197,7 @@ impl Context {
     /// Records a terminal failure: nothing is retried until the fingerprint
     /// (the spec or what it references) changes.
     pub fn stalled(&self, key: &str, fingerprint: u64) -> Action {
+        mark_reconcile_failed();
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates.insert(
             key.to_string(),
@@ -185,6 +215,7 @@ impl Context {
     /// Records a transient failure and returns the per-object exponential
     /// back-off (1 s doubling to 5 min, with jitter); reset by [`Self::synced`].
     pub fn backoff(&self, key: &str, fingerprint: u64) -> Action {
+        mark_reconcile_failed();
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         let failures = gates
             .get(key)
@@ -308,6 +339,21 @@ pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
+/// The object as the apiserver has it now. Reconciles are triggered from a
+/// cache that can trail our own writes (and the rate reader triggers often);
+/// acting on a stale copy could undo a newer spec or status, so every
+/// reconcile that may write starts from a fresh read. `None`: deleted.
+pub async fn fresh<K>(api: &Api<K>, obj: &K) -> Result<Option<Arc<K>>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .get_opt(&obj.name_any())
+        .await
+        .map_err(Error::kube("reading the object"))?
+        .map(Arc::new))
+}
+
 /// Server-side-applies `status` unless it equals what the object already has.
 pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, current: Option<&S>, status: &S) -> Result<(), Error>
 where
@@ -365,6 +411,12 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     let set_controller = Controller::new(sets.clone(), watcher::Config::default());
     let set_store = set_controller.store();
+    let set_cache = set_store.clone();
+    let policy_store_for_sets = set_store.clone();
+    let policies: Api<ReputationPolicy> = match &settings.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let default_account = settings.default_account.clone();
     let set_ctrl = set_controller
         .watches(
@@ -380,8 +432,27 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
                     .collect::<Vec<_>>()
             },
         )
+        .watches(
+            policies.clone(),
+            watcher::Config::default(),
+            move |policy: ReputationPolicy| {
+                // A policy change can move any set of its namespace.
+                let ns = policy.namespace();
+                policy_store_for_sets
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace() == ns)
+                    .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .reconcile_on(ctx.reputation.set_triggers())
         .graceful_shutdown_on(shutdown.clone())
-        .run(configuration_set::reconcile, error_policy, ctx.clone())
+        .run(
+            |obj, ctx| instrumented("ConfigurationSet", configuration_set::reconcile, obj, ctx),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "configuration set reconcile error");
@@ -390,6 +461,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     let dest_controller = Controller::new(dests.clone(), watcher::Config::default());
     let dest_store = dest_controller.store();
+    let dest_cache = dest_store.clone();
     let dest_ctrl = dest_controller
         .watches(
             sets.clone(),
@@ -405,23 +477,151 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             },
         )
         .graceful_shutdown_on(shutdown.clone())
-        .run(event_destination::reconcile, error_policy, ctx.clone())
+        .run(
+            |obj, ctx| instrumented("EventDestination", event_destination::reconcile, obj, ctx),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "event destination reconcile error");
             }
         });
 
-    let account_ctrl = Controller::new(accounts, account_wc)
+    let policy_controller = Controller::new(policies, watcher::Config::default());
+    let policy_store = policy_controller.store();
+    let policy_ctrl = policy_controller
+        .watches(sets.clone(), watcher::Config::default(), {
+            move |set: ConfigurationSet| {
+                let ns = set.namespace();
+                policy_store
+                    .state()
+                    .into_iter()
+                    .filter(|p| p.namespace() == ns)
+                    .map(|p| kube::runtime::reflector::ObjectRef::from_obj(&*p))
+                    .collect::<Vec<_>>()
+            }
+        })
         .graceful_shutdown_on(shutdown.clone())
-        .run(account::reconcile, error_policy, ctx.clone())
+        .run(
+            |obj, ctx| instrumented("ReputationPolicy", reputation::reconcile_policy, obj, ctx),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reputation policy reconcile error");
+            }
+        });
+    let rate_reader = reputation::run_rate_reader(ctx.clone(), set_cache.clone(), Box::pin(shutdown.clone()));
+
+    let account_controller = Controller::new(accounts, account_wc);
+    let account_cache = account_controller.store();
+    let account_ctrl = account_controller
+        .reconcile_on(ctx.reputation.account_triggers())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |obj, ctx| instrumented("SesAccount", account::reconcile, obj, ctx),
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "account reconcile error");
             }
         });
 
-    tokio::join!(set_ctrl, dest_ctrl, account_ctrl);
+    // Ready (for /readyz) once every cache has its first full list; the
+    // caches also feed `ses_reputation_objects` on each scrape.
+    let (set_ready, dest_ready, account_ready) = (set_cache.clone(), dest_cache.clone(), account_cache.clone());
+    let health = ctx.health.clone();
+    let readiness = async move {
+        let synced = tokio::join!(
+            set_ready.wait_until_ready(),
+            dest_ready.wait_until_ready(),
+            account_ready.wait_until_ready()
+        );
+        if let (Ok(()), Ok(()), Ok(())) = synced {
+            tracing::info!("controller caches synced");
+            health.set_synced(true);
+        }
+    };
+    let source: ObjectSource = Arc::new(move || {
+        vec![
+            (
+                "ConfigurationSet",
+                count_conditions(&set_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
+            ),
+            (
+                "EventDestination",
+                count_conditions(&dest_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
+            ),
+            (
+                "SesAccount",
+                count_conditions(&account_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
+            ),
+        ]
+    });
+    ctx.metrics.set_object_source(Some(source));
+    let readiness = async move {
+        tokio::select! {
+            _ = readiness => {},
+            _ = shutdown => {},
+        }
+    };
+
+    tokio::join!(set_ctrl, dest_ctrl, account_ctrl, policy_ctrl, rate_reader, readiness);
+    ctx.health.set_synced(false);
+    ctx.metrics.set_object_source(None);
+}
+
+tokio::task_local! {
+    /// Set when a reconcile records a failure through [`Context::backoff`] or
+    /// [`Context::stalled`]: reconcilers turn AWS errors into status and an
+    /// `Ok` action, so the returned `Result` alone would hide them.
+    static RECONCILE_FAILED: Cell<bool>;
+}
+
+fn mark_reconcile_failed() {
+    // Outside a reconcile (error_policy) there is nothing to mark: the
+    // reconcile already counted its `Err`.
+    let _ = RECONCILE_FAILED.try_with(|failed| failed.set(true));
+}
+
+/// Runs one reconcile and records its result and duration, so the
+/// per-kind reconcilers stay free of metrics code.
+async fn instrumented<K, F, Fut>(
+    kind: &'static str,
+    reconcile: F,
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error>
+where
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    let started = Instant::now();
+    let (result, failed) = RECONCILE_FAILED
+        .scope(Cell::new(false), async {
+            let result = reconcile(obj, ctx.clone()).await;
+            (result, RECONCILE_FAILED.with(Cell::get))
+        })
+        .await;
+    ctx.metrics
+        .reconciled(kind, started.elapsed(), result.is_ok() && !failed);
+    result
+}
+
+/// Counts the cached objects of one kind by their Ready/Stalled conditions.
+fn count_conditions<K>(store: &Store<K>, conditions: impl Fn(&K) -> Option<&[Condition]>) -> ConditionCounts
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut counts = ConditionCounts::default();
+    for obj in store.state() {
+        counts.add(conditions(&obj).unwrap_or_default());
+    }
+    counts
 }
 
 /// Errors that escaped a reconciler (Kubernetes API failures, cleanup that

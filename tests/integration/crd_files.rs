@@ -7,9 +7,21 @@ fn check(path: &str) {
     let generated = ses_reputation_operator::api::crds_yaml().expect("serialize CRDs");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     let shipped = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-    assert!(
-        shipped == generated,
-        "{path} is out of date with the Rust types: run `make crds` and commit the result"
+    if let Some((n, (want, got))) = generated
+        .lines()
+        .zip(shipped.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!(
+            "{path} is out of date with the Rust types (line {}: expected {want:?}, found {got:?}): run `make crds`",
+            n + 1
+        );
+    }
+    assert_eq!(
+        generated.lines().count(),
+        shipped.lines().count(),
+        "{path} is out of date with the Rust types: run `make crds`"
     );
 }
 

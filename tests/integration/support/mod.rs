@@ -18,6 +18,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use ses_reputation_operator::aws::AwsSettings;
+use ses_reputation_operator::controller::reputation::ReputationSettings;
 use ses_reputation_operator::controller::{self, Context, Settings};
 
 /// A client for the ground's apiserver (KUBECONFIG set by tools/ground.sh).
@@ -97,6 +98,8 @@ pub struct WorldOptions {
     pub ses_rps: f64,
     pub allowed_namespaces: Option<serde_json::Value>,
     pub start_operator: bool,
+    /// How often the operator reads rates from CloudWatch.
+    pub rate_interval: Duration,
 }
 
 impl Default for WorldOptions {
@@ -107,6 +110,7 @@ impl Default for WorldOptions {
             ses_rps: 50.0,
             allowed_namespaces: None,
             start_operator: true,
+            rate_interval: Duration::from_secs(30),
         }
     }
 }
@@ -155,6 +159,10 @@ impl World {
             aws: AwsSettings {
                 ses_calls_per_second: opts.ses_rps,
                 endpoint_url: Some(emulator::endpoint()),
+            },
+            reputation: ReputationSettings {
+                interval: opts.rate_interval,
+                ..Default::default()
             },
         };
         // The SDK's default chain reads these; the ground script sets them too.

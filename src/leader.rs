@@ -1,0 +1,217 @@
+//! Leader election over a `coordination.k8s.io/v1` Lease: of several
+//! replicas only the Lease holder runs the controllers; the others stand by
+//! and take over when the holder stops renewing.
+//!
+//! A leader that loses the Lease (another replica took it, or renewing it
+//! failed) ends the process instead of stopping and later restarting its
+//! controllers in place. Exiting stops every in-flight reconcile at once,
+//! which a graceful controller shutdown does not (it lets AWS calls of up
+//! to ~40 s finish, while the new leader may already be reconciling), and
+//! leaves no per-object gate or cache state behind to reason about on a
+//! second term. Kubernetes restarts the container, which comes back as a
+//! standby. controller-runtime and client-go based operators do the same.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, LeaseParams};
+
+use crate::controller::{self, Context, Settings};
+use crate::metrics::Metrics;
+use crate::server::{Health, Role};
+
+/// How the Lease is named and held.
+#[derive(Clone, Debug)]
+pub struct ElectionSettings {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// This replica's holder identity (the Pod name in a cluster).
+    pub identity: String,
+    /// A holder that has not renewed for this long loses the Lease.
+    pub lease_duration: Duration,
+}
+
+/// Why leader election ended the run.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error("lost the leader Lease {namespace}/{name}: {reason}")]
+    Lost {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
+}
+
+/// This replica's holder identity: `POD_NAME`, else hostname and PID (so
+/// two processes on one machine differ).
+pub fn default_identity() -> String {
+    if let Some(pod) = std::env::var("POD_NAME").ok().filter(|s| !s.is_empty()) {
+        return pod;
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Seconds before expiry at which the holder renews: a third of the
+/// duration (5 s of 15 s), which leaves two renewal attempts' worth of
+/// slack for a slow apiserver and covers clock skew between nodes.
+fn grace_of(duration: u64) -> u64 {
+    (duration / 3).clamp(1, duration.saturating_sub(1).max(1))
+}
+
+/// Waits for the Lease, then runs the controllers while holding it, until
+/// `shutdown` resolves (Ok, after the controllers drained and the Lease was
+/// released) or the Lease is lost (Err: the caller must exit the process).
+pub async fn run<S>(
+    client: Client,
+    settings: Settings,
+    election: ElectionSettings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: S,
+) -> Result<(), LeaderError>
+where
+    S: Future<Output = ()> + Clone + Send + Sync + 'static,
+{
+    health.set_role(Role::Standby { lease_healthy: false });
+    metrics.set_leader(false);
+    let duration = election.lease_duration.as_secs().max(2);
+    let params = LeaseParams::new(election.identity.clone(), duration, grace_of(duration));
+    let lost = |reason: String| LeaderError::Lost {
+        namespace: election.lease_namespace.clone(),
+        name: election.lease_name.clone(),
+        reason,
+    };
+
+    // Building the manager reads (or creates) the Lease; retry while the
+    // apiserver is not reachable rather than crash-looping.
+    let mut delay = Duration::from_secs(1);
+    let manager = loop {
+        let built = LeaseManager::new(
+            client.clone(),
+            &election.lease_name,
+            &election.lease_namespace,
+            params.clone(),
+            LeaseCreateMode::AutoCreate,
+        )
+        .await;
+        match built {
+            Ok(m) => break m,
+            Err(e) => {
+                tracing::warn!(error = %e, lease = %election.lease_name, "cannot use the leader Lease, retrying");
+                tokio::select! {
+                    _ = shutdown.clone() => return Ok(()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    tracing::info!(identity = %election.identity, lease = %election.lease_name, namespace = %election.lease_namespace, "standing by for the leader Lease");
+
+    // Standby: `changed()` returns when we become the holder, or on an API
+    // error. It fails fast (its first step reads the Lease), so one that
+    // has run for a few seconds without failing means the loop is healthy.
+    loop {
+        let changed = manager.changed();
+        tokio::pin!(changed);
+        let healthy_after = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(healthy_after);
+        let mut marked = false;
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.clone() => {
+                    release(&manager).await;
+                    return Ok(());
+                }
+                r = &mut changed => break r,
+                _ = &mut healthy_after, if !marked => {
+                    marked = true;
+                    health.set_role(Role::Standby { lease_healthy: true });
+                }
+            }
+        };
+        match result {
+            Ok(true) => break,
+            Ok(false) => health.set_role(Role::Standby { lease_healthy: true }),
+            Err(e) => {
+                tracing::warn!(error = %e, "leader election loop failed, retrying");
+                health.set_role(Role::Standby { lease_healthy: false });
+                tokio::select! {
+                    _ = shutdown.clone() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+
+    tracing::info!(identity = %election.identity, "acquired the leader Lease, starting the controllers");
+    health.set_role(Role::Leader);
+    metrics.set_leader(true);
+    let controllers = {
+        let (metrics, health, shutdown) = (metrics.clone(), health.clone(), shutdown.clone());
+        async move {
+            let ctx = Context::with_metrics(client, settings, metrics, health).await;
+            controller::run_with(ctx, shutdown).await;
+        }
+    };
+    tokio::pin!(controllers);
+
+    // Keep renewing while the context is built, while the controllers run
+    // and while they drain on shutdown: a Lease that lapsed mid-drain would
+    // let the standby start while this replica still has AWS calls in flight.
+    let outcome = tokio::select! {
+        _ = &mut controllers => Ok(()),
+        r = manager.changed() => Err(match r {
+            Ok(_) => "another replica holds it now".to_string(),
+            Err(e) => format!("renewing it failed: {e}"),
+        }),
+    };
+    metrics.set_leader(false);
+    match outcome {
+        Ok(()) => {
+            release(&manager).await;
+            tracing::info!("controllers stopped, released the leader Lease");
+            Ok(())
+        }
+        Err(reason) => {
+            // If the apiserver still answers, handing the Lease over now
+            // spares the standby waiting for it to expire.
+            release(&manager).await;
+            Err(lost(reason))
+        }
+    }
+}
+
+async fn release(manager: &LeaseManager) {
+    match tokio::time::timeout(Duration::from_secs(3), manager.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log_release_error(&e),
+        Err(_) => tracing::warn!("timed out releasing the leader Lease; it expires by itself"),
+    }
+}
+
+fn log_release_error(e: &LeaseManagerError) {
+    tracing::warn!(error = %e, "could not release the leader Lease; it expires by itself");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_is_a_third_of_the_duration_and_always_valid() {
+        assert_eq!(grace_of(15), 5);
+        for d in 2..100 {
+            let g = grace_of(d);
+            assert!(g > 0 && g < d, "duration {d} grace {g}");
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! Prometheus metrics of one operator process: the registry, every metric
+//! family the operator exports, and the OpenMetrics text that `/metrics`
+//! serves.
+//!
+//! Labels are bounded on purpose: kinds, AWS operations, outcome classes,
+//! and (for the reputation gauges) the configuration sets and accounts the
+//! operator manages. AWS messages never become labels.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::aws::ErrorKind;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    kind: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    service: String,
+    operation: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    service: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: String,
+    condition: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SetLabels {
+    namespace: String,
+    configuration_set: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type RateFamily<L> = Family<L, Gauge<f64, AtomicU64>>;
+
+/// The `outcome` label of an AWS call that failed with this kind of error.
+pub fn outcome_of(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Throttled => "throttled",
+        ErrorKind::Server => "server",
+        ErrorKind::Transport => "transport",
+        ErrorKind::BadRequest
+        | ErrorKind::NotFound
+        | ErrorKind::AlreadyExists
+        | ErrorKind::LimitExceeded
+        | ErrorKind::AccessDenied
+        | ErrorKind::ConcurrentModification
+        | ErrorKind::Other => "client",
+    }
+}
+
+/// How many objects of one kind have `Ready` / `Stalled` at True and at False.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConditionCounts {
+    pub ready_true: i64,
+    pub ready_false: i64,
+    pub stalled_true: i64,
+    pub stalled_false: i64,
+}
+
+impl ConditionCounts {
+    /// Adds one object's conditions; an object without a condition (or with
+    /// status Unknown) counts in neither of its series.
+    pub fn add(&mut self, conditions: &[Condition]) {
+        for c in conditions {
+            let slot = match (c.type_.as_str(), c.status.as_str()) {
+                ("Ready", "True") => &mut self.ready_true,
+                ("Ready", "False") => &mut self.ready_false,
+                ("Stalled", "True") => &mut self.stalled_true,
+                ("Stalled", "False") => &mut self.stalled_false,
+                _ => continue,
+            };
+            *slot += 1;
+        }
+    }
+}
+
+/// Counts objects per kind from the controllers' caches. Installed by the
+/// controllers while they run and called on every scrape: the caches are in
+/// memory, so counting there is cheaper and fresher than a periodic task.
+pub type ObjectSource = Arc<dyn Fn() -> Vec<(&'static str, ConditionCounts)> + Send + Sync>;
+
+/// Every metric of the operator, shared by the controllers, the AWS
+/// sessions and the HTTP server.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    reconcile_errors: Family<KindLabels, Counter>,
+    reconcile_duration: HistogramFamily<KindLabels>,
+    aws_calls: Family<CallLabels, Counter>,
+    aws_call_duration: HistogramFamily<OperationLabels>,
+    ses_token_wait: Histogram,
+    objects: Family<ObjectLabels, Gauge>,
+    object_source: Mutex<Option<ObjectSource>>,
+    leader: Gauge,
+    bounce_rate: RateFamily<SetLabels>,
+    complaint_rate: RateFamily<SetLabels>,
+    level: Family<SetLabels, Gauge>,
+    account_bounce_rate: RateFamily<AccountLabels>,
+    account_complaint_rate: RateFamily<AccountLabels>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn reconcile_histogram() -> Histogram {
+    // 10 ms to ~80 s: a reconcile waits for the 1/s SES token bucket.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+fn aws_call_histogram() -> Histogram {
+    // 5 ms to ~40 s (the SDK's attempt timeout is 20 s, two attempts).
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_reconciles",
+            "Reconciles by kind and result (ok or error)",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_reconcile_errors",
+            "Reconciles that failed (error returned, AWS error backed off, or Stalled)",
+            reconcile_errors.clone(),
+        );
+        let reconcile_duration: HistogramFamily<KindLabels> = Family::new_with_constructor(reconcile_histogram);
+        registry.register_with_unit(
+            "ses_reputation_reconcile_duration",
+            "Time one reconcile took, including waits for the SES token bucket",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let aws_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_aws_calls",
+            "AWS API calls by service, operation and outcome (ok, throttled, client, server, transport)",
+            aws_calls.clone(),
+        );
+        let aws_call_duration: HistogramFamily<OperationLabels> = Family::new_with_constructor(aws_call_histogram);
+        registry.register_with_unit(
+            "ses_reputation_aws_call_duration",
+            "Latency of AWS API calls (SDK retries included, token-bucket wait excluded)",
+            Unit::Seconds,
+            aws_call_duration.clone(),
+        );
+        // 10 ms to ~5 min: thousands of drift checks queue at 1/s.
+        let ses_token_wait = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        registry.register_with_unit(
+            "ses_reputation_ses_token_wait",
+            "Time SES calls waited in the per-account+region token bucket",
+            Unit::Seconds,
+            ses_token_wait.clone(),
+        );
+        let objects = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_objects",
+            "Objects per kind whose Ready or Stalled condition is True or False (leader only)",
+            objects.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "ses_reputation_leader",
+            "1 while this replica runs the controllers (leader, or leader election off)",
+            leader.clone(),
+        );
+        let bounce_rate = RateFamily::<SetLabels>::default();
+        registry.register(
+            "ses_reputation_bounce_rate",
+            "Bounce rate of a configuration set (fraction 0-1, CloudWatch Reputation.BounceRate)",
+            bounce_rate.clone(),
+        );
+        let complaint_rate = RateFamily::<SetLabels>::default();
+        registry.register(
+            "ses_reputation_complaint_rate",
+            "Complaint rate of a configuration set (fraction 0-1, CloudWatch Reputation.ComplaintRate)",
+            complaint_rate.clone(),
+        );
+        let level = Family::<SetLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_level",
+            "Reputation level of a configuration set: 0 healthy, 1 warning, 2 critical, -1 unknown",
+            level.clone(),
+        );
+        let account_bounce_rate = RateFamily::<AccountLabels>::default();
+        registry.register(
+            "ses_reputation_account_bounce_rate",
+            "Account-level bounce rate of an SesAccount (fraction 0-1)",
+            account_bounce_rate.clone(),
+        );
+        let account_complaint_rate = RateFamily::<AccountLabels>::default();
+        registry.register(
+            "ses_reputation_account_complaint_rate",
+            "Account-level complaint rate of an SesAccount (fraction 0-1)",
+            account_complaint_rate.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            aws_calls,
+            aws_call_duration,
+            ses_token_wait,
+            objects,
+            object_source: Mutex::new(None),
+            leader,
+            bounce_rate,
+            complaint_rate,
+            level,
+            account_bounce_rate,
+            account_complaint_rate,
+        }
+    }
+
+    /// Records one finished reconcile.
+    pub fn reconciled(&self, kind: &str, took: Duration, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_string(),
+                result,
+            })
+            .inc();
+        let kind = KindLabels { kind: kind.to_string() };
+        if !ok {
+            self.reconcile_errors.get_or_create(&kind).inc();
+        }
+        self.reconcile_duration.get_or_create(&kind).observe(took.as_secs_f64());
+    }
+
+    /// Records one AWS call; `operation` is `service:Operation` (as in
+    /// [`crate::aws::CallCounter`]), `error` its error class if it failed.
+    pub fn aws_call(&self, operation: &str, error: Option<ErrorKind>, took: Duration) {
+        let (service, operation) = operation.split_once(':').unwrap_or(("unknown", operation));
+        self.aws_calls
+            .get_or_create(&CallLabels {
+                service: service.to_string(),
+                operation: operation.to_string(),
+                outcome: error.map_or("ok", outcome_of),
+            })
+            .inc();
+        self.aws_call_duration
+            .get_or_create(&OperationLabels {
+                service: service.to_string(),
+                operation: operation.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records how long an SES call waited for its account's token.
+    pub fn ses_token_waited(&self, waited: Duration) {
+        self.ses_token_wait.observe(waited.as_secs_f64());
+    }
+
+    /// Whether this replica runs the controllers.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Installs (or with `None` removes) what counts objects per condition;
+    /// removing also drops the series, so a standby exports none.
+    pub fn set_object_source(&self, source: Option<ObjectSource>) {
+        let empty = source.is_none();
+        *self.object_source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+        if empty {
+            self.objects.clear();
+        }
+    }
+
+    /// Reputation of one configuration set; `None` removes that rate's
+    /// series (no data is Unknown, never 0).
+    pub fn set_set_reputation(
+        &self,
+        namespace: &str,
+        set: &str,
+        bounce: Option<f64>,
+        complaint: Option<f64>,
+        level: i64,
+    ) {
+        let labels = SetLabels {
+            namespace: namespace.to_string(),
+            configuration_set: set.to_string(),
+        };
+        set_or_remove(&self.bounce_rate, &labels, bounce);
+        set_or_remove(&self.complaint_rate, &labels, complaint);
+        self.level.get_or_create(&labels).set(level);
+    }
+
+    /// Drops every series of a configuration set (deleted, or no longer ours).
+    pub fn remove_set(&self, namespace: &str, set: &str) {
+        let labels = SetLabels {
+            namespace: namespace.to_string(),
+            configuration_set: set.to_string(),
+        };
+        self.bounce_rate.remove(&labels);
+        self.complaint_rate.remove(&labels);
+        self.level.remove(&labels);
+    }
+
+    /// Account-level rates of one SesAccount; `None` removes that series.
+    pub fn set_account_reputation(&self, account: &str, bounce: Option<f64>, complaint: Option<f64>) {
+        let labels = AccountLabels {
+            account: account.to_string(),
+        };
+        set_or_remove(&self.account_bounce_rate, &labels, bounce);
+        set_or_remove(&self.account_complaint_rate, &labels, complaint);
+    }
+
+    /// Every metric as OpenMetrics text (ends with `# EOF`).
+    pub fn encode(&self) -> String {
+        self.refresh_objects();
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            // Writing to a String only fails if a metric's encoder does;
+            // serve what was written rather than nothing.
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        out
+    }
+
+    fn refresh_objects(&self) {
+        let source = self.object_source.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(source) = source else { return };
+        for (kind, counts) in source() {
+            for (condition, status, value) in [
+                ("Ready", "True", counts.ready_true),
+                ("Ready", "False", counts.ready_false),
+                ("Stalled", "True", counts.stalled_true),
+                ("Stalled", "False", counts.stalled_false),
+            ] {
+                self.objects
+                    .get_or_create(&ObjectLabels {
+                        kind: kind.to_string(),
+                        condition,
+                        status,
+                    })
+                    .set(value);
+            }
+        }
+    }
+}
+
+fn set_or_remove<L>(family: &RateFamily<L>, labels: &L, value: Option<f64>)
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+{
+    match value {
+        Some(v) => {
+            family.get_or_create(labels).set(v);
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(type_: &str, status: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: "R".into(),
+            message: String::new(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn encodes_calls_reconciles_and_token_waits() {
+        let m = Metrics::new();
+        m.aws_call("sesv2:CreateConfigurationSet", None, Duration::from_millis(20));
+        m.aws_call(
+            "sesv2:CreateConfigurationSet",
+            Some(ErrorKind::Throttled),
+            Duration::from_millis(5),
+        );
+        m.aws_call(
+            "sns:CreateTopic",
+            Some(ErrorKind::ConcurrentModification),
+            Duration::from_millis(5),
+        );
+        m.reconciled("ConfigurationSet", Duration::from_millis(300), true);
+        m.reconciled("ConfigurationSet", Duration::from_millis(300), false);
+        m.ses_token_waited(Duration::from_millis(700));
+        let text = m.encode();
+        for line in [
+            r#"ses_reputation_aws_calls_total{service="sesv2",operation="CreateConfigurationSet",outcome="ok"} 1"#,
+            r#"ses_reputation_aws_calls_total{service="sesv2",operation="CreateConfigurationSet",outcome="throttled"} 1"#,
+            r#"ses_reputation_aws_calls_total{service="sns",operation="CreateTopic",outcome="client"} 1"#,
+            r#"ses_reputation_aws_call_duration_seconds_count{service="sesv2",operation="CreateConfigurationSet"} 2"#,
+            r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="ok"} 1"#,
+            r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="error"} 1"#,
+            r#"ses_reputation_reconcile_errors_total{kind="ConfigurationSet"} 1"#,
+            r#"ses_reputation_reconcile_duration_seconds_count{kind="ConfigurationSet"} 2"#,
+            "ses_reputation_ses_token_wait_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn none_removes_a_rate_and_remove_set_drops_every_series() {
+        let m = Metrics::new();
+        m.set_set_reputation("team-a", "marketing", Some(0.02), Some(0.0005), 1);
+        let text = m.encode();
+        assert!(text.contains(r#"ses_reputation_bounce_rate{namespace="team-a",configuration_set="marketing"} 0.02"#));
+        assert!(text.contains(r#"ses_reputation_level{namespace="team-a",configuration_set="marketing"} 1"#));
+
+        m.set_set_reputation("team-a", "marketing", None, Some(0.0005), -1);
+        let text = m.encode();
+        assert!(!text.contains("ses_reputation_bounce_rate{"), "{text}");
+        assert!(text.contains(r#"ses_reputation_level{namespace="team-a",configuration_set="marketing"} -1"#));
+
+        m.remove_set("team-a", "marketing");
+        let text = m.encode();
+        assert!(!text.contains(r#"configuration_set="marketing""#), "{text}");
+
+        m.set_account_reputation("prod", Some(0.01), None);
+        let text = m.encode();
+        assert!(text.contains(r#"ses_reputation_account_bounce_rate{account="prod"} 0.01"#));
+        assert!(!text.contains("ses_reputation_account_complaint_rate{"), "{text}");
+    }
+
+    #[test]
+    fn objects_are_counted_from_the_source_on_scrape() {
+        let m = Metrics::new();
+        let mut counts = ConditionCounts::default();
+        counts.add(&[condition("Ready", "True"), condition("Stalled", "False")]);
+        counts.add(&[condition("Ready", "False"), condition("Stalled", "True")]);
+        counts.add(&[condition("Reconciling", "True")]);
+        m.set_object_source(Some(Arc::new(move || vec![("ConfigurationSet", counts)])));
+        let text = m.encode();
+        for line in [
+            r#"ses_reputation_objects{kind="ConfigurationSet",condition="Ready",status="True"} 1"#,
+            r#"ses_reputation_objects{kind="ConfigurationSet",condition="Ready",status="False"} 1"#,
+            r#"ses_reputation_objects{kind="ConfigurationSet",condition="Stalled",status="True"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        m.set_object_source(None);
+        assert!(!m.encode().contains("ses_reputation_objects{"));
+    }
+
+    #[test]
+    fn every_error_kind_has_a_bounded_outcome() {
+        for (kind, outcome) in [
+            (ErrorKind::Throttled, "throttled"),
+            (ErrorKind::BadRequest, "client"),
+            (ErrorKind::NotFound, "client"),
+            (ErrorKind::AlreadyExists, "client"),
+            (ErrorKind::LimitExceeded, "client"),
+            (ErrorKind::AccessDenied, "client"),
+            (ErrorKind::ConcurrentModification, "client"),
+            (ErrorKind::Other, "client"),
+            (ErrorKind::Server, "server"),
+            (ErrorKind::Transport, "transport"),
+        ] {
+            assert_eq!(outcome_of(kind), outcome, "{kind:?}");
+        }
+    }
+}

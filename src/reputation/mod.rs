@@ -1,0 +1,564 @@
+//! Pure reputation logic: levels from rates and thresholds, which policy
+//! applies when several select a set, the condition each rate produces, and
+//! when sending is paused or resumed. No clients: everything here is a
+//! function of its inputs, so it unit-tests without AWS or a cluster.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::reputation_policy::{ReputationPolicySpec, Thresholds};
+
+/// AWS's own levels: review at 5% bounces / 0.1% complaints, pause at
+/// 10% / 0.5%. They apply when no policy selects a set.
+pub const AWS_BOUNCE: Thresholds = Thresholds {
+    warning: 0.05,
+    critical: 0.10,
+};
+pub const AWS_COMPLAINT: Thresholds = Thresholds {
+    warning: 0.001,
+    critical: 0.005,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Unknown,
+    Healthy,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Unknown => "Unknown",
+            Level::Healthy => "Healthy",
+            Level::Warning => "Warning",
+            Level::Critical => "Critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Level {
+        match s {
+            "Healthy" => Level::Healthy,
+            "Warning" => Level::Warning,
+            "Critical" => Level::Critical,
+            _ => Level::Unknown,
+        }
+    }
+
+    /// Gauge value for metrics: -1 unknown, 0 healthy, 1 warning, 2 critical.
+    pub fn gauge(self) -> i64 {
+        match self {
+            Level::Unknown => -1,
+            Level::Healthy => 0,
+            Level::Warning => 1,
+            Level::Critical => 2,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rate as read from CloudWatch: a fraction and when it was measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub value: f64,
+    pub at: Timestamp,
+}
+
+/// The newest bounce and complaint samples of one set (or account).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reading {
+    pub bounce: Option<Sample>,
+    pub complaint: Option<Sample>,
+    /// When the reading was taken.
+    pub read_at: Option<Timestamp>,
+}
+
+/// Which metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Bounce,
+    Complaint,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Bounce => "bounceRate",
+            Metric::Complaint => "complaintRate",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Metric::Bounce => "bounce rate",
+            Metric::Complaint => "complaint rate",
+        }
+    }
+}
+
+/// The thresholds that apply to one set, and where they came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    pub bounce: Thresholds,
+    pub complaint: Thresholds,
+    /// Policy that set each threshold (`None`: AWS's levels).
+    pub bounce_source: Option<String>,
+    pub complaint_source: Option<String>,
+    /// Policies that ask to pause at critical, and to auto-resume.
+    pub pause_by: Option<String>,
+    pub auto_resume_after: Option<Duration>,
+}
+
+/// The stricter thresholds of all selecting policies win, per metric and
+/// per level; with no policy, AWS's levels apply (and nothing pauses).
+pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
+    let mut out = Applied {
+        bounce: AWS_BOUNCE,
+        complaint: AWS_COMPLAINT,
+        bounce_source: None,
+        complaint_source: None,
+        pause_by: None,
+        auto_resume_after: None,
+    };
+    let mut sorted: Vec<_> = policies.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut first = true;
+    for (name, spec) in sorted {
+        if first {
+            out.bounce = spec.bounce_rate;
+            out.complaint = spec.complaint_rate;
+            out.bounce_source = Some(name.clone());
+            out.complaint_source = Some(name.clone());
+            first = false;
+        } else {
+            if spec.bounce_rate.critical < out.bounce.critical
+                || (spec.bounce_rate.critical == out.bounce.critical && spec.bounce_rate.warning < out.bounce.warning)
+            {
+                out.bounce_source = Some(name.clone());
+            }
+            if spec.complaint_rate.critical < out.complaint.critical
+                || (spec.complaint_rate.critical == out.complaint.critical
+                    && spec.complaint_rate.warning < out.complaint.warning)
+            {
+                out.complaint_source = Some(name.clone());
+            }
+            out.bounce = stricter(out.bounce, spec.bounce_rate);
+            out.complaint = stricter(out.complaint, spec.complaint_rate);
+        }
+        if spec.actions.pause_sending && out.pause_by.is_none() {
+            out.pause_by = Some(name.clone());
+        }
+        if let Some(after) = spec.actions.auto_resume.as_ref().and_then(|a| parse_duration(&a.after)) {
+            // The longest quiet period asked for wins: resuming is the risky side.
+            out.auto_resume_after = Some(out.auto_resume_after.map_or(after, |d: Duration| d.max(after)));
+        }
+    }
+    out
+}
+
+fn stricter(a: Thresholds, b: Thresholds) -> Thresholds {
+    Thresholds {
+        warning: a.warning.min(b.warning),
+        critical: a.critical.min(b.critical),
+    }
+}
+
+/// Level of one sample. Missing or stale data is Unknown, never Healthy.
+pub fn level(sample: Option<Sample>, t: &Thresholds, now: Timestamp, staleness: Duration) -> Level {
+    let Some(s) = sample else { return Level::Unknown };
+    if now.duration_since(s.at).as_secs_f64() > staleness.as_secs_f64() {
+        return Level::Unknown;
+    }
+    if s.value >= t.critical {
+        Level::Critical
+    } else if s.value >= t.warning {
+        Level::Warning
+    } else {
+        Level::Healthy
+    }
+}
+
+/// Both metrics' levels and the overall (worst known) one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Levels {
+    pub bounce: Level,
+    pub complaint: Level,
+}
+
+impl Levels {
+    pub fn overall(&self) -> Level {
+        self.bounce.max(self.complaint)
+    }
+}
+
+pub fn levels(reading: &Reading, applied: &Applied, now: Timestamp, staleness: Duration) -> Levels {
+    Levels {
+        bounce: level(reading.bounce, &applied.bounce, now, staleness),
+        complaint: level(reading.complaint, &applied.complaint, now, staleness),
+    }
+}
+
+/// `0.0312` -> `3.12%` (complaint rates need more digits: `0.0005` -> `0.050%`).
+pub fn percent(value: f64, metric: Metric) -> String {
+    match metric {
+        Metric::Bounce => format!("{:.2}%", value * 100.0),
+        Metric::Complaint => format!("{:.3}%", value * 100.0),
+    }
+}
+
+/// A rate condition (BounceRateHealthy / ComplaintRateHealthy): status
+/// (`None` = Unknown), reason and message with the value, the threshold
+/// and `by` (where the threshold comes from).
+pub fn rate_condition(
+    metric: Metric,
+    level: Level,
+    sample: Option<Sample>,
+    t: &Thresholds,
+    by: &str,
+) -> (Option<bool>, &'static str, String) {
+    let value = sample.map(|s| percent(s.value, metric)).unwrap_or_default();
+    match level {
+        Level::Unknown => (
+            None,
+            "NoData",
+            format!(
+                "no recent {} data in CloudWatch (is reputation metrics on?)",
+                metric.noun()
+            ),
+        ),
+        Level::Healthy => (
+            Some(true),
+            "BelowWarning",
+            format!(
+                "{} {value} is below the warning threshold {} ({by})",
+                metric.noun(),
+                percent(t.warning, metric)
+            ),
+        ),
+        Level::Warning => (
+            Some(false),
+            "AboveWarning",
+            format!(
+                "{} {value} is at or above the warning threshold {} ({by})",
+                metric.noun(),
+                percent(t.warning, metric)
+            ),
+        ),
+        Level::Critical => (
+            Some(false),
+            "AboveCritical",
+            format!(
+                "{} {value} is at or above the critical threshold {} ({by})",
+                metric.noun(),
+                percent(t.critical, metric)
+            ),
+        ),
+    }
+}
+
+/// How a condition names where its threshold comes from.
+pub fn source_label(policy: Option<&str>) -> String {
+    policy.map_or_else(|| "AWS's own level".to_string(), |p| format!("ReputationPolicy {p}"))
+}
+
+/// A pause put on a set by a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pause {
+    pub policy: String,
+    pub reason: String,
+    pub since: Timestamp,
+    /// Since when both rates have been below warning (for auto-resume).
+    pub quiet_since: Option<Timestamp>,
+}
+
+/// What the pause logic decided this round.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PauseStep {
+    Stay(Option<Pause>),
+    Paused(Pause),
+    Resumed { how: &'static str },
+}
+
+impl PauseStep {
+    pub fn pause(&self) -> Option<&Pause> {
+        match self {
+            PauseStep::Stay(p) => p.as_ref(),
+            PauseStep::Paused(p) => Some(p),
+            PauseStep::Resumed { .. } => None,
+        }
+    }
+}
+
+/// Inputs of [`pause_step`].
+pub struct PauseInput<'a> {
+    pub current: Option<Pause>,
+    pub levels: Levels,
+    /// Overall level at the previous evaluation.
+    pub previous: Level,
+    pub applied: &'a Applied,
+    /// Time of the last resume (manual or automatic), if any.
+    pub resumed_at: Option<Timestamp>,
+    /// Time in the resume annotation, if any.
+    pub resume_requested_at: Option<Timestamp>,
+    pub reason: String,
+    pub now: Timestamp,
+}
+
+/// Decides pause and resume. A set pauses when it reaches Critical under a
+/// policy with `pauseSending`, except right after a resume while the rate
+/// has stayed Critical (AWS rates trail: re-pausing at once would make a
+/// resume impossible); it must drop below Critical first.
+pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
+    let overall = input.levels.overall();
+    if let Some(mut pause) = input.current {
+        if input.resume_requested_at.is_some_and(|at| at > pause.since) {
+            return PauseStep::Resumed { how: "manual" };
+        }
+        let quiet = matches!(overall, Level::Healthy);
+        pause.quiet_since = if quiet {
+            pause.quiet_since.or(Some(input.now))
+        } else {
+            None
+        };
+        if let (Some(after), Some(quiet_since)) = (input.applied.auto_resume_after, pause.quiet_since)
+            && input.now.duration_since(quiet_since).as_secs_f64() >= after.as_secs_f64()
+        {
+            return PauseStep::Resumed { how: "automatic" };
+        }
+        if input.applied.pause_by.is_none() {
+            // No policy asks for pausing any more: release the set.
+            return PauseStep::Resumed { how: "policy removed" };
+        }
+        return PauseStep::Stay(Some(pause));
+    }
+    let armed = input.resumed_at.is_none() || input.previous != Level::Critical;
+    match (&input.applied.pause_by, overall) {
+        (Some(policy), Level::Critical) if armed => PauseStep::Paused(Pause {
+            policy: policy.clone(),
+            reason: input.reason,
+            since: input.now,
+            quiet_since: None,
+        }),
+        _ => PauseStep::Stay(None),
+    }
+}
+
+/// Parses `90s`, `30m`, `2h`, `1h30m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        total += match c {
+            's' => n,
+            'm' => n * 60,
+            'h' => n * 3600,
+            _ => return None,
+        };
+    }
+    (digits.is_empty() && !s.is_empty()).then_some(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::reputation_policy::Actions;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).expect("timestamp")
+    }
+
+    fn policy(bounce: (f64, f64), complaint: (f64, f64), pause: bool) -> ReputationPolicySpec {
+        ReputationPolicySpec {
+            selector: Default::default(),
+            bounce_rate: Thresholds {
+                warning: bounce.0,
+                critical: bounce.1,
+            },
+            complaint_rate: Thresholds {
+                warning: complaint.0,
+                critical: complaint.1,
+            },
+            actions: Actions {
+                pause_sending: pause,
+                ..Default::default()
+            },
+        }
+    }
+
+    const STALE: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn no_data_is_unknown_never_healthy() {
+        assert_eq!(level(None, &AWS_BOUNCE, at(0), STALE), Level::Unknown);
+        let old = Sample { value: 0.0, at: at(0) };
+        assert_eq!(level(Some(old), &AWS_BOUNCE, at(7200), STALE), Level::Unknown);
+    }
+
+    #[test]
+    fn aws_levels_apply_without_a_policy() {
+        let a = applied(&[]);
+        let s = |v| Some(Sample { value: v, at: at(0) });
+        assert_eq!(level(s(0.01), &a.bounce, at(0), STALE), Level::Healthy);
+        assert_eq!(level(s(0.05), &a.bounce, at(0), STALE), Level::Warning);
+        assert_eq!(level(s(0.10), &a.bounce, at(0), STALE), Level::Critical);
+        assert_eq!(level(s(0.002), &a.complaint, at(0), STALE), Level::Warning);
+        assert!(a.pause_by.is_none());
+    }
+
+    #[test]
+    fn the_stricter_policy_wins_per_metric_and_is_named() {
+        let loose = policy((0.03, 0.06), (0.0005, 0.001), false);
+        let strict = policy((0.02, 0.04), (0.001, 0.002), true);
+        let a = applied(&[("loose".into(), &loose), ("strict".into(), &strict)]);
+        assert_eq!(
+            a.bounce,
+            Thresholds {
+                warning: 0.02,
+                critical: 0.04
+            }
+        );
+        assert_eq!(a.bounce_source.as_deref(), Some("strict"));
+        assert_eq!(
+            a.complaint,
+            Thresholds {
+                warning: 0.0005,
+                critical: 0.001
+            }
+        );
+        assert_eq!(a.complaint_source.as_deref(), Some("loose"));
+        assert_eq!(a.pause_by.as_deref(), Some("strict"));
+    }
+
+    #[test]
+    fn conditions_carry_value_threshold_and_source() {
+        let t = Thresholds {
+            warning: 0.025,
+            critical: 0.05,
+        };
+        let s = Some(Sample { value: 0.03, at: at(0) });
+        let (status, reason, msg) =
+            rate_condition(Metric::Bounce, Level::Warning, s, &t, &source_label(Some("strict")));
+        assert_eq!((status, reason), (Some(false), "AboveWarning"));
+        assert_eq!(
+            msg,
+            "bounce rate 3.00% is at or above the warning threshold 2.50% (ReputationPolicy strict)"
+        );
+        assert_eq!(
+            rate_condition(Metric::Complaint, Level::Unknown, None, &t, &source_label(None)).1,
+            "NoData"
+        );
+    }
+
+    fn input<'a>(current: Option<Pause>, overall: Level, previous: Level, a: &'a Applied, now: i64) -> PauseInput<'a> {
+        PauseInput {
+            current,
+            levels: Levels {
+                bounce: overall,
+                complaint: Level::Healthy,
+            },
+            previous,
+            applied: a,
+            resumed_at: None,
+            resume_requested_at: None,
+            reason: "bounce rate 6.00%".into(),
+            now: at(now),
+        }
+    }
+
+    #[test]
+    fn critical_pauses_only_with_pause_sending() {
+        let p = policy((0.025, 0.05), (0.0005, 0.001), true);
+        let a = applied(&[("p".into(), &p)]);
+        let step = pause_step(input(None, Level::Critical, Level::Warning, &a, 0));
+        assert!(matches!(step, PauseStep::Paused(ref pause) if pause.policy == "p"));
+        let no = policy((0.025, 0.05), (0.0005, 0.001), false);
+        let a = applied(&[("p".into(), &no)]);
+        assert_eq!(
+            pause_step(input(None, Level::Critical, Level::Warning, &a, 0)),
+            PauseStep::Stay(None)
+        );
+    }
+
+    #[test]
+    fn a_manual_resume_holds_until_the_rate_drops_below_critical() {
+        let p = policy((0.025, 0.05), (0.0005, 0.001), true);
+        let a = applied(&[("p".into(), &p)]);
+        let paused = Pause {
+            policy: "p".into(),
+            reason: "x".into(),
+            since: at(0),
+            quiet_since: None,
+        };
+        let mut i = input(Some(paused.clone()), Level::Critical, Level::Critical, &a, 10);
+        i.resume_requested_at = Some(at(5));
+        assert_eq!(pause_step(i), PauseStep::Resumed { how: "manual" });
+        // An annotation older than the pause does not resume it.
+        let mut i = input(Some(paused), Level::Critical, Level::Critical, &a, 10);
+        i.resume_requested_at = Some(at(-5));
+        assert!(matches!(pause_step(i), PauseStep::Stay(Some(_))));
+        // Still critical right after the resume: not paused again...
+        let mut i = input(None, Level::Critical, Level::Critical, &a, 20);
+        i.resumed_at = Some(at(10));
+        assert_eq!(pause_step(i), PauseStep::Stay(None));
+        // ...but a new climb into critical pauses.
+        let mut i = input(None, Level::Critical, Level::Warning, &a, 30);
+        i.resumed_at = Some(at(10));
+        assert!(matches!(pause_step(i), PauseStep::Paused(_)));
+    }
+
+    #[test]
+    fn auto_resume_waits_for_the_whole_quiet_period() {
+        let mut p = policy((0.025, 0.05), (0.0005, 0.001), true);
+        p.actions.auto_resume = Some(crate::api::reputation_policy::AutoResume { after: "10m".into() });
+        let a = applied(&[("p".into(), &p)]);
+        let paused = Pause {
+            policy: "p".into(),
+            reason: "x".into(),
+            since: at(0),
+            quiet_since: None,
+        };
+        let PauseStep::Stay(Some(quiet)) = pause_step(input(Some(paused), Level::Healthy, Level::Critical, &a, 60))
+        else {
+            panic!("stays paused while the quiet period starts");
+        };
+        assert_eq!(quiet.quiet_since, Some(at(60)));
+        assert!(matches!(
+            pause_step(input(Some(quiet.clone()), Level::Healthy, Level::Healthy, &a, 659)),
+            PauseStep::Stay(Some(_))
+        ));
+        // A warning in between restarts the clock.
+        let PauseStep::Stay(Some(reset)) =
+            pause_step(input(Some(quiet.clone()), Level::Warning, Level::Healthy, &a, 300))
+        else {
+            panic!("still paused");
+        };
+        assert_eq!(reset.quiet_since, None);
+        assert_eq!(
+            pause_step(input(Some(quiet), Level::Healthy, Level::Healthy, &a, 660)),
+            PauseStep::Resumed { how: "automatic" }
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("3d"), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! The operations HTTP endpoint: `/metrics` (OpenMetrics text),
+//! `/healthz` (the process runs) and `/readyz` (this replica does its job),
+//! and the [`Health`] state that the probes read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+
+/// Content type of the OpenMetrics text format.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// This replica's part in leader election.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Leader election is off: this replica always runs the controllers.
+    Alone,
+    /// Waiting for the Lease; `lease_healthy` is false while talking to the
+    /// apiserver about it fails.
+    Standby { lease_healthy: bool },
+    /// Holds the Lease and runs the controllers.
+    Leader,
+}
+
+/// What `/readyz` reports. Shared by the controllers (cache sync) and the
+/// leader election loop (role).
+#[derive(Debug)]
+pub struct Health {
+    synced: AtomicBool,
+    role: AtomicU8,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            synced: AtomicBool::new(false),
+            role: AtomicU8::new(encode_role(Role::Alone)),
+        }
+    }
+}
+
+fn encode_role(role: Role) -> u8 {
+    match role {
+        Role::Alone => 0,
+        Role::Standby { lease_healthy: true } => 1,
+        Role::Standby { lease_healthy: false } => 2,
+        Role::Leader => 3,
+    }
+}
+
+impl Health {
+    /// Set by the controllers once every watched kind's cache has its
+    /// first complete list (and cleared when they stop).
+    pub fn set_synced(&self, synced: bool) {
+        self.synced.store(synced, Ordering::Release);
+    }
+
+    pub fn set_role(&self, role: Role) {
+        self.role.store(encode_role(role), Ordering::Release);
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            0 => Role::Alone,
+            1 => Role::Standby { lease_healthy: true },
+            2 => Role::Standby { lease_healthy: false },
+            _ => Role::Leader,
+        }
+    }
+
+    /// `Ok` when ready, else why not. A standby is ready while its lease
+    /// loop works: it is what takes over when the leader goes away.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        match self.role() {
+            Role::Standby { lease_healthy: true } => Ok(()),
+            Role::Standby { lease_healthy: false } => Err("standby: the leader election loop is failing"),
+            Role::Alone | Role::Leader if self.synced.load(Ordering::Acquire) => Ok(()),
+            Role::Alone | Role::Leader => Err("controller caches have not synced yet"),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+/// The routes, without a listener (unit tests call it directly).
+pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(AppState { metrics, health })
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, OPENMETRICS)], state.metrics.encode())
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.health.ready() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+    }
+}
+
+/// Binds the address first, so a taken port fails the start instead of a
+/// background task.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics, health))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_role_and_cache_sync() {
+        let h = Health::default();
+        assert!(h.ready().is_err(), "not synced");
+        h.set_synced(true);
+        assert!(h.ready().is_ok());
+
+        let h = Health::default();
+        h.set_role(Role::Standby { lease_healthy: false });
+        assert!(h.ready().is_err());
+        h.set_role(Role::Standby { lease_healthy: true });
+        assert!(h.ready().is_ok(), "a healthy standby is ready");
+        h.set_role(Role::Leader);
+        assert!(h.ready().is_err(), "a new leader waits for its caches");
+        h.set_synced(true);
+        assert!(h.ready().is_ok());
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_health_and_readiness() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.aws_call("sesv2:GetAccount", None, std::time::Duration::from_millis(3));
+        let health = Arc::new(Health::default());
+        let listener = bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics, health.clone(), async {
+            let _ = rx.await;
+        }));
+
+        let (status, head, body) = get_raw(addr, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("content-type: {OPENMETRICS}")),
+            "{head}"
+        );
+        assert!(body.contains(r#"operation="GetAccount""#), "{body}");
+        assert_eq!(get_raw(addr, "/healthz").await.0, 200);
+        assert_eq!(get_raw(addr, "/readyz").await.0, 503);
+        health.set_synced(true);
+        assert_eq!(get_raw(addr, "/readyz").await.0, 200);
+
+        let _ = tx.send(());
+        server.await.expect("join").expect("serve");
+    }
+
+    async fn get_raw(addr: SocketAddr, path: &str) -> (u16, String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.expect("read");
+        let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+}

@@ -1,0 +1,232 @@
+//! The operator binary as operations see it: two replicas with leader
+//! election on, exactly one reconciling; the standby taking over within the
+//! lease duration after the leader is SIGKILLed; `/metrics`, `/healthz` and
+//! `/readyz` on each replica.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use serde_json::json;
+use ses_reputation_operator::api::ConfigurationSet;
+
+use crate::configuration_set_tests::{cs_object, wait_set_ready};
+use crate::support::{World, WorldOptions, apply_json, emulator, eventually, unique};
+
+/// The binary's lease duration (main.rs `LEASE_DURATION`).
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+
+/// One operator process with leader election on and its own HTTP port.
+struct Replica {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Replica {
+    fn start(w: &World, lease: &str) -> Self {
+        let addr = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ses-reputation-operator"))
+            .args(["run", "--namespace", &w.ns, "--default-account", &w.account])
+            .args([
+                "--account-selector",
+                &format!("test={}", w.ns),
+                "--cluster-name",
+                "test",
+            ])
+            .args(["--ses-calls-per-second", "20", "--leader-election"])
+            .args(["--lease-name", lease, "--lease-namespace", &w.ns])
+            .args(["--metrics-addr", &addr.to_string()])
+            // Identity falls back to hostname + PID: distinct per process.
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
+            .env("AWS_ENDPOINT_URL", emulator::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env(
+                "RUST_LOG",
+                std::env::var("SRO_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the operator binary");
+        Replica { child, addr }
+    }
+
+    fn holds(&self, holder: &str) -> bool {
+        holder.ends_with(&format!("-{}", self.child.id()))
+    }
+
+    async fn get(&self, path: &'static str) -> Result<(u16, String), String> {
+        let addr = self.addr;
+        tokio::task::spawn_blocking(move || http_get(addr, path))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    async fn metrics(&self) -> String {
+        match self.get("/metrics").await {
+            Ok((200, body)) => body,
+            other => panic!("GET /metrics on {}: {other:?}", self.addr),
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+}
+
+/// One blocking HTTP/1.1 GET: (status, body).
+fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head}"))?;
+    Ok((status, body.to_string()))
+}
+
+async fn holder(leases: &Api<Lease>, name: &str) -> Result<String, String> {
+    leases
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| "no holder yet".to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_of_two_replicas_leads_and_the_standby_takes_over_after_sigkill() {
+    let w = World::with(
+        "ops",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let lease = "sro-test-lease";
+    let prefix = unique("ops");
+    let replicas = [Replica::start(&w, lease), Replica::start(&w, lease)];
+
+    let first = eventually("a replica holds the Lease", Duration::from_secs(60), || {
+        holder(&leases, lease)
+    })
+    .await;
+    let leading: Vec<usize> = (0..2).filter(|&i| replicas[i].holds(&first)).collect();
+    assert_eq!(leading.len(), 1, "exactly one replica holds {first:?}");
+    let (leader, standby) = (leading[0], 1 - leading[0]);
+
+    apply_json(&sets, cs_object("first", json!({"name": format!("{prefix}-first")}))).await;
+    wait_set_ready(&sets, "first").await;
+
+    // The leader's endpoint: live, ready once its caches synced, and its
+    // metrics show the AWS calls and reconciles it made.
+    let l = &replicas[leader];
+    assert_eq!(l.get("/healthz").await.map(|r| r.0), Ok(200));
+    eventually("leader /readyz 200", Duration::from_secs(30), || async {
+        match l.get("/readyz").await? {
+            (200, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let metrics = l.metrics().await;
+    for needle in [
+        r#"ses_reputation_aws_calls_total{service="sesv2",operation="CreateConfigurationSet",outcome="ok"} "#,
+        r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="ok"} "#,
+        r#"ses_reputation_objects{kind="ConfigurationSet",condition="Ready",status="True"} 1"#,
+        "ses_reputation_leader 1",
+        "ses_reputation_ses_token_wait_seconds_count ",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(needle), "leader /metrics lacks {needle}:\n{metrics}");
+    }
+
+    // The standby: ready (its lease loop works), and it has not reconciled.
+    let s = &replicas[standby];
+    assert_eq!(s.get("/healthz").await.map(|r| r.0), Ok(200));
+    eventually("standby /readyz 200", Duration::from_secs(30), || async {
+        match s.get("/readyz").await? {
+            (200, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let metrics = s.metrics().await;
+    assert!(metrics.contains("ses_reputation_leader 0"), "{metrics}");
+    assert!(!metrics.contains("ses_reputation_aws_calls_total{"), "{metrics}");
+    assert!(!metrics.contains("ses_reputation_reconciles_total{"), "{metrics}");
+
+    // SIGKILL the leader: no release, so the standby must wait for expiry.
+    let mut replicas = replicas;
+    replicas[leader].child.kill().expect("SIGKILL the leader");
+    replicas[leader].child.wait().expect("reaped");
+    let killed = Instant::now();
+    let standby_identity = eventually(
+        "the standby holds the Lease",
+        LEASE_DURATION + Duration::from_secs(15),
+        || async {
+            let h = holder(&leases, lease).await?;
+            if replicas[standby].holds(&h) {
+                Ok(h)
+            } else {
+                Err(format!("holder {h}"))
+            }
+        },
+    )
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took <= LEASE_DURATION + Duration::from_secs(5),
+        "{standby_identity} took the Lease {took:?} after the leader died (lease {LEASE_DURATION:?})"
+    );
+
+    apply_json(&sets, cs_object("second", json!({"name": format!("{prefix}-second")}))).await;
+    wait_set_ready(&sets, "second").await;
+    let metrics = replicas[standby].metrics().await;
+    for needle in [
+        r#"ses_reputation_aws_calls_total{service="sesv2",operation="CreateConfigurationSet",outcome="ok"} 1"#,
+        "ses_reputation_leader 1",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "new leader /metrics lacks {needle}:\n{metrics}"
+        );
+    }
+    eventually("new leader /readyz 200", Duration::from_secs(30), || async {
+        match replicas[standby].get("/readyz").await? {
+            (200, _) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
