@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale
+.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale demo readme-test
 
 all: build
 
@@ -43,9 +43,23 @@ test:
 	$(CARGO) test --lib --bins
 	$(MAKE) emulator-test
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
+	$(MAKE) readme-test
+	$(MAKE) demo DEMO_EXIT=1
 
 emulator-test:
 	python=$$(tests/aws-emulator/setup.sh) && cd tests/aws-emulator && $$python -m pytest -q
+
+## The operator end to end on the ground, step by step, then left running
+## until Ctrl-C. DEMO_EXIT=1: check each step and exit (CI).
+## DEMO_REAL_CLUSTER=1 with KUBECONFIG: only install the CRDs and apply
+## deploy/examples/ to that cluster.
+demo:
+	tools/demo.sh
+
+## Run every ```sh runnable block of README.md, in order, on the ground
+## with the CRDs installed and the operator running.
+readme-test:
+	tools/readme-snippets.sh
 
 ## Start the ground and keep it running (prints the env to use it).
 ground-up:

@@ -38,6 +38,14 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Ac
             complaint_rate: rep::AWS_COMPLAINT,
         });
         let rates = rate_view(&ctx, &account, &thresholds);
+        if let Some(r) = &rates {
+            let known = |level: Level, sample: Option<rep::Sample>| sample.filter(|_| level != Level::Unknown).map(|s| s.value);
+            ctx.metrics.set_account_reputation(
+                &account.name_any(),
+                known(r.levels.bounce, r.reading.bounce),
+                known(r.levels.complaint, r.reading.complaint),
+            );
+        }
         // Only a needed account pause (a spec-like change) bypasses the gate.
         let wants_pause = account.spec.pause_account_sending
             && rates.as_ref().is_some_and(|r| r.levels.overall() == Level::Critical)

@@ -65,6 +65,9 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
     };
     // Reputation comes from the rate reader's cache: no AWS call here.
     let evaluation = reputation::evaluate(cs, ctx).await?;
+    if let Some(ev) = &evaluation {
+        ev.record_metrics(&ctx.metrics, &ns, &cs.name_any());
+    }
     let pause = match &evaluation {
         Some(ev) => ev.paused().cloned(),
         None => stored_pause(cs),
@@ -255,6 +258,8 @@ async fn sync(
 
 async fn cleanup(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context) -> Result<Action, Error> {
     let key = key_of(cs);
+    ctx.metrics
+        .remove_set(&cs.namespace().unwrap_or_default(), &cs.name_any());
     let name = cs.aws_name();
     if cs.spec.deletion_policy == DeletionPolicy::Retain {
         ctx.event(

@@ -310,6 +310,19 @@ impl SetEvaluation {
         status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
     }
 
+    /// Feeds the Prometheus gauges; a stale or missing rate has no series.
+    pub fn record_metrics(&self, metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
+        let known =
+            |level: Level, sample: Option<rep::Sample>| sample.filter(|_| level != Level::Unknown).map(|s| s.value);
+        metrics.set_set_reputation(
+            namespace,
+            name,
+            known(self.levels.bounce, self.reading.bounce),
+            known(self.levels.complaint, self.reading.complaint),
+            self.levels.overall().gauge(),
+        );
+    }
+
     /// Events and SNS alerts for what changed; call after the status that
     /// records the change is written, so a retry does not repeat them.
     pub async fn announce(&self, cs: &ConfigurationSet, ctx: &Context, session: Option<&Session>) {

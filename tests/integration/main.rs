@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_tests;
 mod admission_tests;
 mod chart_tests;
 mod configuration_set_tests;

@@ -205,6 +205,7 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_after_sigkill() {
     )
     .await;
     let took = killed.elapsed();
+    eprintln!("standby took the Lease {took:?} after the leader was killed");
     assert!(
         took <= LEASE_DURATION + Duration::from_secs(5),
         "{standby_identity} took the Lease {took:?} after the leader died (lease {LEASE_DURATION:?})"
@@ -229,4 +230,42 @@ async fn one_of_two_replicas_leads_and_the_standby_takes_over_after_sigkill() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_that_loses_its_lease_exits_at_its_next_renewal() {
+    let w = World::with(
+        "ops-lost",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let lease = "sro-lost-lease";
+    let mut replica = Replica::start(&w, lease);
+    let first = eventually("the replica holds the Lease", Duration::from_secs(60), || {
+        holder(&leases, lease)
+    })
+    .await;
+    assert!(replica.holds(&first), "{first}");
+
+    // Someone else takes the Lease (as an operator with a stale view, or a
+    // human, might): the replica must stop reconciling, i.e. exit.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now());
+    leases
+        .patch(
+            lease,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"holderIdentity": "intruder", "renewTime": now}})),
+        )
+        .await
+        .expect("take the Lease");
+    let status = eventually("the replica exits", LEASE_DURATION + Duration::from_secs(10), || {
+        let done = replica.child.try_wait().map_err(|e| e.to_string());
+        async move { done?.ok_or_else(|| "still running".to_string()) }
+    })
+    .await;
+    assert_eq!(status.code(), Some(1), "exit status after losing the Lease: {status:?}");
 }

@@ -228,6 +228,27 @@ async fn rates_turn_the_conditions_and_each_level_change_alerts_once() {
             .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok())
     );
 
+    // The same numbers on /metrics.
+    let metrics = w.ctx.metrics.encode();
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("configuration_set=\"levels\""))
+            .map(str::to_string)
+    };
+    assert!(
+        series("ses_reputation_bounce_rate{").is_some_and(|l| l.ends_with(" 0.06")),
+        "{metrics}"
+    );
+    assert!(
+        series("ses_reputation_level{").is_some_and(|l| l.ends_with(" 2")),
+        "{metrics}"
+    );
+    assert!(
+        series("ses_reputation_complaint_rate{").is_none(),
+        "no complaint data, no series"
+    );
+
     // Kubernetes Events on transitions only, not every loop.
     let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(w.client.clone(), &w.ns)
         .list(&ListParams::default())

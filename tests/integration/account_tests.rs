@@ -1,0 +1,114 @@
+//! SesAccount against the emulator: GetAccount in status, AWS's enforcement
+//! status as a condition, account suppression applied, account-level rates.
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::MetricDatum;
+use kube::api::Api;
+use serde_json::json;
+use ses_reputation_operator::api::SesAccount;
+
+use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually};
+
+const REGION: &str = "eu-north-1";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_health_suppression_and_rates_show_in_status() {
+    let _exclusive = emulator::fault_lock().await; // account state of the region is shared
+    emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
+    let w = World::with(
+        "account",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            rate_interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    apply_json(
+        &accounts,
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
+            "metadata": {"name": w.account, "labels": {"test": w.ns}},
+            "spec": {"region": REGION, "suppression": {"reasons": ["BOUNCE"]}},
+        }),
+    )
+    .await;
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    eventually("account suppression applied", Duration::from_secs(30), || async {
+        let got = ses.get_account().send().await.map_err(|e| e.to_string())?;
+        let reasons: Vec<String> = got
+            .suppression_attributes()
+            .map(|a| a.suppressed_reasons().iter().map(|r| r.as_str().to_string()).collect())
+            .unwrap_or_default();
+        if reasons == ["BOUNCE"] {
+            Ok(())
+        } else {
+            Err(format!("{reasons:?}"))
+        }
+    })
+    .await;
+
+    let account = eventually("account Ready and Healthy", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "EnforcementHealthy") {
+            Some((s, _, _)) if s == "True" && condition(&conds, "Ready").is_some_and(|c| c.0 == "True") => Ok(a),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let status = account.status.expect("status");
+    assert_eq!(status.account_id.as_deref(), Some("123456789012"));
+    assert_eq!(status.enforcement_status.as_deref(), Some("HEALTHY"));
+    assert_eq!(status.sending_enabled, Some(true));
+    assert!(status.send_quota.is_some_and(|q| q.max_send_rate > 0.0));
+
+    // AWS puts the account under review: the condition says so, in AWS's words.
+    emulator::Emulator.set_account(REGION, "PROBATION", true).await;
+    let (_, reason, message) = eventually("EnforcementHealthy False", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "EnforcementHealthy") {
+            Some(c) if c.0 == "False" => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(reason, "Probation");
+    assert!(message.contains("review"), "{message}");
+
+    // Account-level rate (no dimension) against AWS's levels.
+    let cw = aws_sdk_cloudwatch::Client::new(&emulator::sdk_config_in(REGION).await);
+    cw.put_metric_data()
+        .namespace("AWS/SES")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Reputation.BounceRate")
+                .value(0.07)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put account rate");
+    // The reader only reads accounts that have sets; give it one.
+    apply_json(
+        &w.api::<ses_reputation_operator::api::ConfigurationSet>(),
+        crate::configuration_set_tests::cs_object("any", json!({"name": crate::support::unique("acct-any")})),
+    )
+    .await;
+    let (_, reason, message) = eventually("account BounceRateHealthy", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "BounceRateHealthy") {
+            Some(c) if c.0 == "False" => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(reason, "AboveWarning");
+    assert!(message.contains("7.00%") && message.contains("5.00%"), "{message}");
+    emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
+}
