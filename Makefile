@@ -18,6 +18,7 @@ build:
 crds: build
 	$(BIN) crds > charts/ses-reputation-operator/crds/crds.yaml
 	$(BIN) crds > deploy/crds/crds.yaml
+	$(BIN) docs > docs/crd-reference.md
 
 # helm from the Go module proxy (cached); evaluated only when used.
 HELM ?= $(shell tools/helm.sh)

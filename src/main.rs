@@ -35,6 +35,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print every CRD as YAML.
     Crds,
+    /// Print the CRD reference as Markdown (docs/crd-reference.md).
+    Docs,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +101,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Crds => {
             print!("{}", ses_reputation_operator::api::crds_yaml()?);
+            Ok(())
+        }
+        Command::Docs => {
+            print!("{}", ses_reputation_operator::api::reference::markdown());
             Ok(())
         }
         Command::Run(args) => {

@@ -19,8 +19,15 @@ if [[ -t 1 ]]; then bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' off=$'\e[0m'; el
 header() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
 say() { printf '%s\n' "$*"; }
 fail() { printf '%sdemo: FAILED: %s%s\n' "$red" "$*" "$off" >&2; exit 1; }
-# Show a command, then run it.
-show() { printf '%s$ %s%s\n' "$bold" "$*" "$off"; "$@"; }
+# Show a command (quoting the arguments that need it), then run it.
+show() {
+  local a line='$'
+  for a; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=@%+,{}-]+$ ]]; then line+=" $a"; else line+=" '$a'"; fi
+  done
+  printf '%s%s%s\n' "$bold" "$line" "$off"
+  "$@"
+}
 # wait_for DESCRIPTION COMMAND...: poll COMMAND until it succeeds, or fail
 # after $timeout seconds.
 wait_for() {
@@ -47,7 +54,8 @@ if [[ "${1:-}" != --story ]]; then
     say "no local ground, no AWS emulator, no fake metrics. The operator running in"
     say "that cluster (Helm chart) reconciles them against real AWS."
     cargo build --quiet
-    target/debug/ses-reputation-operator crds | kubectl apply --server-side -f -
+    crds=$(target/debug/ses-reputation-operator crds | kubectl apply --server-side -o name -f -)
+    show kubectl wait --for condition=Established --timeout 60s $crds
     apply_examples
     say "Watch them with: kubectl get ses -A"
     exit 0
@@ -154,6 +162,6 @@ EOF
 sleep infinity &
 sleeper=$!
 trap 'kill "$sleeper" 2>/dev/null || true' EXIT
-trap 'exit 130' INT
+trap 'say ""; say "Stopping the operator, kube-apiserver, etcd and the AWS emulator ..."; exit 130' INT
 trap 'exit 143' TERM
 wait "$sleeper"

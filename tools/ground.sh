@@ -36,7 +36,8 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [[ $rc -ne 0 && -z "${SRO_KEEP_LOGS:-}" ]]; then
+  # Log tails explain failures; Ctrl-C (130) is not one.
+  if [[ $rc -ne 0 && $rc -ne 130 && -z "${SRO_KEEP_LOGS:-}" ]]; then
     for f in "$dir"/*.log; do [[ -f $f ]] && { echo "---- tail $f" >&2; tail -n 20 "$f" >&2; }; done
   fi
   [[ -n "${SRO_KEEP_LOGS:-}" ]] || rm -rf "$dir"

@@ -17,10 +17,8 @@ mkdir -p "$(dirname "$SRO_OPERATOR_LOG")"
 log() { echo ">> $*" >&2; }
 
 log "installing the CRDs"
-"$bin" crds | kubectl apply --server-side -f - >/dev/null
-kubectl wait --for condition=Established --timeout 60s crd/sesaccounts.ses.reputation.io \
-  crd/configurationsets.ses.reputation.io crd/eventdestinations.ses.reputation.io \
-  crd/reputationpolicies.ses.reputation.io >/dev/null
+crds=$("$bin" crds | kubectl apply --server-side -o name -f -)
+kubectl wait --for condition=Established --timeout 60s $crds >/dev/null
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export SRO_METRICS_ADDR=127.0.0.1:$port
@@ -35,7 +33,7 @@ stop_operator() {
     kill -9 "$operator" 2>/dev/null || true
     wait "$operator" 2>/dev/null || true
   fi
-  if [[ $rc -ne 0 && -f "$SRO_OPERATOR_LOG" ]]; then
+  if [[ $rc -ne 0 && $rc -ne 130 && -f "$SRO_OPERATOR_LOG" ]]; then
     echo "---- last lines of the operator log $SRO_OPERATOR_LOG" >&2
     tail -n 30 "$SRO_OPERATOR_LOG" >&2
   fi

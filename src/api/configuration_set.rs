@@ -118,7 +118,7 @@ fn yes() -> bool {
 #[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SuppressionSpec {
-    /// BOUNCE, COMPLAINT, both, or none (`[]` turns suppression off for this set).
+    /// BOUNCE, COMPLAINT, both, or none (`[]` turns automatic suppression off).
     #[serde(default)]
     #[schemars(length(max = 2))]
     #[x_kube(validation = Rule::new("self.all(x, self.exists_one(y, x == y))").message("suppression reasons must not repeat"))]

@@ -5,6 +5,7 @@ pub mod account;
 pub mod conditions;
 pub mod configuration_set;
 pub mod event_destination;
+pub mod reference;
 pub mod reputation_policy;
 
 pub use account::{SesAccount, SesAccountSpec, SesAccountStatus};

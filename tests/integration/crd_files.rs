@@ -34,3 +34,14 @@ fn chart_crds_match_the_types() {
 fn deploy_crds_match_the_types() {
     check("deploy/crds/crds.yaml");
 }
+
+#[test]
+fn crd_reference_matches_the_types() {
+    let generated = ses_reputation_operator::api::reference::markdown();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/crd-reference.md");
+    let shipped = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        shipped == generated,
+        "docs/crd-reference.md is out of date: run `make crds`"
+    );
+}
