@@ -23,11 +23,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sro-readme.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # One file per snippet (snippet-N.sh) and its README line (snippet-N.line).
+# A fence may be indented (a block inside a list item); that indent is
+# stripped from the snippet's lines.
 awk -v dir="$work" '
-  in_block && /^```[[:space:]]*$/ { in_block = 0; close(file); next }
-  in_block { print > file; next }
-  $0 == "```sh runnable" { n++; in_block = 1; file = dir "/snippet-" n ".sh"; printf "" > file
-                           print NR + 1 > (dir "/snippet-" n ".line"); close(dir "/snippet-" n ".line") }
+  in_block && $0 ~ "^" indent "```[[:space:]]*$" { in_block = 0; close(file); next }
+  in_block { sub("^" indent, ""); print > file; next }
+  /^ *```sh runnable$/ {
+    n++; in_block = 1; indent = $0; sub(/```.*/, "", indent)
+    file = dir "/snippet-" n ".sh"; printf "" > file
+    print NR + 1 > (dir "/snippet-" n ".line"); close(dir "/snippet-" n ".line")
+  }
   END { if (in_block) { print "unterminated ```sh runnable block" > "/dev/stderr"; exit 1 } }
 ' "$readme"
 count=$(find "$work" -name 'snippet-*.sh' | wc -l)
@@ -37,6 +42,8 @@ NS=readme-$(date +%s)-$$
 kubectl create namespace "$NS" >/dev/null
 kubectl config set-context --current --namespace "$NS" >/dev/null
 export NS
+# helm as the README uses it (tools/ground.sh exports $HELM).
+[[ -n "${HELM:-}" ]] && export PATH="$(dirname "$HELM"):$PATH"
 
 # The script that runs them all, in one bash.
 {

@@ -490,6 +490,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     let policy_controller = Controller::new(policies, watcher::Config::default());
     let policy_store = policy_controller.store();
+    let policy_cache = policy_store.clone();
     let policy_ctrl = policy_controller
         .watches(sets.clone(), watcher::Config::default(), {
             move |set: ConfigurationSet| {
@@ -533,15 +534,21 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     // Ready (for /readyz) once every cache has its first full list; the
     // caches also feed `ses_reputation_objects` on each scrape.
-    let (set_ready, dest_ready, account_ready) = (set_cache.clone(), dest_cache.clone(), account_cache.clone());
+    let (set_ready, dest_ready, account_ready, policy_ready) = (
+        set_cache.clone(),
+        dest_cache.clone(),
+        account_cache.clone(),
+        policy_cache.clone(),
+    );
     let health = ctx.health.clone();
     let readiness = async move {
         let synced = tokio::join!(
             set_ready.wait_until_ready(),
             dest_ready.wait_until_ready(),
-            account_ready.wait_until_ready()
+            account_ready.wait_until_ready(),
+            policy_ready.wait_until_ready()
         );
-        if let (Ok(()), Ok(()), Ok(())) = synced {
+        if let (Ok(()), Ok(()), Ok(()), Ok(())) = synced {
             tracing::info!("controller caches synced");
             health.set_synced(true);
         }
@@ -559,6 +566,10 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             (
                 "SesAccount",
                 count_conditions(&account_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
+            ),
+            (
+                "ReputationPolicy",
+                count_conditions(&policy_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
             ),
         ]
     });

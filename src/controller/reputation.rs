@@ -53,6 +53,8 @@ impl Default for ReputationSettings {
 pub struct ReputationState {
     sets: RwLock<HashMap<String, Reading>>,
     accounts: RwLock<HashMap<String, Reading>>,
+    /// Per account: failed reads in a row and when to try again.
+    backoff: Mutex<HashMap<String, (u32, tokio::time::Instant)>>,
     set_trigger: Trigger<ConfigurationSet>,
     account_trigger: Trigger<SesAccount>,
 }
@@ -62,6 +64,7 @@ impl Default for ReputationState {
         Self {
             sets: Default::default(),
             accounts: Default::default(),
+            backoff: Default::default(),
             set_trigger: Trigger::new(),
             account_trigger: Trigger::new(),
         }
@@ -117,6 +120,29 @@ impl ReputationState {
             .copied()
     }
 
+    /// Whether an account's rates may be read now (not backing off).
+    fn due(&self, account: &str) -> bool {
+        let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        backoff
+            .get(account)
+            .is_none_or(|(_, next)| *next <= tokio::time::Instant::now())
+    }
+
+    /// After a read: success clears the back-off; failures double the wait
+    /// (one interval, two, four, ... up to 16), as for SES throttling.
+    fn record(&self, account: &str, ok: bool, interval: Duration) {
+        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            backoff.remove(account);
+            return;
+        }
+        let failures = backoff.get(account).map_or(0, |(n, _)| *n) + 1;
+        let wait = interval.saturating_mul(1 << (failures - 1).min(4));
+        // The reader wakes every interval; the first retry is the next wake.
+        let next = tokio::time::Instant::now() + wait.saturating_sub(interval);
+        backoff.insert(account.to_string(), (failures, next));
+    }
+
     /// Sets to re-evaluate after each read (taken once by their controller).
     pub fn set_triggers(&self) -> impl futures::Stream<Item = ObjectRef<ConfigurationSet>> + Send + 'static {
         self.set_trigger.stream()
@@ -159,6 +185,9 @@ async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
     }
     let accounts: Api<SesAccount> = Api::all(ctx.client.clone());
     for (account_name, members) in by_account {
+        if !ctx.reputation.due(&account_name) {
+            continue;
+        }
         let account = match accounts.get_opt(&account_name).await {
             Ok(Some(a)) => a,
             Ok(None) => continue,
@@ -214,10 +243,16 @@ async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
                     ctx.reputation.set_trigger.send(cs);
                 }
                 ctx.reputation.account_trigger.send(&account);
+                ctx.reputation
+                    .record(&account_name, true, ctx.settings.reputation.interval);
             }
-            // CloudWatch throttling or errors: keep the last reading and try
-            // again next interval (the interval is the back-off).
-            Err(e) => tracing::warn!(error = %e, account = account_name, "reading reputation rates failed"),
+            // CloudWatch throttling or errors: keep the last reading (it goes
+            // Unknown once stale) and back off this account.
+            Err(e) => {
+                tracing::warn!(error = %e, account = account_name, "reading reputation rates failed");
+                ctx.reputation
+                    .record(&account_name, false, ctx.settings.reputation.interval);
+            }
         }
     }
 }
