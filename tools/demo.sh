@@ -52,8 +52,9 @@ if [[ "${1:-}" != --story ]]; then
     header "Real cluster mode ($(kubectl config current-context))"
     say "Only installing the CRDs and applying deploy/examples/ to namespace $ns:"
     say "no local ground, no AWS emulator, no fake metrics. The operator running in"
-    say "that cluster (Helm chart) reconciles them against real AWS."
-    cargo build --quiet
+    say "that cluster (Helm chart) reconciles them against real AWS. The EventDestination"
+    say "example subscribes arn:aws:sqs:us-east-1:123456789012:ses-feedback: edit it to your queue."
+    ${CARGO:-cargo} build --quiet
     crds=$(target/debug/ses-reputation-operator crds | kubectl apply --server-side -o name -f -)
     show kubectl wait --for condition=Established --timeout 60s $crds
     apply_examples
@@ -61,7 +62,7 @@ if [[ "${1:-}" != --story ]]; then
     exit 0
   fi
   header "Building the operator (first run: several minutes)"
-  cargo build
+  ${CARGO:-cargo} build
   header "Starting the local control plane and AWS emulator (first run builds them: minutes)"
   export SRO_OPERATOR_LOG=$root/target/demo/operator.log
   exec tools/ground.sh run -- tools/with-operator.sh "$0" --story

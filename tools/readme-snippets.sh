@@ -14,7 +14,7 @@ readme=${README:-${1:-README.md}}
 export README=$readme
 
 if [[ "${SRO_README_INSIDE:-}" != 1 ]]; then
-  cargo build
+  ${CARGO:-cargo} build
   export SRO_README_INSIDE=1 SRO_OPERATOR_LOG=$root/target/readme-snippets/operator.log
   exec tools/ground.sh run -- tools/with-operator.sh "$0"
 fi

@@ -5,20 +5,18 @@ use std::sync::Arc;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
-use super::{Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status};
+use super::{Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status, reputation};
 use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
-use crate::api::configuration_set::Reputation;
 use crate::aws::AccountKey;
 use crate::aws::limiter::Priority;
-use crate::reputation::{self as rep, Level, Levels, Metric, Reading};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::runtime::events::EventType;
+use crate::reputation::{self as rep, Level, Levels, Reading};
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 
@@ -163,7 +161,7 @@ fn enforcement_condition(status: Option<&str>) -> Desired {
 struct RateView {
     reading: Reading,
     levels: Levels,
-    thresholds: AccountThresholds,
+    applied: rep::Applied,
 }
 
 fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds) -> Option<RateView> {
@@ -185,48 +183,22 @@ fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds
     Some(RateView {
         reading,
         levels,
-        thresholds: thresholds.clone(),
+        applied,
     })
 }
 
 impl RateView {
     /// Fills `status.reputation` and returns the two rate conditions.
     fn apply_to(&self, status: &mut crate::api::SesAccountStatus) -> Vec<Desired> {
-        let observed_at = [self.reading.bounce, self.reading.complaint]
-            .into_iter()
-            .flatten()
-            .map(|s| s.at)
-            .max();
-        status.reputation = Some(Reputation {
-            bounce_rate: self.reading.bounce.map(|s| s.value.to_string()),
-            bounce_rate_percent: self.reading.bounce.map(|s| rep::percent(s.value, Metric::Bounce)),
-            complaint_rate: self.reading.complaint.map(|s| s.value.to_string()),
-            complaint_rate_percent: self.reading.complaint.map(|s| rep::percent(s.value, Metric::Complaint)),
-            observed_at: observed_at.map(Time),
-            level: Some(self.levels.overall().as_str().to_string()),
-            thresholds_from: Some("SesAccount".into()),
-        });
-        [
-            (
-                Metric::Bounce,
-                self.levels.bounce,
-                self.reading.bounce,
-                &self.thresholds.bounce_rate,
-                conditions::BOUNCE_RATE_HEALTHY,
-            ),
-            (
-                Metric::Complaint,
-                self.levels.complaint,
-                self.reading.complaint,
-                &self.thresholds.complaint_rate,
-                conditions::COMPLAINT_RATE_HEALTHY,
-            ),
-        ]
-        .into_iter()
-        .map(|(metric, level, sample, t, type_)| {
-            let (value, reason, message) = rep::rate_condition(metric, level, sample, t, "SesAccount thresholds");
-            Desired::tri(type_, value, reason, message)
-        })
-        .collect()
+        let by = || "SesAccount thresholds".to_string();
+        let (block, conditions) = reputation::rate_status(
+            &self.reading,
+            &self.levels,
+            &self.applied,
+            "SesAccount".into(),
+            [by(), by()],
+        );
+        status.reputation = Some(block);
+        conditions
     }
 }

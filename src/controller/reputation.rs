@@ -277,35 +277,24 @@ impl SetEvaluation {
 
     /// Writes the reputation block, the pause and the rate conditions.
     pub fn apply_to(&self, status: &mut ConfigurationSetStatus, generation: Option<i64>) {
-        let overall = self.levels.overall();
-        let fmt = |v: Option<rep::Sample>| v.map(|s| format!("{}", s.value));
-        let pct = |v: Option<rep::Sample>, m| v.map(|s| rep::percent(s.value, m));
-        let sources: Vec<&str> = [
+        let sources = [
             self.applied.bounce_source.as_deref(),
             self.applied.complaint_source.as_deref(),
-        ]
-        .into_iter()
-        .map(|s| s.unwrap_or("AWS"))
-        .collect();
-        let thresholds_from = if sources[0] == sources[1] {
-            sources[0].to_string()
+        ];
+        let [bounce, complaint] = sources.map(|s| s.unwrap_or("AWS"));
+        let thresholds_from = if bounce == complaint {
+            bounce.to_string()
         } else {
-            sources.join(", ")
+            format!("{bounce}, {complaint}")
         };
-        let observed_at = [self.reading.bounce, self.reading.complaint]
-            .into_iter()
-            .flatten()
-            .map(|s| s.at)
-            .max();
-        status.reputation = Some(Reputation {
-            bounce_rate: fmt(self.reading.bounce),
-            bounce_rate_percent: pct(self.reading.bounce, Metric::Bounce),
-            complaint_rate: fmt(self.reading.complaint),
-            complaint_rate_percent: pct(self.reading.complaint, Metric::Complaint),
-            observed_at: observed_at.map(Time),
-            level: Some(overall.as_str().to_string()),
-            thresholds_from: Some(thresholds_from),
-        });
+        let (block, desired) = rate_status(
+            &self.reading,
+            &self.levels,
+            &self.applied,
+            thresholds_from,
+            sources.map(rep::source_label),
+        );
+        status.reputation = Some(block);
         match &self.step {
             PauseStep::Resumed { .. } => {
                 status.pause = None;
@@ -320,40 +309,16 @@ impl SetEvaluation {
                 })
             }
         }
-        let mut desired = Vec::new();
-        for (metric, level, sample, t, source, type_) in [
-            (
-                Metric::Bounce,
-                self.levels.bounce,
-                self.reading.bounce,
-                &self.applied.bounce,
-                self.applied.bounce_source.as_deref(),
-                conditions::BOUNCE_RATE_HEALTHY,
-            ),
-            (
-                Metric::Complaint,
-                self.levels.complaint,
-                self.reading.complaint,
-                &self.applied.complaint,
-                self.applied.complaint_source.as_deref(),
-                conditions::COMPLAINT_RATE_HEALTHY,
-            ),
-        ] {
-            let (value, reason, message) = rep::rate_condition(metric, level, sample, t, &rep::source_label(source));
-            desired.push(Desired::tri(type_, value, reason, message));
-        }
         status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
     }
 
     /// Feeds the Prometheus gauges; a stale or missing rate has no series.
     pub fn record_metrics(&self, metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
-        let known =
-            |level: Level, sample: Option<rep::Sample>| sample.filter(|_| level != Level::Unknown).map(|s| s.value);
         metrics.set_set_reputation(
             namespace,
             name,
-            known(self.levels.bounce, self.reading.bounce),
-            known(self.levels.complaint, self.reading.complaint),
+            rep::known_value(self.levels.bounce, self.reading.bounce),
+            rep::known_value(self.levels.complaint, self.reading.complaint),
             self.levels.overall().gauge(),
         );
     }
@@ -460,6 +425,58 @@ impl SetEvaluation {
             },
         )
     }
+}
+
+/// The `reputation` status block and the two rate conditions for a reading
+/// judged against `applied`; `by` names where each metric's thresholds
+/// come from (for the condition messages).
+pub fn rate_status(
+    reading: &Reading,
+    levels: &Levels,
+    applied: &Applied,
+    thresholds_from: String,
+    by: [String; 2],
+) -> (Reputation, Vec<Desired>) {
+    let observed_at = [reading.bounce, reading.complaint]
+        .into_iter()
+        .flatten()
+        .map(|s| s.at)
+        .max();
+    let block = Reputation {
+        bounce_rate: reading.bounce.map(|s| s.value.to_string()),
+        bounce_rate_percent: reading.bounce.map(|s| rep::percent(s.value, Metric::Bounce)),
+        complaint_rate: reading.complaint.map(|s| s.value.to_string()),
+        complaint_rate_percent: reading.complaint.map(|s| rep::percent(s.value, Metric::Complaint)),
+        observed_at: observed_at.map(Time),
+        level: Some(levels.overall().as_str().to_string()),
+        thresholds_from: Some(thresholds_from),
+    };
+    let [bounce_by, complaint_by] = by;
+    let conditions = [
+        (
+            Metric::Bounce,
+            levels.bounce,
+            reading.bounce,
+            &applied.bounce,
+            bounce_by,
+            conditions::BOUNCE_RATE_HEALTHY,
+        ),
+        (
+            Metric::Complaint,
+            levels.complaint,
+            reading.complaint,
+            &applied.complaint,
+            complaint_by,
+            conditions::COMPLAINT_RATE_HEALTHY,
+        ),
+    ]
+    .into_iter()
+    .map(|(metric, level, sample, t, by, type_)| {
+        let (value, reason, message) = rep::rate_condition(metric, level, sample, t, &by);
+        Desired::tri(type_, value, reason, message)
+    })
+    .collect();
+    (block, conditions)
 }
 
 /// Alerts go out on every change between known levels, and when a set

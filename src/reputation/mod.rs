@@ -206,6 +206,12 @@ pub fn levels(reading: &Reading, applied: &Applied, now: Timestamp, staleness: D
     }
 }
 
+/// A sample's value when its level is known (for gauges: a stale or
+/// missing rate has no value, never 0).
+pub fn known_value(level: Level, sample: Option<Sample>) -> Option<f64> {
+    sample.filter(|_| level != Level::Unknown).map(|s| s.value)
+}
+
 /// `0.0312` -> `3.12%` (complaint rates need more digits: `0.0005` -> `0.050%`).
 pub fn percent(value: f64, metric: Metric) -> String {
     match metric {

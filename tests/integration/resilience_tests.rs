@@ -55,6 +55,51 @@ async fn ready_counts(
     Ok(ready)
 }
 
+/// N ConfigurationSets `cs-i` and EventDestinations `ed-i`, each with an
+/// operator-owned topic subscribed by `queue_arn`.
+async fn create_pairs(
+    sets: &Api<ConfigurationSet>,
+    dests: &Api<EventDestination>,
+    prefix: &str,
+    queue_arn: &str,
+    n: usize,
+) {
+    for i in 0..n {
+        apply_json(
+            sets,
+            cs_object(&format!("cs-{i}"), json!({"name": format!("{prefix}-cs-{i}")})),
+        )
+        .await;
+        apply_json(
+            dests,
+            ed_object(
+                &format!("ed-{i}"),
+                &format!("cs-{i}"),
+                &format!("{prefix}-topic-{i}"),
+                queue_arn,
+            ),
+        )
+        .await;
+    }
+}
+
+/// Waits until all n pairs are Ready, noting any Stalled seen meanwhile.
+async fn wait_all_ready(
+    sets: &Api<ConfigurationSet>,
+    dests: &Api<EventDestination>,
+    stalled: &Mutex<BTreeSet<String>>,
+    n: usize,
+    timeout: Duration,
+) {
+    eventually("all sets and destinations Ready", timeout, || async move {
+        match ready_counts(sets, dests, stalled).await? {
+            (s, d) if s == n && d == n => Ok(()),
+            (s, d) => Err(format!("{s}/{n} sets and {d}/{n} destinations Ready")),
+        }
+    })
+    .await;
+}
+
 /// Topics and configuration sets with this prefix in one region.
 async fn aws_inventory(region: &str, prefix: &str) -> (Vec<String>, Vec<String>, usize) {
     let config = emulator::sdk_config_in(region).await;
@@ -135,34 +180,9 @@ async fn twenty_sets_converge_under_throttling_and_server_errors() {
     let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
     let queue = create_queue(REGION).await;
     let prefix = unique("hostile");
-    for i in 0..N {
-        apply_json(
-            &sets,
-            cs_object(&format!("cs-{i}"), json!({"name": format!("{prefix}-cs-{i}")})),
-        )
-        .await;
-        apply_json(
-            &dests,
-            ed_object(
-                &format!("ed-{i}"),
-                &format!("cs-{i}"),
-                &format!("{prefix}-topic-{i}"),
-                &queue,
-            ),
-        )
-        .await;
-    }
+    create_pairs(&sets, &dests, &prefix, &queue, N).await;
     let stalled = Mutex::new(BTreeSet::new());
-    eventually("all sets and destinations Ready", Duration::from_secs(420), || {
-        let (sets, dests, stalled) = (&sets, &dests, &stalled);
-        async move {
-            match ready_counts(sets, dests, stalled).await? {
-                (s, d) if s == N && d == N => Ok(()),
-                (s, d) => Err(format!("{s}/{N} sets and {d}/{N} destinations Ready")),
-            }
-        }
-    })
-    .await;
+    wait_all_ready(&sets, &dests, &stalled, N, Duration::from_secs(420)).await;
     let stalled = stalled.into_inner().expect("lock");
     assert!(
         stalled.is_empty(),
@@ -235,23 +255,7 @@ async fn a_sigkill_halfway_leaves_no_duplicates_or_orphans() {
     let queue = create_queue(REGION).await;
     let prefix = unique("killed");
     let mut operator = Operator::start(&w);
-    for i in 0..N {
-        apply_json(
-            &sets,
-            cs_object(&format!("cs-{i}"), json!({"name": format!("{prefix}-cs-{i}")})),
-        )
-        .await;
-        apply_json(
-            &dests,
-            ed_object(
-                &format!("ed-{i}"),
-                &format!("cs-{i}"),
-                &format!("{prefix}-topic-{i}"),
-                &queue,
-            ),
-        )
-        .await;
-    }
+    create_pairs(&sets, &dests, &prefix, &queue, N).await;
     let stalled = Mutex::new(BTreeSet::new());
     eventually("some but not all converged", Duration::from_secs(60), || {
         let (sets, dests, stalled) = (&sets, &dests, &stalled);
@@ -272,16 +276,7 @@ async fn a_sigkill_halfway_leaves_no_duplicates_or_orphans() {
     );
 
     let _operator = Operator::start(&w);
-    eventually("all converged after restart", Duration::from_secs(120), || {
-        let (sets, dests, stalled) = (&sets, &dests, &stalled);
-        async move {
-            match ready_counts(sets, dests, stalled).await? {
-                (s, d) if s == N && d == N => Ok(()),
-                (s, d) => Err(format!("{s}/{N} sets, {d}/{N} destinations Ready")),
-            }
-        }
-    })
-    .await;
+    wait_all_ready(&sets, &dests, &stalled, N, Duration::from_secs(120)).await;
     let stalled = stalled.into_inner().expect("lock");
     assert!(stalled.is_empty(), "{stalled:?}");
     let (aws_sets, topics, subscriptions) = aws_inventory(REGION, &prefix).await;
