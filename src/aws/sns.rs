@@ -156,4 +156,22 @@ impl Session {
             .message(message);
         self.call("sns:Publish", req.send()).await.map(|_| ())
     }
+
+    /// GetSubscriptionAttributes.
+    pub async fn get_subscription_attributes(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let req = self.sns.get_subscription_attributes().subscription_arn(arn);
+        let out = self.call("sns:GetSubscriptionAttributes", req.send()).await?;
+        Ok(out.attributes.unwrap_or_default().into_iter().collect())
+    }
+
+    /// SetSubscriptionAttributes for one attribute.
+    pub async fn set_subscription_attribute(&self, arn: &str, name: &str, value: &str) -> Result<(), AwsError> {
+        let req = self
+            .sns
+            .set_subscription_attributes()
+            .subscription_arn(arn)
+            .attribute_name(name)
+            .attribute_value(value);
+        self.call("sns:SetSubscriptionAttributes", req.send()).await.map(|_| ())
+    }
 }

@@ -303,6 +303,24 @@ async fn ensure_subscriptions(
     for sub_arn in plan.unsubscribe {
         session.unsubscribe(&sub_arn).await?;
     }
+    // Existing confirmed subscriptions keep the attributes the spec sets
+    // (raw delivery, filter policy); pending ones cannot be changed yet.
+    for sub in &spec.subscriptions {
+        let desired = topic::subscription_attributes(sub);
+        let Some(existing) = observed
+            .iter()
+            .find(|o| !o.is_pending() && o.protocol == sub.protocol.as_str() && o.endpoint == sub.endpoint)
+        else {
+            continue;
+        };
+        if desired.is_empty() {
+            continue;
+        }
+        let current = session.get_subscription_attributes(&existing.arn).await?;
+        for (name, value) in topic::diff_attributes(&desired, &current) {
+            session.set_subscription_attribute(&existing.arn, &name, &value).await?;
+        }
+    }
     let current = if changed {
         session.list_subscriptions(arn).await?
     } else {

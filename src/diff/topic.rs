@@ -50,8 +50,9 @@ pub fn access_policy(topic_arn: &str, account_id: &str, configuration_set_arn: &
     })
 }
 
-/// Attributes whose observed value differs from the desired one. The policy
-/// is compared as JSON, since SNS may reformat it.
+/// Attributes (of a topic or a subscription) whose observed value differs
+/// from the desired one. Policies are compared as JSON, since SNS may
+/// reformat them.
 pub fn diff_attributes(
     desired: &BTreeMap<String, String>,
     observed: &BTreeMap<String, String>,
@@ -60,7 +61,7 @@ pub fn diff_attributes(
         .iter()
         .filter(|(name, want)| {
             let have = observed.get(*name).map(String::as_str).unwrap_or("");
-            if *name == "Policy" {
+            if matches!(name.as_str(), "Policy" | "FilterPolicy") {
                 serde_json::from_str::<Value>(have).ok() != serde_json::from_str::<Value>(want).ok()
             } else {
                 have != want.as_str()

@@ -197,6 +197,47 @@ async fn owned_topic_gets_the_ses_policy_and_bounces_reach_the_queue() {
         "bounce@simulator.amazonses.com"
     );
 
+    // A subscription attribute changed in the spec reaches the existing
+    // subscription (no resubscribe).
+    let sub_arn = status.subscriptions[0].arn.clone().expect("confirmed subscription ARN");
+    apply_json(
+        &dests,
+        ed_object(
+            "bounces",
+            json!({
+                "configurationSetRef": {"name": "events"},
+                "sns": {"topic": {
+                    "name": topic_name,
+                    "displayName": "SES bounces",
+                    "subscriptions": [{"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": false}],
+                }},
+            }),
+        ),
+    )
+    .await;
+    eventually("RawMessageDelivery false", Duration::from_secs(20), || async {
+        let attrs = sns
+            .get_subscription_attributes()
+            .subscription_arn(&sub_arn)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match attrs
+            .attributes()
+            .and_then(|a| a.get("RawMessageDelivery"))
+            .map(String::as_str)
+        {
+            Some("false") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let ed = support::wait_ready(&dests, "bounces", ed_status).await;
+    assert_eq!(
+        ed.status.expect("status").subscriptions[0].arn.as_deref(),
+        Some(sub_arn.as_str())
+    );
+
     // Deleting the set first waits for the destination.
     sets.delete("events", &DeleteParams::default())
         .await
