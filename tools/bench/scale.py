@@ -127,12 +127,12 @@ def summary(obj: dict) -> str:
         "; ".join(parts) or "no conditions")
 
 
-def wait_ready(ns: str, what: str, kinds: str, expect: int, stalled: set[str]) -> tuple[float | None, dict]:
+def wait_ready(ns: str, what: str, kinds: str, expect: int, stalled: set[str],
+               start: float) -> tuple[float | None, dict]:
     """Polls every 0.5 s until `expect` objects of `kinds` are Ready for their
-    generation. Returns (seconds, first time each kind was all Ready)."""
-    start = time.monotonic()
+    generation. Returns (seconds since `start`, when each kind was all Ready)."""
     all_ready_at: dict[str, float] = {}
-    last_log = start
+    last_log = time.monotonic()
     while True:
         items = json.loads(kubectl("get", kinds, "-n", ns, "-o", "json"))["items"]
         now = time.monotonic() - start
@@ -250,11 +250,13 @@ def one_run(run: int) -> dict:
         # Phase 1: 2N fresh objects.
         stalled: set[str] = set()
         cpu0 = proc_status(op.proc.pid)["cpu"]
+        t0 = time.monotonic()  # the clock runs from the start of the apply
         r["apply_s"] = apply(WORK / "objects.yaml", manifests(ns, queue_arn, None))
         log(f"run {run}: applied {2 * N} objects in {r['apply_s']:.1f}s")
-        secs, at = wait_ready(ns, f"run {run} create", "sescs,sesed", 2 * N, stalled)
+        secs, at = wait_ready(ns, f"run {run} create", "sescs,sesed", 2 * N, stalled, t0)
         r["converge_calls"] = calls()
         r["ready_s"] = secs
+        r["tail_s"] = secs and secs - r["apply_s"]
         if secs is None:
             r["not_ready"] = at["not_ready"]
         else:
@@ -274,9 +276,9 @@ def one_run(run: int) -> dict:
         reset_calls()
         cpu0 = proc_status(op.proc.pid)["cpu"]
         t0 = time.monotonic()
-        apply(WORK / "sets-tagged.yaml", manifests(ns, None, f"run{run}", sets_only=True))
-        secs, at = wait_ready(ns, f"run {run} tag change", "sescs", N, stalled)
-        r["change_s"] = secs and time.monotonic() - t0
+        r["change_apply_s"] = apply(WORK / "sets-tagged.yaml", manifests(ns, None, f"run{run}", sets_only=True))
+        secs, at = wait_ready(ns, f"run {run} tag change", "sescs", N, stalled, t0)
+        r["change_s"] = secs
         r["change_calls"] = calls()
         r["cpu_change_s"] = proc_status(op.proc.pid)["cpu"] - cpu0
         if secs is None:
@@ -352,15 +354,17 @@ def report(runs: list[dict], mach: dict[str, str], started: str) -> str:
         "",
         "| measure | value |",
         "|---|---:|",
-        f"| `kubectl apply --server-side` of {2 * N} objects (s) | {med(col('apply_s'))} |",
-        f"| apply → all {N} sets Ready (s) | {med(col('sets_ready_s'))} |",
-        f"| apply → all {N} destinations Ready (s) | {med(col('dests_ready_s'))} |",
-        f"| **apply → all {2 * N} objects Ready (s)** | **{med(col('ready_s'))}** |",
+        f"| `kubectl apply --server-side` of {2 * N} objects, alone (s) | {med(col('apply_s'))} |",
+        f"| start of apply → all {N} sets Ready (s) | {med(col('sets_ready_s'))} |",
+        f"| start of apply → all {N} destinations Ready (s) | {med(col('dests_ready_s'))} |",
+        f"| **start of apply → all {2 * N} objects Ready (s)** | **{med(col('ready_s'))}** |",
+        f"| end of apply → all Ready (s) | {med(col('tail_s'))} |",
         f"| objects Ready per second | {med([2 * N / r['ready_s'] if r.get('ready_s') else None for r in runs])} |",
         f"| operator CPU during convergence (s) | {med(col('cpu_converge_s'))} |",
         f"| AWS calls to converge | {med([sum(r['converge_calls'].values()) for r in runs])} |",
         f"| AWS calls while idle for {IDLE:g} s | {med([sum(r['idle_calls'].values()) for r in runs])} |",
-        f"| tag added to all {N} sets → all Ready (s) | {med(col('change_s'))} |",
+        f"| `kubectl apply` of the tag on {N} sets, alone (s) | {med(col('change_apply_s'))} |",
+        f"| start of that apply → all {N} sets Ready (s) | {med(col('change_s'))} |",
         f"| AWS calls for the tag change | {med([sum(r['change_calls'].values()) for r in runs])} |",
         f"| operator CPU for the tag change (s) | {med(col('cpu_change_s'))} |",
         f"| peak RSS, VmHWM (MiB) | {med(col('rss_peak_mib'))} |",
@@ -402,8 +406,13 @@ def interpretation(runs: list[dict]) -> list[str]:
                              + "; ".join(r["not_ready"][:10]))
     if ok:
         t = statistics.median(r["ready_s"] for r in ok)
-        lines.append(f"- {2 * N} objects converged in {t:.1f} s (median), {2 * N / t:.1f} objects/s, "
-                     "including the 0.5 s polling granularity and the poller's own `kubectl get` load on the same 2 cores.")
+        a = statistics.median(r["apply_s"] for r in ok)
+        tail = statistics.median(r["tail_s"] for r in ok)
+        lines.append(f"- {2 * N} objects were Ready {t:.1f} s (median) after the apply started, {2 * N / t:.1f} objects/s. "
+                     f"The apply alone took {a:.1f} s (kubectl sends one request per object, and the API server "
+                     f"shares the 2 cores with the operator, the emulator and this poller); the last object was Ready "
+                     f"{tail:.1f} s after it returned (0.5 s polling granularity), so the operator keeps pace with "
+                     "the apply and the API server, not the operator, sets the pace here.")
     minimum = sum(MIN_PER_SET.values()) + sum(MIN_PER_DEST.values())
     got = statistics.median(per_object(r["converge_calls"]) for r in runs) / N
     lines.append(f"- {got:.2f} AWS calls per set+destination against a design minimum of {minimum} "
