@@ -5,7 +5,8 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Manifests first, so the dependency download is cached across source edits.
+# The cache mounts below keep the crate downloads and build artefacts
+# between builds, so a source edit rebuilds only this crate.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # Cargo.toml declares the integration test target; cargo checks its path
