@@ -110,5 +110,41 @@ async fn account_health_suppression_and_rates_show_in_status() {
     .await;
     assert_eq!(reason, "AboveWarning");
     assert!(message.contains("7.00%") && message.contains("5.00%"), "{message}");
+
+    // The last resort, opted into: stricter account thresholds make 7%
+    // Critical, and the whole account stops sending.
+    apply_json(
+        &accounts,
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
+            "metadata": {"name": w.account, "labels": {"test": w.ns}},
+            "spec": {
+                "region": REGION,
+                "suppression": {"reasons": ["BOUNCE"]},
+                "thresholds": {"bounceRate": {"warning": 0.03, "critical": 0.06}},
+                "pauseAccountSending": true,
+            },
+        }),
+    )
+    .await;
+    eventually("account sending paused in SES", Duration::from_secs(30), || async {
+        let got = ses.get_account().send().await.map_err(|e| e.to_string())?;
+        if got.sending_enabled() {
+            Err("still sending".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let (_, reason, _) = eventually("account SendingEnabled False", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "SendingEnabled") {
+            Some(c) if c.0 == "False" => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(reason, "Paused");
     emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
 }
