@@ -6,7 +6,7 @@
 #   tools/ground.sh up              start, print the env, wait for Ctrl-C
 #
 # CMD sees KUBECONFIG, SRO_AWS_ENDPOINT, AWS_ENDPOINT_URL, AWS_REGION,
-# AWS credentials for the emulator, HELM and SRO_GROUND_DIR. Everything
+# AWS credentials for the emulator, HELM (v3), HELM4 and SRO_GROUND_DIR. Everything
 # started here is stopped on exit, failure, Ctrl-C or SIGTERM.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +20,9 @@ log() { echo ">> $*" >&2; }
 kube_bin=$("$root/tools/kube/build.sh")
 python=$("$root/tests/aws-emulator/setup.sh")
 HELM=$("$root/tools/helm.sh")
-export HELM
+# The chart supports Helm 3 and 4; the chart tests run both.
+HELM4=$(HELM_VERSION=v4.3.1 "$root/tools/helm.sh")
+export HELM HELM4
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sro-ground.XXXXXX")
 pids=()

@@ -623,3 +623,43 @@ fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
         "deploy/iam-policy.json is out of date with src/aws/*.rs\n  missing (add): {missing:?}\n  extra (remove): {extra:?}"
     );
 }
+
+/// Helm 4 (`HELM4` from tools/ground.sh) lints, renders and installs the
+/// same chart: the chart supports both majors.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm4_lints_renders_and_installs_the_chart() {
+    let helm4 = std::env::var("HELM4").expect("HELM4 is not set: run through tools/ground.sh");
+    run(Command::new(&helm4).args(["lint", "--strict"]).arg(chart()), None);
+    run(
+        Command::new(&helm4)
+            .args(["lint", "--strict"])
+            .arg(chart())
+            .arg("--values")
+            .arg(all_on_values()),
+        None,
+    );
+    let client = support::client().await;
+    let ns = support::namespace(&client, "chart-helm4", &[]).await;
+    let release = unique("sro4");
+    let (yaml, _) = run(
+        Command::new(&helm4)
+            .args(["template", &release])
+            .arg(chart())
+            .args(["--namespace", &ns]),
+        None,
+    );
+    server_dry_run(&ns, &yaml);
+    run(
+        Command::new(&helm4)
+            .args(["install", &release])
+            .arg(chart())
+            .args(["--namespace", &ns]),
+        None,
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = deployments
+        .get(&fullname(&release))
+        .await
+        .expect("Deployment installed by Helm 4");
+    assert_eq!(deployment.spec.and_then(|s| s.replicas), Some(2));
+}
