@@ -119,7 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let shutdown = shutdown_signal().boxed().shared();
             let settings = Settings {
                 default_account: args.default_account,
-                drift_interval: Duration::from_secs_f64(args.drift_interval_seconds.max(1.0)),
+                drift_interval: seconds(args.drift_interval_seconds, 1.0),
                 namespace: args.namespace,
                 account_selector: args.account_selector,
                 cluster_name: args.cluster_name,
@@ -128,8 +128,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     endpoint_url: args.aws_endpoint_url,
                 },
                 reputation: ReputationSettings {
-                    interval: Duration::from_secs_f64(args.rate_interval_seconds.max(1.0)),
-                    staleness: Duration::from_secs_f64(args.rate_staleness_seconds.max(60.0)),
+                    interval: seconds(args.rate_interval_seconds, 1.0),
+                    staleness: seconds(args.rate_staleness_seconds, 60.0),
                 },
             };
             tracing::info!(?settings, metrics_addr = %args.metrics_addr, leader_election = args.leader_election, "starting");
@@ -181,6 +181,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+/// A duration flag, clamped to [min, one year] (NaN counts as the minimum),
+/// so no flag value can overflow a timer.
+fn seconds(value: f64, min: f64) -> Duration {
+    let value = if value.is_nan() { min } else { value };
+    Duration::from_secs_f64(value.clamp(min, 365.0 * 24.0 * 3600.0))
 }
 
 fn init_logging(json: bool) {

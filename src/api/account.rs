@@ -116,6 +116,11 @@ pub struct SesAccountStatus {
     /// Account-level bounce and complaint rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<Reputation>,
+    /// When the operator paused the whole account (spec.pauseAccountSending).
+    /// While set, it does not pause again: a resume by hand holds until the
+    /// account-level rate is seen below Critical, which clears this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_sending_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// SES sending limits of the account.

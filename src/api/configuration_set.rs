@@ -26,8 +26,8 @@ use super::DeletionPolicy;
     printcolumn(name = "Complaint", type_ = "string", json_path = ".status.reputation.complaintRatePercent"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = Rule::new("!has(oldSelf.spec.name) || (has(self.spec.name) && self.spec.name == oldSelf.spec.name)").message("spec.name is immutable: it is the configuration set's name in AWS"),
-    validation = Rule::new("!has(oldSelf.spec.accountRef) || (has(self.spec.accountRef) && self.spec.accountRef == oldSelf.spec.accountRef)").message("spec.accountRef is immutable: create a new ConfigurationSet for another account"),
+    validation = Rule::new("(has(self.spec.name) ? self.spec.name : self.metadata.name) == (has(oldSelf.spec.name) ? oldSelf.spec.name : oldSelf.metadata.name)").message("spec.name is immutable (it defaults to metadata.name): it is the configuration set's name in AWS"),
+    validation = Rule::new("(has(self.spec.accountRef) ? self.spec.accountRef : '') == (has(oldSelf.spec.accountRef) ? oldSelf.spec.accountRef : '')").message("spec.accountRef is immutable (it cannot be added or removed either): create a new ConfigurationSet for another account"),
     validation = Rule::new("has(self.spec.name) || self.metadata.name.matches('^[A-Za-z0-9_-]{1,64}$')").message("metadata.name is not a valid SES configuration set name (1-64 of A-Z a-z 0-9 _ -): set spec.name")
 )]
 #[serde(rename_all = "camelCase")]

@@ -26,7 +26,7 @@ use super::DeletionPolicy;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("(has(self.spec.sns) ? 1 : 0) + (has(self.spec.cloudWatch) ? 1 : 0) + (has(self.spec.eventBridge) ? 1 : 0) == 1").message("exactly one target must be set: sns, cloudWatch or eventBridge"),
     validation = Rule::new("self.spec.configurationSetRef == oldSelf.spec.configurationSetRef").message("spec.configurationSetRef is immutable"),
-    validation = Rule::new("!has(oldSelf.spec.name) || (has(self.spec.name) && self.spec.name == oldSelf.spec.name)").message("spec.name is immutable: it is the destination's name in AWS"),
+    validation = Rule::new("(has(self.spec.name) ? self.spec.name : self.metadata.name) == (has(oldSelf.spec.name) ? oldSelf.spec.name : oldSelf.metadata.name)").message("spec.name is immutable (it defaults to metadata.name): it is the destination's name in AWS"),
     validation = Rule::new("has(self.spec.name) || self.metadata.name.matches('^[A-Za-z0-9_-]{1,64}$')").message("metadata.name is not a valid SES event destination name (1-64 of A-Z a-z 0-9 _ -): set spec.name")
 )]
 #[serde(rename_all = "camelCase")]
@@ -229,6 +229,10 @@ pub struct EventDestinationStatus {
     /// Configuration set (AWS name) the destination belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration_set: Option<String>,
+    /// SesAccount the destination lives in (used for cleanup even after the
+    /// ConfigurationSet object is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// ARN of the SNS topic events go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_arn: Option<String>,

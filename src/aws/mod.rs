@@ -367,7 +367,14 @@ impl Registry {
         let session = Arc::new(Session {
             account_id,
             region: key.region.clone(),
-            ses: aws_sdk_sesv2::Client::new(&config),
+            // SES retries go back through the token bucket (per-object back-off),
+            // never straight from the SDK: that would add load exactly when SES
+            // is throttling.
+            ses: aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&config)
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+                    .build(),
+            ),
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             limiter,

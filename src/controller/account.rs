@@ -3,17 +3,18 @@
 
 use std::sync::Arc;
 
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
 use super::{Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status, reputation};
-use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
+use crate::api::{ConfigurationSet, EventDestination, FINALIZER, SesAccount};
 use crate::aws::AccountKey;
 use crate::aws::limiter::Priority;
 use crate::reputation::{self as rep, Level, Levels, Reading};
@@ -24,105 +25,209 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Ac
     let span = info_span!("reconcile", kind = "SesAccount", object = %account.name_any());
     async move {
         let api: Api<SesAccount> = Api::all(ctx.client.clone());
-        let Some(account) = fresh(&api, &account).await? else { return Ok(Action::await_change()) };
-        let key = key_of(&*account);
-        let account_key = AccountKey {
-            region: account.spec.region.clone(),
-            role_arn: account.spec.role_arn.clone(),
-            external_id: account.spec.external_id.clone(),
+        let Some(account) = fresh(&api, &account).await? else {
+            return Ok(Action::await_change());
         };
-        let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
-            bounce_rate: rep::AWS_BOUNCE,
-            complaint_rate: rep::AWS_COMPLAINT,
-        });
-        let rates = rate_view(&ctx, &account, &thresholds);
-        if let Some(r) = &rates {
-            let known = |level: Level, sample: Option<rep::Sample>| sample.filter(|_| level != Level::Unknown).map(|s| s.value);
-            ctx.metrics.set_account_reputation(
-                &account.name_any(),
-                known(r.levels.bounce, r.reading.bounce),
-                known(r.levels.complaint, r.reading.complaint),
-            );
-        }
-        // Only a needed account pause (a spec-like change) bypasses the gate.
-        let wants_pause = account.spec.pause_account_sending
-            && rates.as_ref().is_some_and(|r| r.levels.overall() == Level::Critical)
-            && account.status.as_ref().and_then(|s| s.sending_enabled) == Some(true);
-        let fp = fingerprint((account.metadata.generation, &account_key, wants_pause));
-        let mut status = account.status.clone().unwrap_or_default();
-        let generation = account.meta().generation;
-        let priority = match ctx.pass(&key, fp) {
-            Pass::Skip(action) => {
-                if let Some(r) = &rates {
-                    let desired = r.apply_to(&mut status);
-                    status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
-                    patch_status(&api, &*account, account.status.as_ref(), &status).await?;
-                }
-                return Ok(action);
+        finalizer(&api, FINALIZER, account, |event| async {
+            match event {
+                Finalizer::Apply(account) => apply(account, &api, &ctx).await,
+                Finalizer::Cleanup(account) => cleanup(&account, &api, &ctx).await,
             }
-            Pass::Run(priority) => priority,
-        };
-        let observed = async {
-            let session = ctx.session(&account_key).await?;
-            let mut state = session.get_account(priority).await?;
-            if let Some(want) = &account.spec.suppression {
-                let mut want = want.reasons.clone();
-                want.sort();
-                want.dedup();
-                if want != state.suppressed_reasons {
-                    session.put_account_suppression(&want, priority).await?;
-                    state.suppressed_reasons = want;
-                }
-            }
-            if account.spec.pause_account_sending
-                && state.sending_enabled
-                && rates.as_ref().is_some_and(|r| r.levels.overall() == Level::Critical)
-            {
-                session.put_account_sending(false, Priority::Spec).await?;
-                state.sending_enabled = false;
-                let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
-                ctx.event(&*account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
-            }
-            Ok::<_, Error>((session.account_id.clone(), state))
-        }
-        .await;
-        let (mut desired, action) = match observed {
-            Ok((account_id, state)) => {
-                status.account_id = Some(account_id);
-                status.enforcement_status = state.enforcement_status.clone();
-                status.sending_enabled = Some(state.sending_enabled);
-                status.production_access_enabled = Some(state.production_access_enabled);
-                status.suppressed_reasons = Some(state.suppressed_reasons.clone());
-                status.send_quota = Some(SendQuota {
-                    max24_hour_send: state.max_24_hour_send,
-                    max_send_rate: state.max_send_rate,
-                    sent_last24_hours: state.sent_last_24_hours,
-                });
-                let mut desired = conditions::ready(format!("credentials work in {}", account.spec.region));
-                desired.push(if state.sending_enabled {
-                    Desired::new(conditions::SENDING_ENABLED, true, "Enabled", "the account can send email")
-                } else {
-                    Desired::new(conditions::SENDING_ENABLED, false, "Paused", "sending is paused for the whole account")
-                });
-                desired.push(enforcement_condition(state.enforcement_status.as_deref()));
-                (desired, ctx.synced(&key, fp))
-            }
-            Err(Error::Aws(e)) => (
-                conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
-                ctx.backoff(&key, fp),
-            ),
-            Err(e) => return Err(e),
-        };
-        if let Some(r) = &rates {
-            desired.extend(r.apply_to(&mut status));
-        }
-        status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
-        status.observed_generation = generation;
-        patch_status(&api, &account, account.status.as_ref(), &status).await?;
-        Ok(action)
+        })
+        .await
+        .map_err(|e| match e {
+            kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        })
     }
     .instrument(span)
     .await
+}
+
+/// An account stays while resources still live in it: deleting it first
+/// (a GitOps prune, `kubectl delete -f dir/`) would leave their AWS side
+/// without credentials to clean up with.
+async fn cleanup(account: &SesAccount, api: &Api<SesAccount>, ctx: &Context) -> Result<Action, Error> {
+    let name = account.name_any();
+    let is_default = name == ctx.settings.default_account;
+    // Only what this operator manages (its watch namespace, if any): sets
+    // without accountRef belong to this operator's default account.
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = match &ctx.settings.namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let sets = sets
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::kube("listing ConfigurationSets"))?;
+    let dests = dests
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::kube("listing EventDestinations"))?;
+    let mut users: Vec<String> = sets
+        .iter()
+        .filter(|cs| cs.spec.account_ref.as_deref().map_or(is_default, |a| a == name))
+        .map(|cs| {
+            format!(
+                "ConfigurationSet {}/{}",
+                cs.namespace().unwrap_or_default(),
+                cs.name_any()
+            )
+        })
+        .collect();
+    users.extend(
+        dests
+            .iter()
+            .filter(|d| d.status.as_ref().and_then(|s| s.account.as_deref()) == Some(name.as_str()))
+            .map(|d| {
+                format!(
+                    "EventDestination {}/{}",
+                    d.namespace().unwrap_or_default(),
+                    d.name_any()
+                )
+            }),
+    );
+    if users.is_empty() {
+        ctx.forget(&key_of(account));
+        return Ok(Action::await_change());
+    }
+    users.sort();
+    let msg = format!(
+        "waiting for {} resource(s) in this account to be deleted first: {}",
+        users.len(),
+        users.join(", ")
+    );
+    let mut status = account.status.clone().unwrap_or_default();
+    let generation = account.meta().generation;
+    status.conditions = conditions::merge(
+        &status.conditions,
+        &conditions::reconciling("InUse", msg.clone()),
+        generation,
+        &now(),
+    );
+    patch_status(api, account, account.status.as_ref(), &status).await?;
+    Err(Error::Waiting(msg))
+}
+
+async fn apply(account: Arc<SesAccount>, api: &Api<SesAccount>, ctx: &Context) -> Result<Action, Error> {
+    let key = key_of(&*account);
+    let account_key = AccountKey {
+        region: account.spec.region.clone(),
+        role_arn: account.spec.role_arn.clone(),
+        external_id: account.spec.external_id.clone(),
+    };
+    let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
+        bounce_rate: rep::AWS_BOUNCE,
+        complaint_rate: rep::AWS_COMPLAINT,
+    });
+    let rates = rate_view(ctx, &account, &thresholds);
+    if let Some(r) = &rates {
+        ctx.metrics.set_account_reputation(
+            &account.name_any(),
+            rep::known_value(r.levels.bounce, r.reading.bounce),
+            rep::known_value(r.levels.complaint, r.reading.complaint),
+        );
+    }
+    // Only a needed account pause (a spec-like change) bypasses the gate.
+    // A pause the operator already made is not repeated after a resume by
+    // hand until the rate has been seen below Critical (AWS rates trail).
+    let overall = rates.as_ref().map_or(Level::Unknown, |r| r.levels.overall());
+    let mut paused_at = account.status.as_ref().and_then(|s| s.paused_sending_at.clone());
+    if matches!(overall, Level::Healthy | Level::Warning) {
+        paused_at = None;
+    }
+    let wants_pause = account.spec.pause_account_sending
+        && overall == Level::Critical
+        && paused_at.is_none()
+        && account.status.as_ref().and_then(|s| s.sending_enabled) == Some(true);
+    let fp = fingerprint((account.metadata.generation, &account_key, wants_pause));
+    let mut status = account.status.clone().unwrap_or_default();
+    status.paused_sending_at = paused_at;
+    let generation = account.meta().generation;
+    let priority = match ctx.pass(&key, fp) {
+        Pass::Skip(action) => {
+            if let Some(r) = &rates {
+                let desired = r.apply_to(&mut status);
+                status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
+                patch_status(api, &*account, account.status.as_ref(), &status).await?;
+            }
+            return Ok(action);
+        }
+        Pass::Run(priority) => priority,
+    };
+    let observed = async {
+        let session = ctx.session(&account_key).await?;
+        let mut state = session.get_account(priority).await?;
+        if let Some(want) = &account.spec.suppression {
+            let mut want = want.reasons.clone();
+            want.sort();
+            want.dedup();
+            if want != state.suppressed_reasons {
+                session.put_account_suppression(&want, priority).await?;
+                state.suppressed_reasons = want;
+            }
+        }
+        let mut paused_now = false;
+        if wants_pause && state.sending_enabled {
+            session.put_account_sending(false, Priority::Spec).await?;
+            state.sending_enabled = false;
+            paused_now = true;
+            let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
+            ctx.event(&*account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
+        }
+        Ok::<_, Error>((session.account_id.clone(), state, paused_now))
+    }
+    .await;
+    let (mut desired, action) = match observed {
+        Ok((account_id, state, paused_now)) => {
+            if paused_now {
+                status.paused_sending_at = Some(now());
+            }
+            status.account_id = Some(account_id);
+            status.enforcement_status = state.enforcement_status.clone();
+            status.sending_enabled = Some(state.sending_enabled);
+            status.production_access_enabled = Some(state.production_access_enabled);
+            status.suppressed_reasons = Some(state.suppressed_reasons.clone());
+            status.send_quota = Some(SendQuota {
+                max24_hour_send: state.max_24_hour_send,
+                max_send_rate: state.max_send_rate,
+                sent_last24_hours: state.sent_last_24_hours,
+            });
+            let mut desired = conditions::ready(format!("credentials work in {}", account.spec.region));
+            desired.push(if state.sending_enabled {
+                Desired::new(
+                    conditions::SENDING_ENABLED,
+                    true,
+                    "Enabled",
+                    "the account can send email",
+                )
+            } else {
+                Desired::new(
+                    conditions::SENDING_ENABLED,
+                    false,
+                    "Paused",
+                    "sending is paused for the whole account",
+                )
+            });
+            desired.push(enforcement_condition(state.enforcement_status.as_deref()));
+            (desired, ctx.synced(&key, fp))
+        }
+        Err(Error::Aws(e)) => (
+            conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
+            ctx.backoff(&key, fp),
+        ),
+        Err(e) => return Err(e),
+    };
+    if let Some(r) = &rates {
+        desired.extend(r.apply_to(&mut status));
+    }
+    status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
+    status.observed_generation = generation;
+    patch_status(api, &account, account.status.as_ref(), &status).await?;
+    Ok(action)
 }
 
 /// AWS's enforcement status as a condition; unknown values are kept and

@@ -50,6 +50,8 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
         AccountAccess::Missing(account) => {
             let msg = format!("SesAccount {account} does not exist");
             write_status(api, cs, conditions::reconciling("AccountNotFound", msg), None).await?;
+            // Blocked before AWS: the next unblocked pass must sync at once.
+            ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         AccountAccess::NotAllowed(account) => {
@@ -59,6 +61,8 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
                     .await;
             }
             write_status(api, cs, conditions::stalled("AccountNotAllowed", msg), None).await?;
+            // Blocked before AWS: the next unblocked pass must sync at once.
+            ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         AccountAccess::Allowed { name, generation, key } => (name, generation, key),
@@ -82,10 +86,10 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
         Pass::Skip(action) => {
             if let Some(ev) = &evaluation {
                 let mut status = cs.status.clone().unwrap_or_default();
-                ev.apply_to(&mut status, cs.meta().generation);
+                ev.apply_to(&mut status, cs.meta().generation, false);
                 patch_status(api, cs, cs.status.as_ref(), &status).await?;
                 let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, ctx, session.as_deref()).await;
+                ev.announce(cs, ctx, session.as_deref(), false).await;
             }
             return Ok(action);
         }
@@ -104,12 +108,12 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
             desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
             set_conditions(&mut status, cs, &desired);
             if let Some(ev) = &evaluation {
-                ev.apply_to(&mut status, cs.meta().generation);
+                ev.apply_to(&mut status, cs.meta().generation, true);
             }
             patch_status(api, cs, cs.status.as_ref(), &status).await?;
             if let Some(ev) = &evaluation {
                 let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, ctx, session.as_deref()).await;
+                ev.announce(cs, ctx, session.as_deref(), true).await;
             }
             Ok(ctx.synced(&key, fp))
         }

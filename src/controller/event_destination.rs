@@ -86,26 +86,30 @@ async fn apply(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context
         SetState::Missing(name) => {
             let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
             write_status(api, ed, conditions::reconciling("ConfigurationSetNotFound", msg)).await?;
+            ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         SetState::NotReady(name) => {
             let msg = format!("waiting for ConfigurationSet {name} to be Ready");
             write_status(api, ed, conditions::reconciling("WaitingForConfigurationSet", msg)).await?;
+            ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
     };
-    let (account_generation, account_key) = match ctx.account_for(&ns, set.spec.account_ref.as_deref()).await? {
-        AccountAccess::Allowed { generation, key, .. } => (generation, key),
-        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-            let msg = format!(
-                "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
-                set.name_any()
-            );
-            write_status(api, ed, conditions::stalled("AccountNotAllowed", msg)).await?;
-            return Ok(Action::requeue(ctx.settings.drift_interval));
-        }
-    };
+    let (account_name, account_generation, account_key) =
+        match ctx.account_for(&ns, set.spec.account_ref.as_deref()).await? {
+            AccountAccess::Allowed { name, generation, key } => (name, generation, key),
+            AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+                let msg = format!(
+                    "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
+                    set.name_any()
+                );
+                write_status(api, ed, conditions::stalled("AccountNotAllowed", msg)).await?;
+                ctx.forget(&key);
+                return Ok(Action::requeue(ctx.settings.drift_interval));
+            }
+        };
     let fp = fingerprint((
         ed.metadata.generation,
         account_generation,
@@ -125,6 +129,7 @@ async fn apply(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context
     .await;
     match result {
         Ok(mut status) => {
+            status.account = Some(account_name);
             let desired = conditions::ready(format!("event destination {} of {set_name} is in sync", ed.aws_name()));
             status.conditions = ed.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
             set_conditions(&mut status, ed, &desired);
@@ -229,7 +234,28 @@ async fn sync(
         };
         ctx.event(ed, type_, reason, note).await;
     }
+    // A topic this object created earlier and no longer uses (renamed, or
+    // replaced by topicArn) is deleted once the destination points away.
+    if let Some(previous) = ed
+        .status
+        .as_ref()
+        .filter(|s| s.topic_owned)
+        .and_then(|s| s.topic_arn.clone())
+        && status.topic_arn.as_deref() != Some(previous.as_str())
+    {
+        delete_owned_topic(ed, ctx, session, &previous).await?;
+    }
     Ok(status)
+}
+
+/// Deletes a topic if it carries this object's ownership tag.
+async fn delete_owned_topic(ed: &EventDestination, ctx: &Context, session: &Session, arn: &str) -> Result<(), Error> {
+    if let Some(t) = session.get_topic(arn).await?
+        && t.tags.get(OWNER_TAG) == Some(&ctx.owner_value(ed))
+    {
+        session.delete_topic(arn).await?;
+    }
+    Ok(())
 }
 
 fn topic_name(spec: &TopicSpec, set_name: &str, dest_name: &str) -> String {
@@ -362,7 +388,10 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
         .get_opt(&ed.spec.configuration_set_ref.name)
         .await
         .map_err(Error::kube("reading ConfigurationSet"))?;
-    let account_ref = set.as_ref().and_then(|s| s.spec.account_ref.clone());
+    let account_ref = status
+        .account
+        .clone()
+        .or_else(|| set.as_ref().and_then(|s| s.spec.account_ref.clone()));
     let Some(set_name) = status
         .configuration_set
         .clone()
@@ -390,16 +419,20 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
         session
             .delete_event_destination(&set_name, &ed.aws_name(), Priority::Spec)
             .await?;
-        if let (Some(spec), true) = (
-            ed.spec.sns.as_ref().and_then(|s| s.topic.as_ref()),
-            ed.spec.sns.as_ref().is_some_and(|s| s.topic_arn.is_none()),
-        ) {
-            let arn = session.topic_arn(&topic_name(spec, &set_name, &ed.aws_name()));
-            if let Some(t) = session.get_topic(&arn).await?
-                && t.tags.get(OWNER_TAG) == Some(&ctx.owner_value(ed))
-            {
-                session.delete_topic(&arn).await?;
-            }
+        // The topic recorded in status, else the one the spec names (a
+        // crash before the first status write).
+        let owned_topic = if status.topic_owned {
+            status.topic_arn.clone()
+        } else {
+            ed.spec
+                .sns
+                .as_ref()
+                .filter(|s| s.topic_arn.is_none())
+                .and_then(|s| s.topic.as_ref())
+                .map(|spec| session.topic_arn(&topic_name(spec, &set_name, &ed.aws_name())))
+        };
+        if let Some(arn) = owned_topic {
+            delete_owned_topic(ed, ctx, &session, &arn).await?;
         }
         Ok(())
     }

@@ -160,7 +160,15 @@ impl Context {
         }
         let now = Instant::now();
         if gate.stalled {
-            return Pass::Skip(Action::await_change());
+            // Terminal errors wait for a spec change, but what AWS refused
+            // can also be fixed outside the spec (a limit freed, a domain
+            // verified): look again once per drift interval.
+            return match gate.synced_at {
+                Some(at) if at + self.settings.drift_interval > now => {
+                    Pass::Skip(Action::requeue(at + self.settings.drift_interval - now))
+                }
+                _ => Pass::Run(Priority::Drift),
+            };
         }
         if let Some(retry_at) = gate.retry_at {
             return if retry_at > now {
@@ -194,8 +202,8 @@ impl Context {
         Action::requeue(self.settings.drift_interval)
     }
 
-    /// Records a terminal failure: nothing is retried until the fingerprint
-    /// (the spec or what it references) changes.
+    /// Records a terminal failure: retried when the fingerprint (the spec or
+    /// what it references) changes, else once per drift interval.
     pub fn stalled(&self, key: &str, fingerprint: u64) -> Action {
         mark_reconcile_failed();
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
@@ -203,13 +211,13 @@ impl Context {
             key.to_string(),
             Gate {
                 fingerprint,
-                synced_at: None,
+                synced_at: Some(Instant::now()),
                 retry_at: None,
                 failures: 0,
                 stalled: true,
             },
         );
-        Action::await_change()
+        Action::requeue(self.settings.drift_interval)
     }
 
     /// Records a transient failure and returns the per-object exponential
@@ -237,6 +245,19 @@ impl Context {
             },
         );
         Action::requeue(delay)
+    }
+
+    /// Back-off for a failure outside the AWS sync (Kubernetes API errors,
+    /// cleanup not finished): keeps the object's fingerprint, so the retry
+    /// does not count as a spec change.
+    pub fn retry_later(&self, key: &str) -> Action {
+        let fingerprint = self
+            .gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map_or(0, |g| g.fingerprint);
+        self.backoff(key, fingerprint)
     }
 
     pub fn forget(&self, key: &str) {
@@ -644,7 +665,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &Error, ctx: Ar
         Error::Finalizer(msg) if msg.contains("NotFound") => Action::await_change(),
         _ => {
             tracing::warn!(error = %err, object = %key_of(&*obj), "reconcile failed");
-            ctx.backoff(&key_of(&*obj), 0)
+            ctx.retry_later(&key_of(&*obj))
         }
     }
 }

@@ -275,8 +275,11 @@ impl SetEvaluation {
         self.step.pause()
     }
 
-    /// Writes the reputation block, the pause and the rate conditions.
-    pub fn apply_to(&self, status: &mut ConfigurationSetStatus, generation: Option<i64>) {
+    /// Writes the reputation block, the rate conditions and the pause.
+    /// `in_aws`: whether this reconcile applied the pause decision to AWS;
+    /// if not, a pause or resume is not recorded yet (status must not claim
+    /// what SES does not do).
+    pub fn apply_to(&self, status: &mut ConfigurationSetStatus, generation: Option<i64>, in_aws: bool) {
         let sources = [
             self.applied.bounce_source.as_deref(),
             self.applied.complaint_source.as_deref(),
@@ -296,6 +299,7 @@ impl SetEvaluation {
         );
         status.reputation = Some(block);
         match &self.step {
+            PauseStep::Paused(_) | PauseStep::Resumed { .. } if !in_aws => {}
             PauseStep::Resumed { .. } => {
                 status.pause = None;
                 status.resumed_at = Some(Time(self.now));
@@ -325,8 +329,9 @@ impl SetEvaluation {
 
     /// Events and SNS alerts for what changed; call after the status that
     /// records the change is written, so a retry does not repeat them.
-    pub async fn announce(&self, cs: &ConfigurationSet, ctx: &Context, session: Option<&Session>) {
+    pub async fn announce(&self, cs: &ConfigurationSet, ctx: &Context, session: Option<&Session>, in_aws: bool) {
         match &self.step {
+            PauseStep::Paused(_) | PauseStep::Resumed { .. } if !in_aws => {}
             PauseStep::Paused(p) => {
                 let note = format!("sending paused by ReputationPolicy {}: {}", p.policy, p.reason);
                 ctx.event(cs, EventType::Warning, "SendingPaused", note).await;
@@ -381,7 +386,7 @@ impl SetEvaluation {
                 "threshold": threshold,
                 "level": level.as_str(),
                 "previousLevel": self.previous.as_str(),
-                "paused": self.paused().is_some(),
+                "paused": in_aws && self.paused().is_some(),
                 "time": self.now.to_string(),
             });
             let subject = format!("SES reputation {level}: {}", cs.aws_name());
@@ -512,7 +517,8 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         .await
         .map_err(Error::kube("listing ReputationPolicies"))?;
     let labels = cs.labels();
-    let selecting: Vec<ReputationPolicy> = policies.into_iter().filter(|p| selects(p, labels)).collect();
+    let all_policies = policies.items;
+    let selecting: Vec<ReputationPolicy> = all_policies.iter().filter(|p| selects(p, labels)).cloned().collect();
     let named: Vec<(String, &crate::api::ReputationPolicySpec)> =
         selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
     let applied = rep::applied(&named);
@@ -554,6 +560,9 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
     let reason = worst.map_or_else(String::new, |(noun, value, limit)| {
         format!("{noun} {value} >= critical {limit}")
     });
+    // A selector the apiserver accepted but kube cannot parse must not
+    // silently release a paused set: keep the pause as it is.
+    let unreadable = selecting_errors(&all_policies);
     let step = rep::pause_step(PauseInput {
         current,
         levels,
@@ -564,6 +573,15 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         reason,
         now: now_ts,
     });
+    let step = match (unreadable, &step) {
+        (true, PauseStep::Resumed { how: "policy removed" }) => PauseStep::Stay(status.pause.as_ref().map(|p| Pause {
+            policy: p.policy.clone(),
+            reason: p.reason.clone(),
+            since: p.since.0,
+            quiet_since: p.quiet_since.as_ref().map(|t| t.0),
+        })),
+        _ => step,
+    };
     let notify = selecting
         .iter()
         .filter_map(|p| p.spec.actions.notify.clone().map(|n| (p.name_any(), n)))
@@ -577,6 +595,12 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         notify,
         now: now_ts,
     }))
+}
+
+fn selecting_errors(policies: &[ReputationPolicy]) -> bool {
+    policies
+        .iter()
+        .any(|p| Selector::try_from(p.spec.selector.clone()).is_err())
 }
 
 fn selects(policy: &ReputationPolicy, labels: &BTreeMap<String, String>) -> bool {

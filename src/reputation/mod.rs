@@ -345,7 +345,9 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
         }
         return PauseStep::Stay(Some(pause));
     }
-    let armed = input.resumed_at.is_none() || input.previous != Level::Critical;
+    // After a resume, only a known level below Critical re-arms: a gap in
+    // the data (Unknown) says nothing about the trailing rate.
+    let armed = input.resumed_at.is_none() || matches!(input.previous, Level::Healthy | Level::Warning);
     match (&input.applied.pause_by, overall) {
         (Some(policy), Level::Critical) if armed => PauseStep::Paused(Pause {
             policy: policy.clone(),

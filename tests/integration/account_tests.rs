@@ -146,5 +146,48 @@ async fn account_health_suppression_and_rates_show_in_status() {
     })
     .await;
     assert_eq!(reason, "Paused");
+    // The documented resume by hand holds while the trailing rate is still
+    // Critical: the operator does not pause the account again.
+    ses.put_account_sending_attributes()
+        .sending_enabled(true)
+        .send()
+        .await
+        .expect("resume by hand");
+    tokio::time::sleep(Duration::from_secs(6)).await; // three drift intervals
+    assert!(
+        ses.get_account().send().await.expect("get account").sending_enabled(),
+        "re-paused after a manual resume"
+    );
     emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
+
+    // An account is not deleted while a set still lives in it (a prune that
+    // deletes everything at once must not strand the set's AWS side).
+    accounts
+        .delete(&w.account, &Default::default())
+        .await
+        .expect("delete account");
+    let (_, _, message) = eventually("account waits for its set", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "Reconciling") {
+            Some(c) if c.1 == "InUse" => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(message.contains(&format!("ConfigurationSet {}/any", w.ns)), "{message}");
+    let sets: Api<ses_reputation_operator::api::ConfigurationSet> = w.api();
+    sets.delete("any", &Default::default()).await.expect("delete set");
+    eventually("set and then account gone", Duration::from_secs(30), || async {
+        let left = (
+            sets.get_opt("any").await.map_err(|e| e.to_string())?.is_some(),
+            accounts.get_opt(&w.account).await.map_err(|e| e.to_string())?.is_some(),
+        );
+        if left == (false, false) {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    })
+    .await;
 }

@@ -258,6 +258,27 @@ async fn aws_names_and_account_are_immutable() {
         .expect_err("name change refused");
     assert!(err.to_string().contains("spec.name is immutable"), "{err}");
 
+    let mut unnamed = object("ConfigurationSet", "cs2", serde_json::json!({}));
+    api.patch("cs2", &pp, &Patch::Apply(&unnamed))
+        .await
+        .expect("create without spec.name");
+    unnamed.data["spec"]["name"] = "other".into();
+    let err = api
+        .patch("cs2", &pp, &Patch::Apply(&unnamed))
+        .await
+        .expect_err("adding a different name refused");
+    assert!(err.to_string().contains("spec.name is immutable"), "{err}");
+    unnamed.data["spec"]["name"] = "cs2".into();
+    api.patch("cs2", &pp, &Patch::Apply(&unnamed))
+        .await
+        .expect("spelling out the default name is no change");
+    unnamed.data["spec"]["accountRef"] = "b".into();
+    let err = api
+        .patch("cs2", &pp, &Patch::Apply(&unnamed))
+        .await
+        .expect_err("adding an account refused");
+    assert!(err.to_string().contains("spec.accountRef is immutable"), "{err}");
+
     obj.data["spec"]["name"] = "first".into();
     obj.data["spec"]["accountRef"] = "b".into();
     let err = api
