@@ -613,6 +613,9 @@ pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) 
     async move {
         let ns = policy.namespace().unwrap_or_default();
         let api: Api<ReputationPolicy> = Api::namespaced(ctx.client.clone(), &ns);
+        let Some(policy) = super::fresh(&api, &policy).await? else {
+            return Ok(Action::await_change());
+        };
         let sets = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
             .list(&ListParams::default())
             .await
