@@ -12,6 +12,25 @@ use crate::support::{World, WorldOptions, apply_json, condition, emulator, event
 
 const REGION: &str = "eu-north-1";
 
+/// Waits until the account's condition `type_` satisfies `ok`; returns it as
+/// (status, reason, message).
+async fn wait_account_condition(
+    accounts: &Api<SesAccount>,
+    name: &str,
+    type_: &str,
+    ok: impl Fn(&(String, String, String)) -> bool,
+) -> (String, String, String) {
+    eventually(&format!("SesAccount {type_}"), Duration::from_secs(30), || async {
+        let a = accounts.get(name).await.map_err(|e| e.to_string())?;
+        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, type_) {
+            Some(c) if ok(&c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn account_health_suppression_and_rates_show_in_status() {
     let _exclusive = emulator::fault_lock().await; // account state of the region is shared
@@ -68,15 +87,8 @@ async fn account_health_suppression_and_rates_show_in_status() {
 
     // AWS puts the account under review: the condition says so, in AWS's words.
     emulator::Emulator.set_account(REGION, "PROBATION", true).await;
-    let (_, reason, message) = eventually("EnforcementHealthy False", Duration::from_secs(30), || async {
-        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
-        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "EnforcementHealthy") {
-            Some(c) if c.0 == "False" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (_, reason, message) =
+        wait_account_condition(&accounts, &w.account, "EnforcementHealthy", |c| c.0 == "False").await;
     assert_eq!(reason, "Probation");
     assert!(message.contains("review"), "{message}");
 
@@ -99,15 +111,8 @@ async fn account_health_suppression_and_rates_show_in_status() {
         crate::configuration_set_tests::cs_object("any", json!({"name": crate::support::unique("acct-any")})),
     )
     .await;
-    let (_, reason, message) = eventually("account BounceRateHealthy", Duration::from_secs(30), || async {
-        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
-        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "BounceRateHealthy") {
-            Some(c) if c.0 == "False" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (_, reason, message) =
+        wait_account_condition(&accounts, &w.account, "BounceRateHealthy", |c| c.0 == "False").await;
     assert_eq!(reason, "AboveWarning");
     assert!(message.contains("7.00%") && message.contains("5.00%"), "{message}");
 
@@ -136,15 +141,7 @@ async fn account_health_suppression_and_rates_show_in_status() {
         }
     })
     .await;
-    let (_, reason, _) = eventually("account SendingEnabled False", Duration::from_secs(30), || async {
-        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
-        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "SendingEnabled") {
-            Some(c) if c.0 == "False" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (_, reason, _) = wait_account_condition(&accounts, &w.account, "SendingEnabled", |c| c.0 == "False").await;
     assert_eq!(reason, "Paused");
     // The documented resume by hand holds while the trailing rate is still
     // Critical: the operator does not pause the account again.
@@ -166,15 +163,7 @@ async fn account_health_suppression_and_rates_show_in_status() {
         .delete(&w.account, &Default::default())
         .await
         .expect("delete account");
-    let (_, _, message) = eventually("account waits for its set", Duration::from_secs(30), || async {
-        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
-        let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "Reconciling") {
-            Some(c) if c.1 == "InUse" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let (_, _, message) = wait_account_condition(&accounts, &w.account, "Reconciling", |c| c.1 == "InUse").await;
     assert!(message.contains(&format!("ConfigurationSet {}/any", w.ns)), "{message}");
     let sets: Api<ses_reputation_operator::api::ConfigurationSet> = w.api();
     sets.delete("any", &Default::default()).await.expect("delete set");

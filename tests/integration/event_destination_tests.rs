@@ -20,6 +20,21 @@ fn ed_object(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination", "metadata": {"name": name}, "spec": spec})
 }
 
+/// The destination of the SNS test: an owned topic feeding one SQS queue.
+fn bounce_destination(topic_name: &str, queue_arn: &str, raw: bool) -> Value {
+    ed_object(
+        "bounces",
+        json!({
+            "configurationSetRef": {"name": "events"},
+            "sns": {"topic": {
+                "name": topic_name,
+                "displayName": "SES bounces",
+                "subscriptions": [{"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": raw}],
+            }},
+        }),
+    )
+}
+
 async fn gone<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -59,21 +74,7 @@ async fn owned_topic_gets_the_ses_policy_and_bounces_reach_the_queue() {
     let topic_name = unique("bounce-topic");
 
     apply_json(&sets, cs_object("events", json!({"name": set_name}))).await;
-    apply_json(
-        &dests,
-        ed_object(
-            "bounces",
-            json!({
-                "configurationSetRef": {"name": "events"},
-                "sns": {"topic": {
-                    "name": topic_name,
-                    "displayName": "SES bounces",
-                    "subscriptions": [{"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": true}],
-                }},
-            }),
-        ),
-    )
-    .await;
+    apply_json(&dests, bounce_destination(&topic_name, &queue_arn, true)).await;
     let ed = support::wait_ready(&dests, "bounces", ed_status).await;
     let status = ed.status.expect("status");
     let topic_arn = format!("arn:aws:sns:us-east-1:123456789012:{topic_name}");
@@ -200,21 +201,7 @@ async fn owned_topic_gets_the_ses_policy_and_bounces_reach_the_queue() {
     // A subscription attribute changed in the spec reaches the existing
     // subscription (no resubscribe).
     let sub_arn = status.subscriptions[0].arn.clone().expect("confirmed subscription ARN");
-    apply_json(
-        &dests,
-        ed_object(
-            "bounces",
-            json!({
-                "configurationSetRef": {"name": "events"},
-                "sns": {"topic": {
-                    "name": topic_name,
-                    "displayName": "SES bounces",
-                    "subscriptions": [{"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": false}],
-                }},
-            }),
-        ),
-    )
-    .await;
+    apply_json(&dests, bounce_destination(&topic_name, &queue_arn, false)).await;
     eventually("RawMessageDelivery false", Duration::from_secs(20), || async {
         let attrs = sns
             .get_subscription_attributes()

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -14,7 +14,7 @@ use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
 use crate::configuration_set_tests::{cs_object, wait_set_ready};
-use crate::support::{World, WorldOptions, apply_json, emulator, eventually, unique};
+use crate::support::{self, World, WorldOptions, apply_json, eventually, unique};
 
 /// The binary's lease duration (main.rs `LEASE_DURATION`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -28,29 +28,13 @@ struct Replica {
 impl Replica {
     fn start(w: &World, lease: &str) -> Self {
         let addr = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ses-reputation-operator"))
-            .args(["run", "--namespace", &w.ns, "--default-account", &w.account])
-            .args([
-                "--account-selector",
-                &format!("test={}", w.ns),
-                "--cluster-name",
-                "test",
-            ])
-            .args(["--ses-calls-per-second", "20", "--leader-election"])
+        let child = support::operator_command(w)
+            .args(["--leader-election"])
             .args(["--lease-name", lease, "--lease-namespace", &w.ns])
             .args(["--metrics-addr", &addr.to_string()])
             // Identity falls back to hostname + PID: distinct per process.
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
-            .env("AWS_ENDPOINT_URL", emulator::endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env(
-                "RUST_LOG",
-                std::env::var("SRO_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start the operator binary");
         Replica { child, addr }

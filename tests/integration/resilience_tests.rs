@@ -3,7 +3,7 @@
 //! converges, nothing is marked Stalled, nothing is duplicated or orphaned.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
 
 use crate::configuration_set_tests::cs_object;
-use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually, unique};
+use crate::support::{self, World, WorldOptions, apply_json, condition, emulator, eventually, unique};
 
 fn ed_object(name: &str, set: &str, topic: &str, queue_arn: &str) -> serde_json::Value {
     json!({
@@ -206,25 +206,8 @@ struct Operator(Child);
 
 impl Operator {
     fn start(w: &World) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_ses-reputation-operator"))
-            .args(["run", "--namespace", &w.ns, "--default-account", &w.account])
-            .args([
-                "--account-selector",
-                &format!("test={}", w.ns),
-                "--cluster-name",
-                "test",
-                "--ses-calls-per-second",
-                "20",
-            ])
-            .env("AWS_ENDPOINT_URL", emulator::endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env(
-                "RUST_LOG",
-                std::env::var("SRO_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+        let child = support::operator_command(w)
+            .args(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"])
             .spawn()
             .expect("start the operator binary");
         Operator(child)

@@ -229,6 +229,30 @@ impl Drop for World {
     }
 }
 
+/// The operator binary set up for a world: its namespace, account and the
+/// emulator; callers add leader-election and HTTP flags.
+pub fn operator_command(w: &World) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ses-reputation-operator"));
+    cmd.args(["run", "--namespace", &w.ns, "--default-account", &w.account])
+        .args([
+            "--account-selector",
+            &format!("test={}", w.ns),
+            "--cluster-name",
+            "test",
+        ])
+        .args(["--ses-calls-per-second", "20"])
+        .env("AWS_ENDPOINT_URL", emulator::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env(
+            "RUST_LOG",
+            std::env::var("SRO_OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit());
+    cmd
+}
+
 /// Server-side applies a JSON object as the test user.
 pub async fn apply_json<K>(api: &Api<K>, obj: serde_json::Value) -> K
 where
