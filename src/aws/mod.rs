@@ -288,7 +288,9 @@ pub struct AwsSettings {
 pub struct Registry {
     base: SdkConfig,
     settings: AwsSettings,
-    sessions: tokio::sync::Mutex<HashMap<AccountKey, Arc<Session>>>,
+    /// One cell per account settings: building a session (AssumeRole, STS)
+    /// for one account never waits on another's.
+    sessions: Mutex<HashMap<AccountKey, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
     limiters: Mutex<HashMap<(String, String), Arc<RateLimiter>>>,
     recorder: CallRecorder,
 }
@@ -332,10 +334,15 @@ impl Registry {
     /// The session for an account, built on first use (assuming the role
     /// and resolving the account ID through STS).
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, AwsError> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(key) {
-            return Ok(s.clone());
-        }
+        let cell = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            sessions.entry(key.clone()).or_default().clone()
+        };
+        // A failed build leaves the cell empty: the next caller tries again.
+        cell.get_or_try_init(|| self.build_session(key)).await.cloned()
+    }
+
+    async fn build_session(&self, key: &AccountKey) -> Result<Arc<Session>, AwsError> {
         let mut config = self.base.to_builder().region(Region::new(key.region.clone())).build();
         if let Some(role) = &key.role_arn {
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
@@ -380,7 +387,6 @@ impl Registry {
             limiter,
             recorder: self.recorder.clone(),
         });
-        sessions.insert(key.clone(), session.clone());
         Ok(session)
     }
 }
