@@ -74,7 +74,8 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
     }
     let pause = match &evaluation {
         Some(ev) => ev.paused().cloned(),
-        None => stored_pause(cs),
+        // Before the first rate read: keep what status records.
+        None => reputation::stored_pause(cs),
     };
     let fp = fingerprint((
         cs.metadata.generation,
@@ -373,16 +374,6 @@ fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
             "spec.sending.enabled is false",
         ),
     }
-}
-
-/// The pause recorded in status (used until the first rate read).
-fn stored_pause(cs: &ConfigurationSet) -> Option<Pause> {
-    cs.status.as_ref()?.pause.as_ref().map(|p| Pause {
-        policy: p.policy.clone(),
-        reason: p.reason.clone(),
-        since: p.since.0,
-        quiet_since: p.quiet_since.as_ref().map(|t| t.0),
-    })
 }
 
 fn set_conditions(status: &mut ConfigurationSetStatus, cs: &ConfigurationSet, desired: &[Desired]) {

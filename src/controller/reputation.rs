@@ -530,12 +530,7 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         .as_ref()
         .and_then(|r| r.level.as_deref())
         .map_or(Level::Unknown, Level::parse);
-    let current = status.pause.as_ref().map(|p| Pause {
-        policy: p.policy.clone(),
-        reason: p.reason.clone(),
-        since: p.since.0,
-        quiet_since: p.quiet_since.as_ref().map(|t| t.0),
-    });
+    let current = stored_pause(cs);
     let resume_requested_at = cs
         .annotations()
         .get(RESUME_ANNOTATION)
@@ -574,12 +569,7 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         now: now_ts,
     });
     let step = match (unreadable, &step) {
-        (true, PauseStep::Resumed { how: "policy removed" }) => PauseStep::Stay(status.pause.as_ref().map(|p| Pause {
-            policy: p.policy.clone(),
-            reason: p.reason.clone(),
-            since: p.since.0,
-            quiet_since: p.quiet_since.as_ref().map(|t| t.0),
-        })),
+        (true, PauseStep::Resumed { how: "policy removed" }) => PauseStep::Stay(stored_pause(cs)),
         _ => step,
     };
     let notify = selecting
@@ -595,6 +585,16 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         notify,
         now: now_ts,
     }))
+}
+
+/// The pause recorded in a set's status.
+pub fn stored_pause(cs: &ConfigurationSet) -> Option<Pause> {
+    cs.status.as_ref()?.pause.as_ref().map(|p| Pause {
+        policy: p.policy.clone(),
+        reason: p.reason.clone(),
+        since: p.since.0,
+        quiet_since: p.quiet_since.as_ref().map(|t| t.0),
+    })
 }
 
 fn selecting_errors(policies: &[ReputationPolicy]) -> bool {

@@ -60,16 +60,7 @@ async fn owned_topic_gets_the_ses_policy_and_bounces_reach_the_queue() {
         ses_client().await,
     );
 
-    let queue_name = unique("bounces");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}");
+    let (queue_url, queue_arn) = emulator::sqs_queue("us-east-1", "bounces").await;
     let set_name = unique("events");
     let topic_name = unique("bounce-topic");
 

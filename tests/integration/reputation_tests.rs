@@ -96,15 +96,7 @@ async fn rates_turn_the_conditions_and_each_level_change_alerts_once() {
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
     let config = emulator::sdk_config().await;
     let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
-    let queue = unique("alerts");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&queue)
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+    let (queue_url, queue_arn) = emulator::sqs_queue("us-east-1", "alerts").await;
     let topic = sns
         .create_topic()
         .name(unique("alerts"))
@@ -116,7 +108,7 @@ async fn rates_turn_the_conditions_and_each_level_change_alerts_once() {
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
-        .endpoint(format!("arn:aws:sqs:us-east-1:123456789012:{queue}"))
+        .endpoint(&queue_arn)
         .attributes("RawMessageDelivery", "true")
         .send()
         .await

@@ -151,15 +151,7 @@ async fn aws_inventory(region: &str, prefix: &str) -> (Vec<String>, Vec<String>,
 }
 
 async fn create_queue(region: &str) -> String {
-    let config = emulator::sdk_config_in(region).await;
-    let name = unique("events-queue");
-    aws_sdk_sqs::Client::new(&config)
-        .create_queue()
-        .queue_name(&name)
-        .send()
-        .await
-        .expect("queue");
-    format!("arn:aws:sqs:{region}:123456789012:{name}")
+    emulator::sqs_queue(region, "events-queue").await.1
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -97,6 +97,21 @@ pub async fn no_faults() -> RwLockReadGuard<'static, ()> {
     FAULTS.read().await
 }
 
+/// A fresh SQS queue in `region`: (queue URL, queue ARN).
+pub async fn sqs_queue(region: &str, prefix: &str) -> (String, String) {
+    let name = crate::support::unique(prefix);
+    let out = aws_sdk_sqs::Client::new(&sdk_config_in(region).await)
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .expect("create SQS queue");
+    (
+        out.queue_url.expect("queue URL"),
+        format!("arn:aws:sqs:{region}:123456789012:{name}"),
+    )
+}
+
 /// The admin API of the emulator.
 pub struct Emulator;
 
