@@ -50,6 +50,14 @@ struct RunArgs {
     /// SES control-plane calls per second per account+region (SES allows 1).
     #[arg(long, env = "SRO_SES_CALLS_PER_SECOND", default_value_t = 1.0)]
     ses_calls_per_second: f64,
+    /// The share of the SES budget drift checks may use (0-1); the drift
+    /// period of an account stretches when its objects need more.
+    #[arg(long, env = "SRO_DRIFT_BUDGET_SHARE", default_value_t = 0.5)]
+    drift_budget_share: f64,
+    /// Reconciles running at once per kind (bounds memory, connections
+    /// and API-server load when many objects are triggered together).
+    #[arg(long, env = "SRO_MAX_CONCURRENT_RECONCILES", default_value_t = 8)]
+    max_concurrent_reconciles: u16,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "SRO_NAMESPACE")]
     namespace: Option<String>,
@@ -126,11 +134,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 aws: AwsSettings {
                     ses_calls_per_second: args.ses_calls_per_second,
                     endpoint_url: args.aws_endpoint_url,
+                    drift_share: args.drift_budget_share.clamp(0.01, 1.0),
                 },
                 reputation: ReputationSettings {
                     interval: seconds(args.rate_interval_seconds, 1.0),
                     staleness: seconds(args.rate_staleness_seconds, 60.0),
                 },
+                concurrency: args.max_concurrent_reconciles.max(1),
             };
             tracing::info!(?settings, metrics_addr = %args.metrics_addr, leader_election = args.leader_election, "starting");
             let http = tokio::spawn(server::serve(

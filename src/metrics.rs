@@ -62,6 +62,23 @@ struct AccountLabels {
     account: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SchedulerLabels {
+    aws_account: String,
+    region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    aws_account: String,
+    region: String,
+    class: &'static str,
+}
+
+/// Pacing of each SES scheduler, read on every scrape: (AWS account ID,
+/// region, snapshot).
+pub type SchedulerSource = Arc<dyn Fn() -> Vec<(String, String, crate::aws::scheduler::Snapshot)> + Send + Sync>;
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 type RateFamily<L> = Family<L, Gauge<f64, AtomicU64>>;
 
@@ -78,6 +95,7 @@ pub fn outcome_of(kind: ErrorKind) -> &'static str {
         | ErrorKind::AccessDenied
         | ErrorKind::ConcurrentModification
         | ErrorKind::Other => "client",
+        ErrorKind::Cancelled => "cancelled",
     }
 }
 
@@ -130,6 +148,10 @@ pub struct Metrics {
     level: Family<SetLabels, Gauge>,
     account_bounce_rate: RateFamily<AccountLabels>,
     account_complaint_rate: RateFamily<AccountLabels>,
+    ses_rate: RateFamily<SchedulerLabels>,
+    ses_waiting: Family<QueueLabels, Gauge>,
+    scheduler_source: Mutex<Option<SchedulerSource>>,
+    drift_period: RateFamily<AccountLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -239,8 +261,31 @@ impl Metrics {
             "Account-level complaint rate of an SesAccount (fraction 0-1)",
             account_complaint_rate.clone(),
         );
+        let ses_rate = RateFamily::<SchedulerLabels>::default();
+        registry.register(
+            "ses_reputation_ses_rate",
+            "SES control-plane calls per second the scheduler paces at now (cut on throttling, recovering to the configured ceiling)",
+            ses_rate.clone(),
+        );
+        let ses_waiting = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_ses_waiting",
+            "SES calls waiting for a slot, by class (pause, spec, drift)",
+            ses_waiting.clone(),
+        );
+        let drift_period = RateFamily::<AccountLabels>::default();
+        registry.register_with_unit(
+            "ses_reputation_drift_period",
+            "Effective drift-check period of an SesAccount: the configured interval, stretched when its objects need more than the drift share of the SES budget",
+            Unit::Seconds,
+            drift_period.clone(),
+        );
         Self {
             registry,
+            ses_rate,
+            ses_waiting,
+            scheduler_source: Mutex::new(None),
+            drift_period,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -295,6 +340,8 @@ impl Metrics {
 
     /// Records how long an SES call waited for its account's token.
     pub fn ses_token_waited(&self, waited: Duration) {
+        // One histogram for every class keeps the series count fixed; the
+        // queue gauges show which class waits.
         self.ses_token_wait.observe(waited.as_secs_f64());
     }
 
@@ -352,9 +399,28 @@ impl Metrics {
         set_or_remove(&self.account_complaint_rate, &labels, complaint);
     }
 
+    /// Installs (or removes) what reports the SES schedulers' pacing.
+    pub fn set_scheduler_source(&self, source: Option<SchedulerSource>) {
+        let empty = source.is_none();
+        *self.scheduler_source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+        if empty {
+            self.ses_rate.clear();
+            self.ses_waiting.clear();
+        }
+    }
+
+    /// The effective drift period of an SesAccount; `None` removes it.
+    pub fn set_drift_period(&self, account: &str, period: Option<Duration>) {
+        let labels = AccountLabels {
+            account: account.to_string(),
+        };
+        set_or_remove(&self.drift_period, &labels, period.map(|p| p.as_secs_f64()));
+    }
+
     /// Every metric as OpenMetrics text (ends with `# EOF`).
     pub fn encode(&self) -> String {
         self.refresh_objects();
+        self.refresh_schedulers();
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             // Writing to a String only fails if a metric's encoder does;
@@ -362,6 +428,27 @@ impl Metrics {
             tracing::warn!(error = %e, "could not encode metrics");
         }
         out
+    }
+
+    fn refresh_schedulers(&self) {
+        let source = self.scheduler_source.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(source) = source else { return };
+        for (aws_account, region, snapshot) in source() {
+            let labels = SchedulerLabels {
+                aws_account: aws_account.clone(),
+                region: region.clone(),
+            };
+            self.ses_rate.get_or_create(&labels).set(snapshot.rate);
+            for (class, waiting) in ["pause", "spec", "drift"].into_iter().zip(snapshot.waiting) {
+                self.ses_waiting
+                    .get_or_create(&QueueLabels {
+                        aws_account: aws_account.clone(),
+                        region: region.clone(),
+                        class,
+                    })
+                    .set(waiting as i64);
+            }
+        }
     }
 
     fn refresh_objects(&self) {

@@ -121,6 +121,25 @@ pub struct SesAccountStatus {
     /// account-level rate is seen below Critical, which clears this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_sending_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// How often the objects in this account are compared with AWS: the
+    /// configured drift interval, stretched when checking them all would
+    /// take more than the drift share of the SES budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftStatus>,
+}
+
+/// The drift-check schedule of an account.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftStatus {
+    /// Seconds between two drift checks of one object, as in force.
+    pub period_seconds: i64,
+    /// The configured drift interval (`--drift-interval-seconds`).
+    pub configured_seconds: i64,
+    /// SES reads one drift round needs (sets, event destination lists, the account).
+    pub checks_per_period: i64,
+    /// SES calls per second drift checks may use (the drift share of the budget).
+    pub calls_per_second: String,
 }
 
 /// SES sending limits of the account.

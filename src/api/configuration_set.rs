@@ -260,7 +260,9 @@ pub struct Reputation {
     /// Complaint rate in percent, for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complaint_rate_percent: Option<String>,
-    /// When the rates were read.
+    /// Time of the newest CloudWatch datapoint the rates come from. While
+    /// the rates and level stay the same it moves at most every 10 minutes,
+    /// so unchanged rates cause no status writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     /// Healthy, Warning, Critical or Unknown.

@@ -18,6 +18,8 @@ const MAX_QUERIES: usize = 500;
 const NAMESPACE: &str = "AWS/SES";
 const BOUNCE: &str = "Reputation.BounceRate";
 const COMPLAINT: &str = "Reputation.ComplaintRate";
+/// The period of every query, in seconds.
+const PERIOD_SECONDS: i32 = 60;
 
 /// Rates of an account and of some of its configuration sets.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,8 +45,17 @@ impl Session {
                 ]
             })
             .collect();
-        let end = SystemTime::now();
-        let start = end - window;
+        // Aligned to the 60 s period: CloudWatch places datapoints relative
+        // to StartTime, so an unaligned window moves every timestamp (and
+        // every status that shows one) with each read.
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let end =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(now - now % PERIOD_SECONDS as u64 + PERIOD_SECONDS as u64);
+        let window_secs = window.as_secs().div_ceil(PERIOD_SECONDS as u64) * PERIOD_SECONDS as u64;
+        let start = end - Duration::from_secs(window_secs);
         let mut newest: HashMap<String, Sample> = HashMap::new();
         for chunk in queries.chunks(MAX_QUERIES) {
             let built: Vec<MetricDataQuery> = chunk
@@ -109,7 +120,13 @@ fn query(id: &str, set: Option<&str>, metric: &str) -> MetricDataQuery {
         .build();
     MetricDataQuery::builder()
         .id(id)
-        .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Average").build())
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(PERIOD_SECONDS)
+                .stat("Average")
+                .build(),
+        )
         .return_data(true)
         .build()
 }

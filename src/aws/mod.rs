@@ -3,7 +3,7 @@
 //! classification, and one function per AWS operation the operator uses.
 
 pub mod cloudwatch;
-pub mod limiter;
+pub mod scheduler;
 pub mod ses;
 pub mod sns;
 
@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use limiter::{Priority, RateLimiter};
+use scheduler::{Priority, Scheduler};
 use tokio::time::Instant;
+
+use crate::aws::ses::DestinationCache;
 
 use crate::metrics::Metrics;
 
@@ -35,6 +37,8 @@ pub enum ErrorKind {
     Server,
     /// No answer: timeout, connection refused, DNS.
     Transport,
+    /// The operator is shutting down; the call was not made.
+    Cancelled,
     Other,
 }
 
@@ -207,7 +211,7 @@ impl CallRecorder {
     }
 }
 
-/// Clients for one AWS account + region, with its SES rate limiter.
+/// Clients for one AWS account + region, with its SES scheduler.
 #[derive(Debug)]
 pub struct Session {
     pub account_id: String,
@@ -215,22 +219,68 @@ pub struct Session {
     ses: aws_sdk_sesv2::Client,
     sns: aws_sdk_sns::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
-    limiter: Arc<RateLimiter>,
+    scheduler: Arc<Scheduler>,
     recorder: CallRecorder,
+    destinations: DestinationCache,
 }
 
+/// A throttled SES call is retried (as the same call, at the front of its
+/// class) this many times before the error reaches the reconciler.
+const THROTTLED_RETRIES: u32 = 30;
+
 impl Session {
-    /// Runs one SES control-plane call after waiting for the account's token.
-    async fn ses_call<T, E, R, F>(&self, operation: &'static str, priority: Priority, call: F) -> Result<T, AwsError>
+    /// Runs one SES control-plane call in the account's scheduler. A
+    /// throttled call is retried as itself: a write that SES throttled is
+    /// written again, without spending another slot on a read first (which
+    /// livelocks when the budget is shared), and the object does not fall
+    /// into a per-object back-off that outlasts the throttling.
+    async fn ses_call<T, E, R, F, Fut>(
+        &self,
+        operation: &'static str,
+        priority: Priority,
+        call: F,
+    ) -> Result<T, AwsError>
     where
-        F: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
-        let waited = self.limiter.acquire(priority).await;
-        self.recorder.metrics.ses_token_waited(waited);
-        let started = Instant::now();
-        self.recorder.record(operation, started, call.await)
+        let mut attempt = 0;
+        loop {
+            let waited = self
+                .scheduler
+                .acquire(priority, attempt > 0)
+                .await
+                .map_err(|e| AwsError {
+                    operation,
+                    kind: ErrorKind::Cancelled,
+                    code: "Cancelled".into(),
+                    message: e.to_string(),
+                })?;
+            self.recorder.metrics.ses_token_waited(waited);
+            let started = Instant::now();
+            match self.recorder.record(operation, started, call().await) {
+                Err(e) if e.kind == ErrorKind::Throttled => {
+                    self.scheduler.throttled();
+                    attempt += 1;
+                    if attempt > THROTTLED_RETRIES {
+                        return Err(e);
+                    }
+                }
+                other => {
+                    if other.is_ok() {
+                        self.scheduler.succeeded();
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// The account's SES scheduler (pacing, queue depth, drift share).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// Runs one call that SES's 1/s limit does not cover (SNS, STS, CloudWatch).
@@ -280,6 +330,8 @@ fn partition(region: &str) -> &'static str {
 pub struct AwsSettings {
     /// SES control-plane calls per second per account+region.
     pub ses_calls_per_second: f64,
+    /// The share of that rate drift checks may use (0-1).
+    pub drift_share: f64,
     /// Endpoint override for every service (tests, LocalStack-like emulators).
     pub endpoint_url: Option<String>,
 }
@@ -291,7 +343,7 @@ pub struct Registry {
     /// One cell per account settings: building a session (AssumeRole, STS)
     /// for one account never waits on another's.
     sessions: Mutex<HashMap<AccountKey, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
-    limiters: Mutex<HashMap<(String, String), Arc<RateLimiter>>>,
+    schedulers: Mutex<HashMap<(String, String), Arc<Scheduler>>>,
     recorder: CallRecorder,
 }
 
@@ -319,12 +371,31 @@ impl Registry {
             base,
             settings,
             sessions: Default::default(),
-            limiters: Default::default(),
+            schedulers: Default::default(),
             recorder: CallRecorder {
                 counter: Default::default(),
                 metrics,
             },
         }
+    }
+
+    /// Cancels every SES call waiting for a slot, and every later one: on
+    /// shutdown, reconciles waiting for the budget end at once instead of
+    /// holding up the drain.
+    pub fn close(&self) {
+        for scheduler in self.schedulers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            scheduler.close();
+        }
+    }
+
+    /// Pacing of every account+region scheduler built so far.
+    pub fn schedulers(&self) -> Vec<((String, String), scheduler::Snapshot)> {
+        self.schedulers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, s)| (k.clone(), s.snapshot()))
+            .collect()
     }
 
     pub fn counter(&self) -> Arc<CallCounter> {
@@ -364,11 +435,16 @@ impl Registry {
             self.recorder
                 .record("sts:GetCallerIdentity", started, sts.get_caller_identity().send().await)?;
         let account_id = identity.account().unwrap_or_default().to_string();
-        let limiter = {
-            let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
-            limiters
+        let scheduler = {
+            let mut schedulers = self.schedulers.lock().unwrap_or_else(|p| p.into_inner());
+            schedulers
                 .entry((account_id.clone(), key.region.clone()))
-                .or_insert_with(|| Arc::new(RateLimiter::new(self.settings.ses_calls_per_second)))
+                .or_insert_with(|| {
+                    Arc::new(Scheduler::new(
+                        self.settings.ses_calls_per_second,
+                        self.settings.drift_share,
+                    ))
+                })
                 .clone()
         };
         let session = Arc::new(Session {
@@ -384,8 +460,9 @@ impl Registry {
             ),
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            limiter,
+            scheduler,
             recorder: self.recorder.clone(),
+            destinations: Default::default(),
         });
         Ok(session)
     }

@@ -5,12 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sesv2::types as ses;
 
-use super::limiter::Priority;
+use super::scheduler::Priority;
 use super::{AwsError, ErrorKind, Session};
 use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
 use crate::api::event_destination::{DimensionSource, EventType};
 use crate::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
 use crate::diff::event_destination::{Destination, Dimension, Target};
+
+/// Event destinations per set with the time they were read.
+pub type DestinationCache =
+    std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>>;
 
 /// A configuration set as AWS holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,11 +40,9 @@ impl Session {
     /// GetConfigurationSet; `None` when the set does not exist.
     pub async fn get_configuration_set(&self, name: &str, priority: Priority) -> Result<Option<ObservedSet>, AwsError> {
         let out = self
-            .ses_call(
-                "sesv2:GetConfigurationSet",
-                priority,
-                self.ses.get_configuration_set().configuration_set_name(name).send(),
-            )
+            .ses_call("sesv2:GetConfigurationSet", priority, || {
+                self.ses.get_configuration_set().configuration_set_name(name).send()
+            })
             .await;
         let out = match out {
             Ok(out) => out,
@@ -128,7 +130,7 @@ impl Session {
         if let Some(v) = &options.vdm {
             req = req.vdm_options(vdm_options(v));
         }
-        self.ses_call("sesv2:CreateConfigurationSet", priority, req.send())
+        self.ses_call("sesv2:CreateConfigurationSet", priority, || req.clone().send())
             .await
             .map(|_| ())
     }
@@ -143,27 +145,33 @@ impl Session {
                     .put_configuration_set_sending_options()
                     .configuration_set_name(name)
                     .sending_enabled(*enabled);
-                self.ses_call("sesv2:PutConfigurationSetSendingOptions", priority, req.send())
-                    .await
-                    .map(|_| ())
+                self.ses_call("sesv2:PutConfigurationSetSendingOptions", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
             }
             SetChange::ReputationMetrics(enabled) => {
                 let req = c
                     .put_configuration_set_reputation_options()
                     .configuration_set_name(name)
                     .reputation_metrics_enabled(*enabled);
-                self.ses_call("sesv2:PutConfigurationSetReputationOptions", priority, req.send())
-                    .await
-                    .map(|_| ())
+                self.ses_call("sesv2:PutConfigurationSetReputationOptions", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
             }
             SetChange::Suppression(reasons) => {
                 let req = c
                     .put_configuration_set_suppression_options()
                     .configuration_set_name(name)
                     .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
-                self.ses_call("sesv2:PutConfigurationSetSuppressionOptions", priority, req.send())
-                    .await
-                    .map(|_| ())
+                self.ses_call("sesv2:PutConfigurationSetSuppressionOptions", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
             }
             SetChange::Tracking(t) => {
                 let req = c
@@ -171,9 +179,11 @@ impl Session {
                     .configuration_set_name(name)
                     .custom_redirect_domain(&t.custom_redirect_domain)
                     .https_policy(https_to_aws(t.https_policy));
-                self.ses_call("sesv2:PutConfigurationSetTrackingOptions", priority, req.send())
-                    .await
-                    .map(|_| ())
+                self.ses_call("sesv2:PutConfigurationSetTrackingOptions", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
             }
             SetChange::Delivery(d) => {
                 let req = c
@@ -182,16 +192,18 @@ impl Session {
                     .tls_policy(tls_to_aws(d.tls_policy))
                     .set_sending_pool_name(d.sending_pool_name.clone())
                     .set_max_delivery_seconds(d.max_delivery_seconds);
-                self.ses_call("sesv2:PutConfigurationSetDeliveryOptions", priority, req.send())
-                    .await
-                    .map(|_| ())
+                self.ses_call("sesv2:PutConfigurationSetDeliveryOptions", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
             }
             SetChange::Vdm(v) => {
                 let req = c
                     .put_configuration_set_vdm_options()
                     .configuration_set_name(name)
                     .vdm_options(vdm_options(v));
-                self.ses_call("sesv2:PutConfigurationSetVdmOptions", priority, req.send())
+                self.ses_call("sesv2:PutConfigurationSetVdmOptions", priority, || req.clone().send())
                     .await
                     .map(|_| ())
             }
@@ -200,7 +212,7 @@ impl Session {
                     .tag_resource()
                     .resource_arn(self.configuration_set_arn(name))
                     .set_tags(Some(aws_tags(tags)?));
-                self.ses_call("sesv2:TagResource", priority, req.send())
+                self.ses_call("sesv2:TagResource", priority, || req.clone().send())
                     .await
                     .map(|_| ())
             }
@@ -209,7 +221,7 @@ impl Session {
                     .untag_resource()
                     .resource_arn(self.configuration_set_arn(name))
                     .set_tag_keys(Some(keys.clone()));
-                self.ses_call("sesv2:UntagResource", priority, req.send())
+                self.ses_call("sesv2:UntagResource", priority, || req.clone().send())
                     .await
                     .map(|_| ())
             }
@@ -218,14 +230,48 @@ impl Session {
 
     /// DeleteConfigurationSet; a set that is already gone counts as deleted.
     pub async fn delete_configuration_set(&self, name: &str, priority: Priority) -> Result<(), AwsError> {
+        self.forget_destinations(name);
         let req = self.ses.delete_configuration_set().configuration_set_name(name);
         match self
-            .ses_call("sesv2:DeleteConfigurationSet", priority, req.send())
+            .ses_call("sesv2:DeleteConfigurationSet", priority, || req.clone().send())
             .await
         {
             Err(e) if e.kind != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// The event destinations of a set, from a read younger than `max_age`
+    /// if there is one: one `GetConfigurationSetEventDestinations` per set
+    /// per drift period serves the drift checks of all its destinations.
+    /// Writes through this session drop the cached read.
+    pub async fn event_destinations_within(
+        &self,
+        set: &str,
+        max_age: std::time::Duration,
+        priority: Priority,
+    ) -> Result<Option<Vec<Destination>>, AwsError> {
+        if let Some((at, dests)) = self.destinations_lock().get(set)
+            && at.elapsed() < max_age
+        {
+            return Ok(Some(dests.clone()));
+        }
+        let read = self.get_event_destinations(set, priority).await?;
+        if let Some(dests) = &read {
+            self.destinations_lock()
+                .insert(set.to_string(), (tokio::time::Instant::now(), dests.clone()));
+        }
+        Ok(read)
+    }
+
+    fn destinations_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>> {
+        self.destinations.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_destinations(&self, set: &str) {
+        self.destinations_lock().remove(set);
     }
 
     /// GetConfigurationSetEventDestinations; `None` when the set is gone.
@@ -239,7 +285,9 @@ impl Session {
             .get_configuration_set_event_destinations()
             .configuration_set_name(set);
         let out = match self
-            .ses_call("sesv2:GetConfigurationSetEventDestinations", priority, req.send())
+            .ses_call("sesv2:GetConfigurationSetEventDestinations", priority, || {
+                req.clone().send()
+            })
             .await
         {
             Ok(out) => out,
@@ -261,6 +309,7 @@ impl Session {
         priority: Priority,
     ) -> Result<(), AwsError> {
         let definition = destination_to_aws(dest);
+        self.forget_destinations(set);
         if create {
             let req = self
                 .ses
@@ -268,9 +317,11 @@ impl Session {
                 .configuration_set_name(set)
                 .event_destination_name(&dest.name)
                 .event_destination(definition);
-            self.ses_call("sesv2:CreateConfigurationSetEventDestination", priority, req.send())
-                .await
-                .map(|_| ())
+            self.ses_call("sesv2:CreateConfigurationSetEventDestination", priority, || {
+                req.clone().send()
+            })
+            .await
+            .map(|_| ())
         } else {
             let req = self
                 .ses
@@ -278,9 +329,11 @@ impl Session {
                 .configuration_set_name(set)
                 .event_destination_name(&dest.name)
                 .event_destination(definition);
-            self.ses_call("sesv2:UpdateConfigurationSetEventDestination", priority, req.send())
-                .await
-                .map(|_| ())
+            self.ses_call("sesv2:UpdateConfigurationSetEventDestination", priority, || {
+                req.clone().send()
+            })
+            .await
+            .map(|_| ())
         }
     }
 
@@ -291,8 +344,11 @@ impl Session {
             .delete_configuration_set_event_destination()
             .configuration_set_name(set)
             .event_destination_name(name);
+        self.forget_destinations(set);
         match self
-            .ses_call("sesv2:DeleteConfigurationSetEventDestination", priority, req.send())
+            .ses_call("sesv2:DeleteConfigurationSetEventDestination", priority, || {
+                req.clone().send()
+            })
             .await
         {
             Err(e) if e.kind != ErrorKind::NotFound => Err(e),
@@ -303,7 +359,7 @@ impl Session {
     /// GetAccount.
     pub async fn get_account(&self, priority: Priority) -> Result<Account, AwsError> {
         let out = self
-            .ses_call("sesv2:GetAccount", priority, self.ses.get_account().send())
+            .ses_call("sesv2:GetAccount", priority, || self.ses.get_account().send())
             .await?;
         let quota = out.send_quota();
         Ok(Account {
@@ -334,7 +390,7 @@ impl Session {
             .ses
             .put_account_suppression_attributes()
             .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
-        self.ses_call("sesv2:PutAccountSuppressionAttributes", priority, req.send())
+        self.ses_call("sesv2:PutAccountSuppressionAttributes", priority, || req.clone().send())
             .await
             .map(|_| ())
     }
@@ -342,7 +398,7 @@ impl Session {
     /// PutAccountSendingAttributes: pauses (or resumes) the whole account.
     pub async fn put_account_sending(&self, enabled: bool, priority: Priority) -> Result<(), AwsError> {
         let req = self.ses.put_account_sending_attributes().sending_enabled(enabled);
-        self.ses_call("sesv2:PutAccountSendingAttributes", priority, req.send())
+        self.ses_call("sesv2:PutAccountSendingAttributes", priority, || req.clone().send())
             .await
             .map(|_| ())
     }

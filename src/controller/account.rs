@@ -3,71 +3,37 @@
 
 use std::sync::Arc;
 
-use kube::api::{Api, ListParams};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Resource, ResourceExt};
-use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
-use super::{Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status, reputation};
+use super::{Context, Error, Obj, Pass, account_key, drive, fingerprint, key_of, reputation};
+use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
-use crate::api::{ConfigurationSet, EventDestination, FINALIZER, SesAccount};
-use crate::aws::AccountKey;
-use crate::aws::limiter::Priority;
+use crate::aws::scheduler::Priority;
 use crate::reputation::{self as rep, Level, Levels, Reading};
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 
 pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", kind = "SesAccount", object = %account.name_any());
-    async move {
-        let api: Api<SesAccount> = Api::all(ctx.client.clone());
-        let Some(account) = fresh(&api, &account).await? else {
-            return Ok(Action::await_change());
-        };
-        finalizer(&api, FINALIZER, account, |event| async {
-            match event {
-                Finalizer::Apply(account) => apply(account, &api, &ctx).await,
-                Finalizer::Cleanup(account) => cleanup(&account, &api, &ctx).await,
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        })
-    }
-    .instrument(span)
-    .await
+    drive(account, ctx, apply, cleanup).await
 }
 
 /// An account stays while resources still live in it: deleting it first
 /// (a GitOps prune, `kubectl delete -f dir/`) would leave their AWS side
 /// without credentials to clean up with.
-async fn cleanup(account: &SesAccount, api: &Api<SesAccount>, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let account = &*o.obj;
     let name = account.name_any();
     let is_default = name == ctx.settings.default_account;
     // Only what this operator manages (its watch namespace, if any): sets
     // without accountRef belong to this operator's default account.
-    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = match &ctx.settings.namespace {
-        Some(ns) => (
-            Api::namespaced(ctx.client.clone(), ns),
-            Api::namespaced(ctx.client.clone(), ns),
-        ),
-        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-    };
-    let sets = sets
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::kube("listing ConfigurationSets"))?;
-    let dests = dests
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::kube("listing EventDestinations"))?;
-    let mut users: Vec<String> = sets
+    let mut users: Vec<String> = ctx
+        .caches
+        .sets
+        .state()
         .iter()
         .filter(|cs| cs.spec.account_ref.as_deref().map_or(is_default, |a| a == name))
         .map(|cs| {
@@ -79,7 +45,9 @@ async fn cleanup(account: &SesAccount, api: &Api<SesAccount>, ctx: &Context) -> 
         })
         .collect();
     users.extend(
-        dests
+        ctx.caches
+            .destinations
+            .state()
             .iter()
             .filter(|d| d.status.as_ref().and_then(|s| s.account.as_deref()) == Some(name.as_str()))
             .map(|d| {
@@ -92,6 +60,7 @@ async fn cleanup(account: &SesAccount, api: &Api<SesAccount>, ctx: &Context) -> 
     );
     if users.is_empty() {
         ctx.forget(&key_of(account));
+        ctx.metrics.set_drift_period(&name, None);
         return Ok(Action::await_change());
     }
     users.sort();
@@ -100,33 +69,24 @@ async fn cleanup(account: &SesAccount, api: &Api<SesAccount>, ctx: &Context) -> 
         users.len(),
         users.join(", ")
     );
-    let mut status = account.status.clone().unwrap_or_default();
-    let generation = account.meta().generation;
-    status.conditions = conditions::merge(
-        &status.conditions,
-        &conditions::reconciling("InUse", msg.clone()),
-        generation,
-        &now(),
-    );
-    patch_status(api, account, account.status.as_ref(), &status).await?;
+    o.write_conditions(&conditions::reconciling("InUse", msg.clone()))
+        .await?;
     Err(Error::Waiting(msg))
 }
 
-async fn apply(account: Arc<SesAccount>, api: &Api<SesAccount>, ctx: &Context) -> Result<Action, Error> {
-    let key = key_of(&*account);
-    let account_key = AccountKey {
-        region: account.spec.region.clone(),
-        role_arn: account.spec.role_arn.clone(),
-        external_id: account.spec.external_id.clone(),
-    };
+async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let account = &*o.obj;
+    let name = account.name_any();
+    let key = key_of(account);
+    let account_key = account_key(&account.spec);
     let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
         bounce_rate: rep::AWS_BOUNCE,
         complaint_rate: rep::AWS_COMPLAINT,
     });
-    let rates = rate_view(ctx, &account, &thresholds);
+    let rates = rate_view(&ctx, account, &thresholds);
     if let Some(r) = &rates {
         ctx.metrics.set_account_reputation(
-            &account.name_any(),
+            &name,
             rep::known_value(r.levels.bounce, r.reading.bounce),
             rep::known_value(r.levels.complaint, r.reading.complaint),
         );
@@ -144,20 +104,21 @@ async fn apply(account: Arc<SesAccount>, api: &Api<SesAccount>, ctx: &Context) -
         && paused_at.is_none()
         && account.status.as_ref().and_then(|s| s.sending_enabled) == Some(true);
     let fp = fingerprint((account.metadata.generation, &account_key, wants_pause));
-    let mut status = account.status.clone().unwrap_or_default();
+    let mut status = o.status();
     status.paused_sending_at = paused_at;
-    let generation = account.meta().generation;
-    let priority = match ctx.pass(&key, fp) {
+    status.drift = ctx.drift_status(&name);
+    let priority = match ctx.pass(&key, fp, &name) {
         Pass::Skip(action) => {
             if let Some(r) = &rates {
                 let desired = r.apply_to(&mut status);
-                status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
-                patch_status(api, &*account, account.status.as_ref(), &status).await?;
+                o.merge_conditions(&mut status, &desired);
             }
+            o.patch_status(&status).await?;
             return Ok(action);
         }
         Pass::Run(priority) => priority,
     };
+    o.ensure_fresh()?;
     let observed = async {
         let session = ctx.session(&account_key).await?;
         let mut state = session.get_account(priority).await?;
@@ -172,19 +133,19 @@ async fn apply(account: Arc<SesAccount>, api: &Api<SesAccount>, ctx: &Context) -
         }
         let mut paused_now = false;
         if wants_pause && state.sending_enabled {
-            session.put_account_sending(false, Priority::Spec).await?;
+            session.put_account_sending(false, Priority::Pause).await?;
             state.sending_enabled = false;
             paused_now = true;
             let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
-            ctx.event(&*account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
+            ctx.event(account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
         }
         Ok::<_, Error>((session.account_id.clone(), state, paused_now))
     }
     .await;
-    let (mut desired, action) = match observed {
+    let (mut desired, outcome) = match observed {
         Ok((account_id, state, paused_now)) => {
             if paused_now {
-                status.paused_sending_at = Some(now());
+                status.paused_sending_at = Some(super::now());
             }
             status.account_id = Some(account_id);
             status.enforcement_status = state.enforcement_status.clone();
@@ -213,21 +174,26 @@ async fn apply(account: Arc<SesAccount>, api: &Api<SesAccount>, ctx: &Context) -
                 )
             });
             desired.push(enforcement_condition(state.enforcement_status.as_deref()));
-            (desired, ctx.synced(&key, fp))
+            (desired, Ok(ctx.synced(&key, fp, &name)))
         }
-        Err(Error::Aws(e)) => (
-            conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
-            ctx.backoff(&key, fp),
-        ),
+        Err(Error::Aws(e)) => {
+            ctx.failed(&key, fp, priority);
+            // A failed drift read of a working account keeps it Ready.
+            let desired = if priority == Priority::Drift {
+                Vec::new()
+            } else {
+                conditions::reconciling(aws_reason(&e), format!("retrying: {e}"))
+            };
+            (desired, Err(Error::Aws(e)))
+        }
         Err(e) => return Err(e),
     };
     if let Some(r) = &rates {
         desired.extend(r.apply_to(&mut status));
     }
-    status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
-    status.observed_generation = generation;
-    patch_status(api, &account, account.status.as_ref(), &status).await?;
-    Ok(action)
+    o.merge_conditions(&mut status, &desired);
+    o.patch_status(&status).await?;
+    outcome
 }
 
 /// AWS's enforcement status as a condition; unknown values are kept and

@@ -1,74 +1,51 @@
-//! Reconciler for `ConfigurationSet`: resolve the account, observe the set
-//! in SES, apply the per-group differences, write status.
+//! Reconciler for `ConfigurationSet`: resolve the account, fold in the
+//! reputation verdict, observe the set in SES, apply the per-group
+//! differences, write status.
 
 use std::sync::Arc;
 
-use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
-use tracing::{Instrument, info, info_span};
+use tracing::info;
 
-use super::{AccountAccess, Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status, reputation};
+use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of, reputation};
 use crate::api::conditions::{self, Desired};
-use crate::api::{ConfigurationSet, ConfigurationSetStatus, DeletionPolicy, EventDestination, FINALIZER, OWNER_TAG};
-use crate::aws::AwsError;
-use crate::aws::limiter::Priority;
+use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
+use crate::aws::scheduler::Priority;
+use crate::aws::{AwsError, ErrorKind};
 use crate::diff::configuration_set::{self as diff, SetChange};
-use crate::reputation::Pause;
+use crate::reputation::{Pause, PauseStep};
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = cs.namespace().unwrap_or_default();
-    let api: Api<ConfigurationSet> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = info_span!("reconcile", kind = "ConfigurationSet", object = %key_of(&*cs));
-    async {
-        let Some(cs) = fresh(&api, &cs).await? else {
-            return Ok(Action::await_change());
-        };
-        finalizer(&api, FINALIZER, cs, |event| async {
-            match event {
-                Finalizer::Apply(cs) => apply(&cs, &api, &ctx).await,
-                Finalizer::Cleanup(cs) => cleanup(&cs, &api, &ctx).await,
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        })
-    }
-    .instrument(span)
-    .await
+    drive(cs, ctx, apply, cleanup).await
 }
 
-async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context) -> Result<Action, Error> {
+async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let cs = &*o.obj;
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     let name = cs.aws_name();
-    let (account, account_generation, account_key) = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()).await? {
+    let (account, account_generation, account_key) = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
         AccountAccess::Missing(account) => {
             let msg = format!("SesAccount {account} does not exist");
-            write_status(api, cs, conditions::reconciling("AccountNotFound", msg), None).await?;
+            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
+                .await?;
             // Blocked before AWS: the next unblocked pass must sync at once.
             ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {
             let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
-            if !is_stalled_with(cs, "AccountNotAllowed") {
-                ctx.event(cs, EventType::Warning, "AccountNotAllowed", msg.clone())
-                    .await;
-            }
-            write_status(api, cs, conditions::stalled("AccountNotAllowed", msg), None).await?;
-            // Blocked before AWS: the next unblocked pass must sync at once.
+            o.stall(&ctx, "AccountNotAllowed", msg).await?;
             ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         AccountAccess::Allowed { name, generation, key } => (name, generation, key),
     };
     // Reputation comes from the rate reader's cache: no AWS call here.
-    let evaluation = reputation::evaluate(cs, ctx).await?;
+    let evaluation = reputation::evaluate(cs, &ctx);
     if let Some(ev) = &evaluation {
         ev.record_metrics(&ctx.metrics, &ns, &cs.name_any());
     }
@@ -83,74 +60,69 @@ async fn apply(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context
         &account_key,
         pause.is_some(),
     ));
-    let priority = match ctx.pass(&key, fp) {
+    let priority = match ctx.pass(&key, fp, &account) {
         Pass::Skip(action) => {
             if let Some(ev) = &evaluation {
-                let mut status = cs.status.clone().unwrap_or_default();
+                let mut status = o.status();
                 ev.apply_to(&mut status, cs.meta().generation, false);
-                patch_status(api, cs, cs.status.as_ref(), &status).await?;
+                o.patch_status(&status).await?;
                 let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, ctx, session.as_deref(), false).await;
+                ev.announce(cs, &ctx, session.as_deref(), false).await;
             }
             return Ok(action);
         }
+        // Pausing or resuming sending goes before everything else.
+        Pass::Run(_)
+            if evaluation
+                .as_ref()
+                .is_some_and(|ev| !matches!(ev.step(), PauseStep::Stay(_))) =>
+        {
+            Priority::Pause
+        }
         Pass::Run(priority) => priority,
     };
+    o.ensure_fresh()?;
 
-    match sync(cs, ctx, &account_key, &name, priority, pause.is_some()).await {
+    match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {
-            let mut status = ConfigurationSetStatus {
-                aws_name: Some(name.clone()),
-                arn: Some(synced.arn),
-                account: Some(account),
-                ..cs.status.clone().unwrap_or_default()
-            };
+            let mut status = o.status();
+            status.aws_name = Some(name.clone());
+            status.arn = Some(synced.arn);
+            status.account = Some(account.clone());
             let mut desired = conditions::ready(format!("configuration set {name} is in sync"));
             desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
-            set_conditions(&mut status, cs, &desired);
+            o.merge_conditions(&mut status, &desired);
             if let Some(ev) = &evaluation {
                 ev.apply_to(&mut status, cs.meta().generation, true);
             }
-            patch_status(api, cs, cs.status.as_ref(), &status).await?;
+            o.patch_status(&status).await?;
             if let Some(ev) = &evaluation {
                 let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, ctx, session.as_deref(), true).await;
+                ev.announce(cs, &ctx, session.as_deref(), true).await;
             }
-            Ok(ctx.synced(&key, fp))
-        }
-        Err(SyncError::NotOurs(msg)) => {
-            if !is_stalled_with(cs, "AlreadyExists") {
-                ctx.event(cs, EventType::Warning, "AlreadyExists", msg.clone()).await;
-            }
-            write_status(api, cs, conditions::stalled("AlreadyExists", msg), None).await?;
-            Ok(ctx.stalled(&key, fp))
+            Ok(ctx.synced(&key, fp, &account))
         }
         Err(SyncError::Kube(e)) => Err(e),
-        Err(SyncError::Aws(e)) if e.is_terminal() => {
-            let reason = aws_reason(&e);
-            if !is_stalled_with(cs, &reason) {
-                ctx.event(cs, EventType::Warning, &reason, e.to_string()).await;
-            }
-            write_status(api, cs, conditions::stalled(reason, e.to_string()), None).await?;
-            Ok(ctx.stalled(&key, fp))
+        Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
+            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
+            ctx.stalled(&key, fp, &account);
+            Err(Error::Aws(e))
         }
         Err(SyncError::Aws(e)) => {
             tracing::info!(error = %e, "AWS call failed, backing off");
-            write_status(
-                api,
-                cs,
-                conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
-                None,
-            )
-            .await?;
-            Ok(ctx.backoff(&key, fp))
+            // A drift check of a converged set that failed is not news: the
+            // set is as it was; keep Ready and look again soon.
+            if priority != Priority::Drift {
+                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
+                    .await?;
+            }
+            ctx.failed(&key, fp, priority);
+            Err(Error::Aws(e))
         }
     }
 }
 
 enum SyncError {
-    /// The set exists in AWS and is not this object's to manage.
-    NotOurs(String),
     Aws(AwsError),
     Kube(Error),
 }
@@ -174,6 +146,16 @@ struct Synced {
     arn: String,
 }
 
+/// The set exists in AWS and is not this object's to manage.
+fn not_ours(message: String) -> SyncError {
+    SyncError::Aws(AwsError {
+        operation: "sesv2:CreateConfigurationSet",
+        kind: ErrorKind::AlreadyExists,
+        code: "AlreadyExists".into(),
+        message,
+    })
+}
+
 /// Observe -> diff -> apply for one set.
 async fn sync(
     cs: &ConfigurationSet,
@@ -189,33 +171,27 @@ async fn sync(
     let desired_tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner));
     let arn = session.configuration_set_arn(name);
 
-    let Some(observed) = session.get_configuration_set(name, priority).await? else {
-        session
-            .create_configuration_set(name, &desired, &desired_tags, priority)
-            .await?;
-        // The SDK drops nested `false` bools in CreateConfigurationSet and
-        // SES defaults sending to on, so a disabled set needs its Put call.
-        if !desired.sending_enabled {
-            session
-                .apply_set_change(name, &SetChange::Sending(false), priority)
-                .await?;
+    // A set this object never created: create without reading first (the
+    // create answers the same question: AlreadyExists), so a new set costs
+    // one SES call, not two.
+    let never_created = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_none();
+    if never_created && priority != Priority::Drift {
+        match create(cs, ctx, &session, name, &desired, &desired_tags, priority).await {
+            Ok(()) => return Ok(Synced { arn }),
+            Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
         }
-        info!(name, "created configuration set");
-        ctx.event(
-            cs,
-            EventType::Normal,
-            "Created",
-            format!("created configuration set {name} in {}", session.region),
-        )
-        .await;
+    }
+    let Some(observed) = session.get_configuration_set(name, priority).await? else {
+        create(cs, ctx, &session, name, &desired, &desired_tags, priority).await?;
         return Ok(Synced { arn });
     };
 
     match observed.tags.get(OWNER_TAG) {
         Some(tag) if *tag == owner => {}
-        Some(other) => {
-            return Err(SyncError::NotOurs(format!(
-                "configuration set {name} already exists in AWS and belongs to {other} (tag {OWNER_TAG}); it is left untouched"
+        Some(_) => {
+            return Err(not_ours(format!(
+                "configuration set {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
         None if cs.spec.adopt => {
@@ -228,7 +204,7 @@ async fn sync(
             .await;
         }
         None => {
-            return Err(SyncError::NotOurs(format!(
+            return Err(not_ours(format!(
                 "configuration set {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
             )));
         }
@@ -261,10 +237,40 @@ async fn sync(
     Ok(Synced { arn })
 }
 
-async fn cleanup(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Context) -> Result<Action, Error> {
+/// CreateConfigurationSet with every group and the owner tag.
+async fn create(
+    cs: &ConfigurationSet,
+    ctx: &Context,
+    session: &crate::aws::Session,
+    name: &str,
+    desired: &diff::SetOptions,
+    tags: &std::collections::BTreeMap<String, String>,
+    priority: Priority,
+) -> Result<(), AwsError> {
+    session.create_configuration_set(name, desired, tags, priority).await?;
+    // The SDK drops nested `false` bools in CreateConfigurationSet and
+    // SES defaults sending to on, so a disabled set needs its Put call.
+    if !desired.sending_enabled {
+        session
+            .apply_set_change(name, &SetChange::Sending(false), priority)
+            .await?;
+    }
+    info!(name, "created configuration set");
+    ctx.event(
+        cs,
+        EventType::Normal,
+        "Created",
+        format!("created configuration set {name} in {}", session.region),
+    )
+    .await;
+    Ok(())
+}
+
+async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let cs = &*o.obj;
     let key = key_of(cs);
-    ctx.metrics
-        .remove_set(&cs.namespace().unwrap_or_default(), &cs.name_any());
+    let ns = cs.namespace().unwrap_or_default();
+    ctx.metrics.remove_set(&ns, &cs.name_any());
     let name = cs.aws_name();
     if cs.spec.deletion_policy == DeletionPolicy::Retain {
         ctx.event(
@@ -277,31 +283,27 @@ async fn cleanup(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Conte
         ctx.forget(&key);
         return Ok(Action::await_change());
     }
-    let ns = cs.namespace().unwrap_or_default();
-    let dests: Vec<String> = Api::<EventDestination>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::kube("listing EventDestinations"))?
-        .into_iter()
-        .filter(|d| d.spec.configuration_set_ref.name == cs.name_any())
+    let mut dests: Vec<String> = ctx
+        .caches
+        .destinations
+        .state()
+        .iter()
+        .filter(|d| d.namespace().as_deref() == Some(ns.as_str()) && d.spec.configuration_set_ref.name == cs.name_any())
         .map(|d| d.name_any())
         .collect();
     if !dests.is_empty() {
+        dests.sort();
         let msg = format!(
             "waiting for EventDestinations to be deleted first: {}",
             dests.join(", ")
         );
-        write_status(
-            api,
-            cs,
-            conditions::reconciling("WaitingForEventDestinations", msg.clone()),
-            None,
-        )
-        .await?;
+        o.write_conditions(&conditions::reconciling("WaitingForEventDestinations", msg.clone()))
+            .await?;
         return Err(Error::Waiting(msg));
     }
-    let account_key = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()).await? {
+    let account_key = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
         AccountAccess::Allowed { key, .. } => key,
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
             let note = format!("SesAccount {a} is missing or not allowed: configuration set {name} is left in AWS");
             ctx.event(cs, EventType::Warning, "DeleteSkipped", note).await;
@@ -343,13 +345,8 @@ async fn cleanup(cs: &ConfigurationSet, api: &Api<ConfigurationSet>, ctx: &Conte
             Ok(Action::await_change())
         }
         Err(e) => {
-            write_status(
-                api,
-                cs,
-                conditions::reconciling(aws_reason(&e), format!("deleting: {e}")),
-                None,
-            )
-            .await?;
+            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+                .await?;
             Err(Error::Aws(e))
         }
     }
@@ -374,33 +371,6 @@ fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
             "spec.sending.enabled is false",
         ),
     }
-}
-
-fn set_conditions(status: &mut ConfigurationSetStatus, cs: &ConfigurationSet, desired: &[Desired]) {
-    let generation = cs.meta().generation;
-    status.conditions = conditions::merge(&status.conditions, desired, generation, &now());
-    status.observed_generation = generation;
-}
-
-/// Writes kstatus conditions, keeping the rest of the status.
-async fn write_status(
-    api: &Api<ConfigurationSet>,
-    cs: &ConfigurationSet,
-    desired: Vec<Desired>,
-    extra: Option<Desired>,
-) -> Result<(), Error> {
-    let mut status = cs.status.clone().unwrap_or_default();
-    let mut all = desired;
-    all.extend(extra);
-    set_conditions(&mut status, cs, &all);
-    patch_status(api, cs, cs.status.as_ref(), &status).await
-}
-
-fn is_stalled_with(cs: &ConfigurationSet, reason: &str) -> bool {
-    cs.status
-        .as_ref()
-        .and_then(|s| conditions::status_of(&s.conditions, conditions::STALLED))
-        .is_some_and(|c| c.status == "True" && c.reason == reason)
 }
 
 /// Condition reason for an AWS error: AWS's error code without the

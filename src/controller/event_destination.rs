@@ -4,45 +4,23 @@
 
 use std::sync::Arc;
 
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::{Instrument, info_span};
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, Pass, fingerprint, fresh, key_of, now, patch_status};
-use crate::api::conditions::{self, Desired};
+use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of};
+use crate::api::conditions;
 use crate::api::event_destination::{SubscriptionStatus, TopicSpec};
-use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, FINALIZER, OWNER_TAG};
-use crate::aws::limiter::Priority;
-use crate::aws::{AwsError, Session};
+use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, OWNER_TAG};
+use crate::aws::scheduler::Priority;
+use crate::aws::{AwsError, ErrorKind, Session};
 use crate::diff::event_destination::{self as diff, DestinationChange};
 use crate::diff::topic;
 
 pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = ed.namespace().unwrap_or_default();
-    let api: Api<EventDestination> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = info_span!("reconcile", kind = "EventDestination", object = %key_of(&*ed));
-    async {
-        let Some(ed) = fresh(&api, &ed).await? else {
-            return Ok(Action::await_change());
-        };
-        finalizer(&api, FINALIZER, ed, |event| async {
-            match event {
-                Finalizer::Apply(ed) => apply(&ed, &api, &ctx).await,
-                Finalizer::Cleanup(ed) => cleanup(&ed, &api, &ctx).await,
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        })
-    }
-    .instrument(span)
-    .await
+    drive(ed, ctx, apply, cleanup).await
 }
 
 /// The configuration set this destination belongs to, once it is Ready.
@@ -50,66 +28,63 @@ enum SetState {
     Missing(String),
     NotReady(String),
     Ready {
-        set: Box<ConfigurationSet>,
+        set: Arc<ConfigurationSet>,
         aws_name: String,
         arn: String,
     },
 }
 
-async fn referenced_set(ed: &EventDestination, ctx: &Context) -> Result<SetState, Error> {
+/// From the cache: the set's status says whether it exists in AWS.
+fn referenced_set(ed: &EventDestination, ctx: &Context) -> SetState {
     let ns = ed.namespace().unwrap_or_default();
     let name = &ed.spec.configuration_set_ref.name;
-    let Some(set) = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(name)
-        .await
-        .map_err(Error::kube("reading ConfigurationSet"))?
-    else {
-        return Ok(SetState::Missing(name.clone()));
+    let Some(set) = ctx.caches.sets.get(&ObjectRef::new(name).within(&ns)) else {
+        return SetState::Missing(name.clone());
     };
     let status = set.status.clone().unwrap_or_default();
     match (status.aws_name, status.arn) {
         (Some(aws_name), Some(arn)) if conditions::is_true(&status.conditions, conditions::READY) => {
-            Ok(SetState::Ready {
-                set: Box::new(set),
-                aws_name,
-                arn,
-            })
+            SetState::Ready { set, aws_name, arn }
         }
-        _ => Ok(SetState::NotReady(name.clone())),
+        _ => SetState::NotReady(name.clone()),
     }
 }
 
-async fn apply(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context) -> Result<Action, Error> {
+async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ed = &*o.obj;
     let key = key_of(ed);
     let ns = ed.namespace().unwrap_or_default();
-    let (set, set_name, set_arn) = match referenced_set(ed, ctx).await? {
+    let (set, set_name, set_arn) = match referenced_set(ed, &ctx) {
         SetState::Missing(name) => {
             let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
-            write_status(api, ed, conditions::reconciling("ConfigurationSetNotFound", msg)).await?;
+            o.write_conditions(&conditions::reconciling("ConfigurationSetNotFound", msg))
+                .await?;
             ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         SetState::NotReady(name) => {
             let msg = format!("waiting for ConfigurationSet {name} to be Ready");
-            write_status(api, ed, conditions::reconciling("WaitingForConfigurationSet", msg)).await?;
+            o.write_conditions(&conditions::reconciling("WaitingForConfigurationSet", msg))
+                .await?;
             ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
         }
         SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
     };
-    let (account_name, account_generation, account_key) =
-        match ctx.account_for(&ns, set.spec.account_ref.as_deref()).await? {
-            AccountAccess::Allowed { name, generation, key } => (name, generation, key),
-            AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-                let msg = format!(
-                    "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
-                    set.name_any()
-                );
-                write_status(api, ed, conditions::stalled("AccountNotAllowed", msg)).await?;
-                ctx.forget(&key);
-                return Ok(Action::requeue(ctx.settings.drift_interval));
-            }
-        };
+    let (account_name, account_generation, account_key) = match ctx.account_for(&ns, set.spec.account_ref.as_deref()) {
+        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
+        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+            let msg = format!(
+                "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
+                set.name_any()
+            );
+            o.write_conditions(&conditions::stalled("AccountNotAllowed", msg))
+                .await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+    };
     let fp = fingerprint((
         ed.metadata.generation,
         account_generation,
@@ -117,42 +92,41 @@ async fn apply(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context
         set.uid(),
         &set_arn,
     ));
-    let priority = match ctx.pass(&key, fp) {
+    let priority = match ctx.pass(&key, fp, &account_name) {
         Pass::Skip(action) => return Ok(action),
         Pass::Run(priority) => priority,
     };
+    o.ensure_fresh()?;
 
     let result = async {
         let session = ctx.session(&account_key).await?;
-        sync(ed, ctx, &session, &set_name, &set_arn, priority).await
+        let drift_period = ctx.drift_period(&account_name);
+        sync(ed, &ctx, &session, &set_name, &set_arn, priority, drift_period).await
     }
     .await;
     match result {
         Ok(mut status) => {
-            status.account = Some(account_name);
+            status.account = Some(account_name.clone());
+            status.conditions = o.status().conditions;
             let desired = conditions::ready(format!("event destination {} of {set_name} is in sync", ed.aws_name()));
-            status.conditions = ed.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-            set_conditions(&mut status, ed, &desired);
-            patch_status(api, ed, ed.status.as_ref(), &status).await?;
-            Ok(ctx.synced(&key, fp))
+            o.merge_conditions(&mut status, &desired);
+            o.patch_status(&status).await?;
+            Ok(ctx.synced(&key, fp, &account_name))
         }
         Err(Error::Aws(e)) if e.is_terminal() || e.code == "TopicNotOurs" => {
-            let reason = aws_reason(&e);
-            if !is_stalled_with(ed, &reason) {
-                ctx.event(ed, EventType::Warning, &reason, e.to_string()).await;
-            }
-            write_status(api, ed, conditions::stalled(reason, e.to_string())).await?;
-            Ok(ctx.stalled(&key, fp))
+            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
+            ctx.stalled(&key, fp, &account_name);
+            Err(Error::Aws(e))
         }
         Err(Error::Aws(e)) => {
             tracing::info!(error = %e, "AWS call failed, backing off");
-            write_status(
-                api,
-                ed,
-                conditions::reconciling(aws_reason(&e), format!("retrying: {e}")),
-            )
-            .await?;
-            Ok(ctx.backoff(&key, fp))
+            // A failed drift check leaves an in-sync destination Ready.
+            if priority != Priority::Drift {
+                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
+                    .await?;
+            }
+            ctx.failed(&key, fp, priority);
+            Err(Error::Aws(e))
         }
         Err(e) => Err(e),
     }
@@ -167,6 +141,7 @@ async fn sync(
     set_name: &str,
     set_arn: &str,
     priority: Priority,
+    drift_period: std::time::Duration,
 ) -> Result<EventDestinationStatus, Error> {
     let mut status = EventDestinationStatus {
         observed_generation: ed.meta().generation,
@@ -193,17 +168,46 @@ async fn sync(
     let Some(desired) = diff::desired(&ed.spec, dest_name.clone(), topic_arn.as_deref()) else {
         return Err(AwsError {
             operation: "EventDestination",
-            kind: crate::aws::ErrorKind::BadRequest,
+            kind: ErrorKind::BadRequest,
             code: "InvalidTarget".into(),
             message: "sns needs topicArn or topic".into(),
         }
         .into());
     };
     status.target = Some(desired.target.kind().to_string());
-    let Some(observed) = session.get_event_destinations(set_name, priority).await? else {
+    // Never created by this object: create without listing first (a set
+    // created moments ago has no destinations); AlreadyExists falls back to
+    // the list and diff below.
+    let never_created = ed.status.as_ref().and_then(|s| s.target.as_ref()).is_none();
+    if never_created && priority != Priority::Drift {
+        match session.put_event_destination(set_name, &desired, true, priority).await {
+            Ok(()) => {
+                ctx.event(
+                    ed,
+                    EventType::Normal,
+                    "Created",
+                    format!("created event destination {dest_name} on {set_name}"),
+                )
+                .await;
+                return Ok(status);
+            }
+            Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Drift checks of a set's destinations share one read per drift period.
+    let observed = match priority {
+        Priority::Drift => {
+            session
+                .event_destinations_within(set_name, drift_period.mul_f64(0.9), priority)
+                .await?
+        }
+        _ => session.get_event_destinations(set_name, priority).await?,
+    };
+    let Some(observed) = observed else {
         return Err(AwsError {
             operation: "sesv2:GetConfigurationSetEventDestinations",
-            kind: crate::aws::ErrorKind::NotFound,
+            kind: ErrorKind::NotFound,
             code: "NotFoundException".into(),
             message: format!("configuration set {set_name} is not in AWS yet"),
         }
@@ -223,9 +227,7 @@ async fn sync(
                 "DriftCorrected",
                 format!("event destination {dest_name} was changed outside the operator; restored"),
             ),
-            (DestinationChange::Update, Priority::Spec) => {
-                ("Updated", format!("updated event destination {dest_name}"))
-            }
+            (DestinationChange::Update, _) => ("Updated", format!("updated event destination {dest_name}")),
         };
         let type_ = if reason == "DriftCorrected" {
             EventType::Warning
@@ -283,7 +285,7 @@ async fn ensure_topic(
         Some(_) => {
             return Err(AwsError {
                 operation: "sns:CreateTopic",
-                kind: crate::aws::ErrorKind::AlreadyExists,
+                kind: ErrorKind::AlreadyExists,
                 code: "TopicNotOurs".into(),
                 message: format!("SNS topic {name} already exists and was not created by this resource; set spec.sns.topicArn to use it, or choose another topic name"),
             }
@@ -369,7 +371,8 @@ async fn ensure_subscriptions(
     Ok(out)
 }
 
-async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ed = &*o.obj;
     let key = key_of(ed);
     if ed.spec.deletion_policy == DeletionPolicy::Retain {
         ctx.event(
@@ -384,10 +387,10 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
     }
     let status = ed.status.clone().unwrap_or_default();
     let ns = ed.namespace().unwrap_or_default();
-    let set = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
-        .get_opt(&ed.spec.configuration_set_ref.name)
-        .await
-        .map_err(Error::kube("reading ConfigurationSet"))?;
+    let set = ctx
+        .caches
+        .sets
+        .get(&ObjectRef::new(&ed.spec.configuration_set_ref.name).within(&ns));
     let account_ref = status
         .account
         .clone()
@@ -395,13 +398,14 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
     let Some(set_name) = status
         .configuration_set
         .clone()
-        .or_else(|| set.as_ref().map(ConfigurationSet::aws_name))
+        .or_else(|| set.as_ref().map(|s| s.aws_name()))
     else {
         ctx.forget(&key);
         return Ok(Action::await_change());
     };
-    let account_key = match ctx.account_for(&ns, account_ref.as_deref()).await? {
+    let account_key = match ctx.account_for(&ns, account_ref.as_deref()) {
         AccountAccess::Allowed { key, .. } => key,
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::Missing(_) | AccountAccess::NotAllowed(_) => {
             ctx.event(
                 ed,
@@ -432,7 +436,7 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
                 .map(|spec| session.topic_arn(&topic_name(spec, &set_name, &ed.aws_name())))
         };
         if let Some(arn) = owned_topic {
-            delete_owned_topic(ed, ctx, &session, &arn).await?;
+            delete_owned_topic(ed, &ctx, &session, &arn).await?;
         }
         Ok(())
     }
@@ -450,33 +454,10 @@ async fn cleanup(ed: &EventDestination, api: &Api<EventDestination>, ctx: &Conte
             Ok(Action::await_change())
         }
         Err(Error::Aws(e)) => {
-            write_status(
-                api,
-                ed,
-                conditions::reconciling(aws_reason(&e), format!("deleting: {e}")),
-            )
-            .await?;
+            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+                .await?;
             Err(Error::Aws(e))
         }
         Err(e) => Err(e),
     }
-}
-
-fn set_conditions(status: &mut EventDestinationStatus, ed: &EventDestination, desired: &[Desired]) {
-    let generation = ed.meta().generation;
-    status.conditions = conditions::merge(&status.conditions, desired, generation, &now());
-    status.observed_generation = generation;
-}
-
-async fn write_status(api: &Api<EventDestination>, ed: &EventDestination, desired: Vec<Desired>) -> Result<(), Error> {
-    let mut status = ed.status.clone().unwrap_or_default();
-    set_conditions(&mut status, ed, &desired);
-    patch_status(api, ed, ed.status.as_ref(), &status).await
-}
-
-fn is_stalled_with(ed: &EventDestination, reason: &str) -> bool {
-    ed.status
-        .as_ref()
-        .and_then(|s| conditions::status_of(&s.conditions, conditions::STALLED))
-        .is_some_and(|c| c.status == "True" && c.reason == reason)
 }

@@ -1,39 +1,48 @@
 //! The controllers: one reconciler per kind, all following
 //! observe AWS -> pure diff -> apply only what differs -> pure status.
 //!
-//! This module owns what they share: the [`Context`], the error type, the
-//! gate that keeps status-only updates and back-off from causing AWS calls,
-//! account resolution, status patching, Kubernetes Events, and running the
-//! controllers with their reconcile metrics and cache readiness.
+//! This module owns what they share: the [`Context`] with the watch-fed
+//! caches every reconciler reads from, the reconcile pipeline ([`drive`]:
+//! finalizer, fresh read only before a write, typed errors), the gate that
+//! decides when a pass goes to AWS and at which priority, account
+//! resolution, status patching, Kubernetes Events, and running the
+//! controllers on shared watches.
 
 pub mod account;
 pub mod configuration_set;
 pub mod event_destination;
 pub mod reputation;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self as kube_controller, Action};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::Store;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use tracing::{Instrument, info_span};
 
-use crate::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
-use crate::aws::limiter::Priority;
+use crate::api::conditions::{self, Desired};
+use crate::api::{
+    ConfigurationSet, ConfigurationSetStatus, EventDestination, EventDestinationStatus, FINALIZER, ReputationPolicy,
+    ReputationPolicyStatus, SesAccount, SesAccountSpec, SesAccountStatus,
+};
+use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
-use crate::metrics::{ConditionCounts, Metrics, ObjectSource};
+use crate::metrics::{ConditionCounts, Metrics, ObjectSource, SchedulerSource};
 use crate::server::Health;
 
 /// Name used as field manager and event reporter.
@@ -49,17 +58,33 @@ pub enum Error {
     },
     #[error(transparent)]
     Aws(#[from] AwsError),
-    #[error("finalizer error: {0}")]
-    Finalizer(String),
+    /// The object has no name or an invalid finalizer (never for objects
+    /// the apiserver stored).
+    #[error("cannot manage the finalizer: {0}")]
+    Finalizer(&'static str),
     /// Cleanup cannot finish yet (dependents still exist). Returned as an
     /// error so the finalizer stays: an `Ok` from cleanup removes it.
     #[error("waiting: {0}")]
     Waiting(String),
+    /// The pass was computed from the cache and wants to write: [`drive`]
+    /// reads the object fresh and runs the pass again. Never leaves `drive`.
+    #[error("cached object must be read fresh before a write")]
+    Stale,
 }
 
 impl Error {
     fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Self {
         move |source| Error::Kube { action, source }
+    }
+
+    /// Not a failure: the object waits for something else (dependents to
+    /// go, the budget), and the metrics must not count it as an error.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, Error::Waiting(_))
+    }
+
+    fn is_not_found(&self) -> bool {
+        matches!(self, Error::Kube { source: kube::Error::Api(status), .. } if status.code == 404)
     }
 }
 
@@ -68,7 +93,8 @@ impl Error {
 pub struct Settings {
     /// SesAccount used when a resource has no `accountRef`.
     pub default_account: String,
-    /// How often converged objects are compared with AWS again.
+    /// How often converged objects are compared with AWS again (stretched
+    /// per account when the drift share of the SES budget is too small).
     pub drift_interval: Duration,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
@@ -79,7 +105,35 @@ pub struct Settings {
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
     pub reputation: reputation::ReputationSettings,
+    /// Reconciles running at once per kind: bounds memory, open
+    /// connections and API-server load when thousands of objects are
+    /// triggered together (start-up, a rate read).
+    pub concurrency: u16,
 }
+
+/// The watch-fed caches every reconciler reads from: a pass that makes no
+/// AWS call makes no API-server request.
+#[derive(Clone)]
+pub struct Caches {
+    pub sets: Store<ConfigurationSet>,
+    pub destinations: Store<EventDestination>,
+    pub policies: Store<ReputationPolicy>,
+    pub accounts: Store<SesAccount>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+}
+
+/// The writing ends of [`Caches`], taken once by [`run_with`].
+struct Writers {
+    sets: reflector::store::Writer<ConfigurationSet>,
+    destinations: reflector::store::Writer<EventDestination>,
+    policies: reflector::store::Writer<ReputationPolicy>,
+    accounts: reflector::store::Writer<SesAccount>,
+    namespaces: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+}
+
+/// Buffer of each shared watch: an object leaves it once every
+/// subscribing controller has seen it.
+const SHARED_BUFFER: usize = 1024;
 
 /// State shared by all reconcilers.
 pub struct Context {
@@ -92,19 +146,26 @@ pub struct Context {
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
     pub reputation: reputation::ReputationState,
+    pub caches: Caches,
+    writers: Mutex<Option<Writers>>,
     recorder: Recorder,
     gates: Mutex<HashMap<String, Gate>>,
+    /// Effective drift period per SesAccount name, and its status block.
+    drift_periods: Mutex<HashMap<String, (Duration, crate::api::account::DriftStatus)>>,
+    namespace_triggers: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Per-object memory of the last reconcile: lets a reconcile triggered by
-/// our own status patch, or during back-off, return without AWS calls.
+/// our own status patch, a rate read or during back-off return without AWS
+/// calls.
 #[derive(Clone, Debug)]
 struct Gate {
     fingerprint: u64,
     synced_at: Option<Instant>,
     retry_at: Option<Instant>,
+    /// Priority of the retry: a drift check that failed is retried as one.
+    retry_priority: Priority,
     failures: u32,
-    stalled: bool,
 }
 
 /// What a reconcile decided about the gate.
@@ -135,6 +196,11 @@ impl Context {
                 instance: None,
             },
         );
+        let (sets, sets_w) = reflector::store_shared(SHARED_BUFFER);
+        let (destinations, destinations_w) = reflector::store_shared(SHARED_BUFFER);
+        let (policies, policies_w) = reflector::store_shared(SHARED_BUFFER);
+        let (accounts, accounts_w) = reflector::store_shared(SHARED_BUFFER);
+        let (namespaces, namespaces_w) = reflector::store();
         Arc::new(Self {
             client,
             aws,
@@ -143,15 +209,55 @@ impl Context {
             health,
             recorder,
             reputation: Default::default(),
+            caches: Caches {
+                sets,
+                destinations,
+                policies,
+                accounts,
+                namespaces,
+            },
+            writers: Mutex::new(Some(Writers {
+                sets: sets_w,
+                destinations: destinations_w,
+                policies: policies_w,
+                accounts: accounts_w,
+                namespaces: namespaces_w,
+            })),
             gates: Default::default(),
+            drift_periods: Default::default(),
+            namespace_triggers: tokio::sync::broadcast::channel(256).0,
         })
     }
 
+    fn gates(&self) -> std::sync::MutexGuard<'_, HashMap<String, Gate>> {
+        self.gates.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The drift period in force for objects of an SesAccount.
+    pub fn drift_period(&self, account: &str) -> Duration {
+        self.drift_periods
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account)
+            .map_or(self.settings.drift_interval, |(period, _)| *period)
+    }
+
+    /// The drift schedule of an SesAccount for its status.
+    pub fn drift_status(&self, account: &str) -> Option<crate::api::account::DriftStatus> {
+        self.drift_periods
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account)
+            .map(|(_, status)| status.clone())
+    }
+
     /// Decides whether a reconcile must talk to AWS. `fingerprint` covers
-    /// everything that should cause immediate work (generation, deletion,
-    /// finalizers, referenced objects); the rest waits for the drift timer.
-    pub fn pass(&self, key: &str, fingerprint: u64) -> Pass {
-        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+    /// everything that should cause immediate work (generation, the
+    /// account, a pause decision); the rest waits for the account's drift
+    /// period.
+    pub fn pass(&self, key: &str, fingerprint: u64, account: &str) -> Pass {
+        let period = self.drift_period(account);
+        let gates = self.gates();
         let Some(gate) = gates.get(key) else {
             return Pass::Run(Priority::Spec);
         };
@@ -159,109 +265,100 @@ impl Context {
             return Pass::Run(Priority::Spec);
         }
         let now = Instant::now();
-        if gate.stalled {
-            // Terminal errors wait for a spec change, but what AWS refused
-            // can also be fixed outside the spec (a limit freed, a domain
-            // verified): look again once per drift interval.
-            return match gate.synced_at {
-                Some(at) if at + self.settings.drift_interval > now => {
-                    Pass::Skip(Action::requeue(at + self.settings.drift_interval - now))
-                }
-                _ => Pass::Run(Priority::Drift),
-            };
-        }
         if let Some(retry_at) = gate.retry_at {
             return if retry_at > now {
                 Pass::Skip(Action::requeue(retry_at - now))
             } else {
-                Pass::Run(Priority::Spec)
+                Pass::Run(gate.retry_priority)
             };
         }
+        // Converged, or Stalled: what AWS refused can also be fixed outside
+        // the spec (a limit freed), so a Stalled object is looked at again
+        // once per drift period too.
         match gate.synced_at {
-            Some(at) if at + self.settings.drift_interval > now => {
-                Pass::Skip(Action::requeue(at + self.settings.drift_interval - now))
-            }
+            Some(at) if at + period > now => Pass::Skip(Action::requeue(at + period - now)),
             Some(_) => Pass::Run(Priority::Drift),
             None => Pass::Run(Priority::Spec),
         }
     }
 
-    /// Records a successful sync: next AWS visit after the drift interval.
-    pub fn synced(&self, key: &str, fingerprint: u64) -> Action {
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates.insert(
+    /// Records a successful sync: next AWS visit after the drift period
+    /// (with up to 10% jitter, so objects synced together spread out).
+    pub fn synced(&self, key: &str, fingerprint: u64, account: &str) -> Action {
+        let period = self.drift_period(account);
+        let jitter = period.mul_f64((jitter(key, 0) % 1000) as f64 / 10_000.0);
+        self.gates().insert(
             key.to_string(),
             Gate {
                 fingerprint,
-                synced_at: Some(Instant::now()),
+                // The jitter moves the sync time back, so `pass` agrees.
+                synced_at: Some(Instant::now() + jitter),
                 retry_at: None,
+                retry_priority: Priority::Spec,
                 failures: 0,
-                stalled: false,
             },
         );
-        Action::requeue(self.settings.drift_interval)
+        Action::requeue(period + jitter)
     }
 
     /// Records a terminal failure: retried when the fingerprint (the spec or
-    /// what it references) changes, else once per drift interval.
-    pub fn stalled(&self, key: &str, fingerprint: u64) -> Action {
-        mark_reconcile_failed();
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates.insert(
+    /// what it references) changes, else once per drift period.
+    pub fn stalled(&self, key: &str, fingerprint: u64, account: &str) -> Action {
+        let period = self.drift_period(account);
+        self.gates().insert(
             key.to_string(),
             Gate {
                 fingerprint,
-                synced_at: Some(Instant::now()),
-                retry_at: None,
+                synced_at: None,
+                retry_at: Some(Instant::now() + period),
+                retry_priority: Priority::Drift,
                 failures: 0,
-                stalled: true,
             },
         );
-        Action::requeue(self.settings.drift_interval)
+        Action::requeue(period)
     }
 
     /// Records a transient failure and returns the per-object exponential
     /// back-off (1 s doubling to 5 min, with jitter); reset by [`Self::synced`].
-    pub fn backoff(&self, key: &str, fingerprint: u64) -> Action {
-        mark_reconcile_failed();
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        let failures = gates
-            .get(key)
-            .filter(|g| g.fingerprint == fingerprint)
-            .map_or(0, |g| g.failures)
-            + 1;
+    /// Throttling never gets here (the SES scheduler retries those calls).
+    pub fn failed(&self, key: &str, fingerprint: u64, priority: Priority) -> Action {
+        let mut gates = self.gates();
+        let previous = gates.get(key).filter(|g| g.fingerprint == fingerprint);
+        let failures = previous.map_or(0, |g| g.failures) + 1;
+        let synced_at = previous.and_then(|g| g.synced_at);
         let base = Duration::from_secs(1).saturating_mul(1 << failures.min(9).saturating_sub(1));
         let delay = base.min(Duration::from_secs(300));
-        let jitter = Duration::from_millis(jitter_millis(key, failures) % (delay.as_millis() as u64 / 4 + 1));
+        let jitter = Duration::from_millis(jitter(key, failures) % (delay.as_millis() as u64 / 4 + 1));
         let delay = delay + jitter;
         gates.insert(
             key.to_string(),
             Gate {
                 fingerprint,
-                synced_at: None,
+                synced_at,
                 retry_at: Some(Instant::now() + delay),
+                retry_priority: priority,
                 failures,
-                stalled: false,
             },
         );
         Action::requeue(delay)
     }
 
-    /// Back-off for a failure outside the AWS sync (Kubernetes API errors,
-    /// cleanup not finished): keeps the object's fingerprint, so the retry
-    /// does not count as a spec change.
-    pub fn retry_later(&self, key: &str) -> Action {
-        let fingerprint = self
-            .gates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .map_or(0, |g| g.fingerprint);
-        self.backoff(key, fingerprint)
+    /// The back-off recorded for an object, for errors that reach the
+    /// controller's error policy; a failure outside the AWS sync (an
+    /// API-server error) keeps the object's fingerprint.
+    fn requeue_after_error(&self, key: &str) -> Action {
+        let now = Instant::now();
+        let (fingerprint, retry_at, priority) = self.gates().get(key).map_or((0, None, Priority::Spec), |g| {
+            (g.fingerprint, g.retry_at, g.retry_priority)
+        });
+        match retry_at {
+            Some(at) if at > now => Action::requeue(at - now),
+            _ => self.failed(key, fingerprint, priority),
+        }
     }
 
     pub fn forget(&self, key: &str) {
-        self.gates.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.gates().remove(key);
     }
 
     /// Publishes a Kubernetes Event; failures are logged, never fatal.
@@ -279,36 +376,32 @@ impl Context {
     }
 
     /// Resolves the SesAccount a namespaced object uses and checks that its
-    /// namespace may use it, before any AWS call.
-    pub async fn account_for(&self, namespace: &str, account_ref: Option<&str>) -> Result<AccountAccess, Error> {
+    /// namespace may use it, from the caches, before any AWS call.
+    pub fn account_for(&self, namespace: &str, account_ref: Option<&str>) -> AccountAccess {
         let name = account_ref.unwrap_or(&self.settings.default_account).to_string();
-        let Some(account) = Api::<SesAccount>::all(self.client.clone())
-            .get_opt(&name)
-            .await
-            .map_err(Error::kube("reading SesAccount"))?
-        else {
-            return Ok(AccountAccess::Missing(name));
+        let Some(account) = self.caches.accounts.get(&ObjectRef::new(&name)) else {
+            // With an account selector the cache holds only this instance's
+            // accounts: another instance may own this one.
+            return if self.settings.account_selector.is_some() {
+                AccountAccess::NotOurs(name)
+            } else {
+                AccountAccess::Missing(name)
+            };
         };
-        let labels = Api::<Namespace>::all(self.client.clone())
-            .get_metadata(namespace)
-            .await
-            .map_err(Error::kube("reading Namespace labels"))?
-            .metadata
-            .labels
+        let labels = self
+            .caches
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
             .unwrap_or_default();
         if !account.spec.allows(&labels) {
-            return Ok(AccountAccess::NotAllowed(name));
+            return AccountAccess::NotAllowed(name);
         }
-        let key = AccountKey {
-            region: account.spec.region.clone(),
-            role_arn: account.spec.role_arn.clone(),
-            external_id: account.spec.external_id.clone(),
-        };
-        Ok(AccountAccess::Allowed {
-            name,
+        AccountAccess::Allowed {
             generation: account.metadata.generation.unwrap_or(0),
-            key,
-        })
+            key: account_key(&account.spec),
+            name,
+        }
     }
 
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, Error> {
@@ -324,10 +417,51 @@ impl Context {
             obj.name_any()
         )
     }
+
+    /// Recomputes each account's drift period: the configured interval, or
+    /// longer when one round of drift reads (one per set, one destination
+    /// list per set with destinations, one GetAccount) needs more than the
+    /// drift share of the account's SES rate. Shown in SesAccount status
+    /// and on /metrics.
+    pub fn refresh_drift_periods(&self) {
+        let mut checks: HashMap<String, i64> = HashMap::new();
+        let mut with_destinations: std::collections::HashSet<(String, String)> = Default::default();
+        for d in self.caches.destinations.state() {
+            with_destinations.insert((
+                d.namespace().unwrap_or_default(),
+                d.spec.configuration_set_ref.name.clone(),
+            ));
+        }
+        for cs in self.caches.sets.state() {
+            let account = cs.spec.account_ref.as_deref().unwrap_or(&self.settings.default_account);
+            let key = (cs.namespace().unwrap_or_default(), cs.name_any());
+            *checks.entry(account.to_string()).or_default() += 1 + i64::from(with_destinations.contains(&key));
+        }
+        let drift_rate = self.settings.aws.ses_calls_per_second * self.settings.aws.drift_share * 0.95;
+        let configured = self.settings.drift_interval;
+        let mut periods = self.drift_periods.lock().unwrap_or_else(|p| p.into_inner());
+        periods.clear();
+        for account in self.caches.accounts.state() {
+            let name = account.name_any();
+            let n = checks.get(&name).copied().unwrap_or(0) + 1;
+            let needed = Duration::from_secs_f64(n as f64 / drift_rate.max(0.0001));
+            let period = configured.max(needed);
+            self.metrics.set_drift_period(&name, Some(period));
+            let status = crate::api::account::DriftStatus {
+                period_seconds: period.as_secs_f64().ceil() as i64,
+                configured_seconds: configured.as_secs_f64().ceil() as i64,
+                checks_per_period: n,
+                calls_per_second: format!("{drift_rate:.3}"),
+            };
+            periods.insert(name, (period, status));
+        }
+    }
 }
 
 pub enum AccountAccess {
     Missing(String),
+    /// Not among this instance's accounts (`--account-selector`).
+    NotOurs(String),
     NotAllowed(String),
     Allowed {
         name: String,
@@ -336,7 +470,16 @@ pub enum AccountAccess {
     },
 }
 
-fn jitter_millis(key: &str, n: u32) -> u64 {
+/// The AWS session settings of an SesAccount.
+pub fn account_key(spec: &SesAccountSpec) -> AccountKey {
+    AccountKey {
+        region: spec.region.clone(),
+        role_arn: spec.role_arn.clone(),
+        external_id: spec.external_id.clone(),
+    }
+}
+
+fn jitter(key: &str, n: u32) -> u64 {
     let mut h = DefaultHasher::new();
     (key, n, std::time::SystemTime::now()).hash(&mut h);
     h.finish()
@@ -360,43 +503,212 @@ pub fn key_of<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
-/// The object as the apiserver has it now. Reconciles are triggered from a
-/// cache that can trail our own writes (and the rate reader triggers often);
-/// acting on a stale copy could undo a newer spec or status, so every
-/// reconcile that may write starts from a fresh read. `None`: deleted.
-pub async fn fresh<K>(api: &Api<K>, obj: &K) -> Result<Option<Arc<K>>, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+/// A kind's status, as the shared status helpers see it.
+pub trait ObjectStatus: Default + Clone + Serialize + PartialEq + Send + Sync {
+    fn conditions(&self) -> &[Condition];
+    fn set_conditions(&mut self, conditions: Vec<Condition>, generation: Option<i64>);
+}
+
+macro_rules! object_status {
+    ($status:ty) => {
+        impl ObjectStatus for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn set_conditions(&mut self, conditions: Vec<Condition>, generation: Option<i64>) {
+                self.conditions = conditions;
+                self.observed_generation = generation;
+            }
+        }
+    };
+}
+object_status!(ConfigurationSetStatus);
+object_status!(EventDestinationStatus);
+object_status!(SesAccountStatus);
+object_status!(ReputationPolicyStatus);
+
+/// A kind the shared pipeline reconciles.
+pub trait Managed:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug + Send + Sync + 'static
 {
+    type Status: ObjectStatus;
+    fn status(&self) -> Option<&Self::Status>;
+    /// The API of this object's kind where this object lives.
+    fn api_for(&self, client: Client) -> Api<Self>;
+}
+
+macro_rules! managed {
+    ($kind:ty, $status:ty, namespaced) => {
+        managed!($kind, $status, |o: &$kind, client| Api::namespaced(
+            client,
+            &o.namespace().unwrap_or_default()
+        ));
+    };
+    ($kind:ty, $status:ty, cluster) => {
+        managed!($kind, $status, |_: &$kind, client| Api::all(client));
+    };
+    ($kind:ty, $status:ty, $api:expr) => {
+        impl Managed for $kind {
+            type Status = $status;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            fn api_for(&self, client: Client) -> Api<Self> {
+                ($api)(self, client)
+            }
+        }
+    };
+}
+managed!(ConfigurationSet, ConfigurationSetStatus, namespaced);
+managed!(EventDestination, EventDestinationStatus, namespaced);
+managed!(SesAccount, SesAccountStatus, cluster);
+managed!(ReputationPolicy, ReputationPolicyStatus, namespaced);
+
+/// One reconcile's view of its object: where it came from decides whether
+/// it may be written from (see [`drive`]).
+pub struct Obj<K: Managed> {
+    pub obj: Arc<K>,
+    pub api: Api<K>,
+    /// Read from the API server in this pass (not from the cache).
+    pub fresh: bool,
+}
+
+impl<K: Managed> Obj<K> {
+    /// Before a write (AWS or status): a pass computed from the cache is
+    /// run again on a fresh read, so a cache that trails our own writes
+    /// never undoes a newer spec or status.
+    pub fn ensure_fresh(&self) -> Result<(), Error> {
+        if self.fresh { Ok(()) } else { Err(Error::Stale) }
+    }
+
+    pub fn status(&self) -> K::Status {
+        self.obj.status().cloned().unwrap_or_default()
+    }
+
+    /// Server-side-applies `status` unless it equals what the object has.
+    pub async fn patch_status(&self, status: &K::Status) -> Result<(), Error> {
+        if self.obj.status() == Some(status) {
+            return Ok(());
+        }
+        self.ensure_fresh()?;
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        self.api
+            .patch_status(
+                &self.obj.name_any(),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .map_err(Error::kube("patching status"))?;
+        Ok(())
+    }
+
+    /// Merges `desired` into the stored conditions of `status`.
+    pub fn merge_conditions(&self, status: &mut K::Status, desired: &[Desired]) {
+        let generation = self.obj.meta().generation;
+        let merged = conditions::merge(status.conditions(), desired, generation, &now());
+        status.set_conditions(merged, generation);
+    }
+
+    /// Writes conditions, keeping the rest of the status.
+    pub async fn write_conditions(&self, desired: &[Desired]) -> Result<(), Error> {
+        let mut status = self.status();
+        self.merge_conditions(&mut status, desired);
+        self.patch_status(&status).await
+    }
+
+    /// Whether the object is already Stalled for `reason` (Events go out
+    /// on transitions only).
+    pub fn is_stalled_with(&self, reason: &str) -> bool {
+        self.obj
+            .status()
+            .and_then(|s| conditions::status_of(s.conditions(), conditions::STALLED))
+            .is_some_and(|c| c.status == "True" && c.reason == reason)
+    }
+
+    /// Writes `desired` and announces it with a Warning Event once.
+    pub async fn stall(&self, ctx: &Context, reason: &str, message: String) -> Result<(), Error> {
+        if !self.is_stalled_with(reason) {
+            self.ensure_fresh()?;
+            ctx.event(&*self.obj, EventType::Warning, reason, message.clone()).await;
+        }
+        self.write_conditions(&conditions::stalled(reason, message)).await
+    }
+}
+
+/// The shared reconcile pipeline of every kind: span, finalizer, apply or
+/// cleanup, and the fresh read. A pass starts from the cached object; when
+/// it needs to write (AWS, status, finalizer), it asks for a fresh read
+/// ([`Error::Stale`]) and runs once more on that. A converged object
+/// therefore costs no API request.
+pub async fn drive<K, A, AF, C, CF>(obj: Arc<K>, ctx: Arc<Context>, apply: A, cleanup: C) -> Result<Action, Error>
+where
+    K: Managed,
+    A: Fn(Obj<K>, Arc<Context>) -> AF,
+    AF: Future<Output = Result<Action, Error>>,
+    C: Fn(Obj<K>, Arc<Context>) -> CF,
+    CF: Future<Output = Result<Action, Error>>,
+{
+    let api = obj.api_for(ctx.client.clone());
+    let span = info_span!("reconcile", kind = %K::kind(&()), object = %key_of(&*obj));
+    async move {
+        let mut current = obj;
+        // Finalizer changes and cleanup always work on a fresh read.
+        let mut fresh = false;
+        if current.meta().deletion_timestamp.is_some() || !current.finalizers().iter().any(|f| f == FINALIZER) {
+            let Some(read) = read_fresh(&api, &current).await? else {
+                return Ok(Action::await_change());
+            };
+            current = read;
+            fresh = true;
+        }
+        let (apply, cleanup) = (&apply, &cleanup);
+        loop {
+            let result = finalizer(&api, FINALIZER, current.clone(), |event| {
+                let (api, ctx) = (api.clone(), ctx.clone());
+                async move {
+                    match event {
+                        Finalizer::Apply(obj) => apply(Obj { obj, api, fresh }, ctx).await,
+                        Finalizer::Cleanup(obj) => cleanup(Obj { obj, api, fresh }, ctx).await,
+                    }
+                }
+            })
+            .await;
+            use kube::runtime::finalizer::Error as F;
+            return match result {
+                Ok(action) => Ok(action),
+                Err(F::ApplyFailed(Error::Stale) | F::CleanupFailed(Error::Stale)) if !fresh => {
+                    let Some(read) = read_fresh(&api, &current).await? else {
+                        return Ok(Action::await_change());
+                    };
+                    current = read;
+                    fresh = true;
+                    continue;
+                }
+                Err(F::ApplyFailed(e) | F::CleanupFailed(e)) => Err(e),
+                Err(F::AddFinalizer(source) | F::RemoveFinalizer(source)) => Err(Error::Kube {
+                    action: "updating finalizers",
+                    source,
+                }),
+                Err(F::UnnamedObject) => Err(Error::Finalizer("object has no name")),
+                Err(F::InvalidFinalizer) => Err(Error::Finalizer("invalid finalizer name")),
+            };
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn read_fresh<K: Managed>(api: &Api<K>, obj: &K) -> Result<Option<Arc<K>>, Error> {
     Ok(api
         .get_opt(&obj.name_any())
         .await
         .map_err(Error::kube("reading the object"))?
         .map(Arc::new))
-}
-
-/// Server-side-applies `status` unless it equals what the object already has.
-pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, current: Option<&S>, status: &S) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: Serialize + PartialEq,
-{
-    if current == Some(status) {
-        return Ok(());
-    }
-    let body = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(Error::kube("patching status"))?;
-    Ok(())
 }
 
 pub fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
@@ -414,132 +726,212 @@ pub async fn run(
     run_with(ctx, shutdown).await;
 }
 
+/// Drops what reconcilers never read from cached objects: managed fields
+/// and kubectl's copy of the last applied object are most of an object's
+/// size.
+fn trim<K: Resource>(obj: &mut K) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/// Object references of the cached `K`s that match.
+fn refs<K>(store: &Store<K>, matches: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|o| matches(o))
+        .map(|o| ObjectRef::from_obj(&*o))
+        .collect()
+}
+
 /// [`run`] with a context built by the caller (tests read its AWS call
-/// counters).
+/// counters). Every kind is watched once; the controllers share those
+/// watches and their caches.
 pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    let Some(writers) = ctx.writers.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        tracing::error!("controllers already ran with this context");
+        return;
+    };
     let client = ctx.client.clone();
     let settings = ctx.settings.clone();
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = match &settings.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
-    let accounts = Api::<SesAccount>::all(client.clone());
+    let (sets_api, dests_api, policies_api): (Api<ConfigurationSet>, Api<EventDestination>, Api<ReputationPolicy>) =
+        match &settings.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
     let account_wc = match &settings.account_selector {
         Some(sel) => watcher::Config::default().labels(sel),
         None => watcher::Config::default(),
     };
-
-    let set_controller = Controller::new(sets.clone(), watcher::Config::default());
-    let set_store = set_controller.store();
-    let set_cache = set_store.clone();
-    let policy_store_for_sets = set_store.clone();
-    let policies: Api<ReputationPolicy> = match &settings.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    let namespace_wc = match &settings.namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        None => watcher::Config::default(),
     };
+    let Writers {
+        sets: sets_w,
+        destinations: dests_w,
+        policies: policies_w,
+        accounts: accounts_w,
+        namespaces: namespaces_w,
+    } = writers;
+    // Subscriptions before the writers move into their watches.
+    let (Some(sets_for_sets), Some(sets_for_dests), Some(sets_for_policies)) =
+        (sets_w.subscribe(), sets_w.subscribe(), sets_w.subscribe())
+    else {
+        tracing::error!("shared stores expected");
+        return;
+    };
+    let (Some(dests_for_dests), Some(dests_for_sets)) = (dests_w.subscribe(), dests_w.subscribe()) else {
+        return;
+    };
+    let (Some(policies_for_policies), Some(policies_for_sets)) = (policies_w.subscribe(), policies_w.subscribe())
+    else {
+        return;
+    };
+    let (Some(accounts_for_accounts), Some(accounts_for_sets), Some(accounts_for_dests)) =
+        (accounts_w.subscribe(), accounts_w.subscribe(), accounts_w.subscribe())
+    else {
+        return;
+    };
+
+    let feeds = future::join5(
+        feed(
+            "ConfigurationSet",
+            watcher(sets_api, watcher::Config::default()),
+            sets_w,
+        ),
+        feed(
+            "EventDestination",
+            watcher(dests_api, watcher::Config::default()),
+            dests_w,
+        ),
+        feed(
+            "ReputationPolicy",
+            watcher(policies_api, watcher::Config::default()),
+            policies_w,
+        ),
+        feed(
+            "SesAccount",
+            watcher(Api::<SesAccount>::all(client.clone()), account_wc),
+            accounts_w,
+        ),
+        namespace_feed(
+            ctx.clone(),
+            watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), namespace_wc),
+            namespaces_w,
+        ),
+    );
+    let feeds = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = feeds => {},
+                _ = shutdown => {},
+            }
+        }
+    };
+
+    let config = kube_controller::Config::default().concurrency(settings.concurrency);
+    let caches = ctx.caches.clone();
     let default_account = settings.default_account.clone();
-    let set_ctrl = set_controller
-        .watches(
-            accounts.clone(),
-            watcher::Config::default(),
-            move |account: SesAccount| {
-                let account_name = account.name_any();
-                set_store
-                    .state()
-                    .into_iter()
-                    .filter(|s| s.spec.account_ref.as_deref().unwrap_or(&default_account) == account_name)
-                    .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            policies.clone(),
-            watcher::Config::default(),
-            move |policy: ReputationPolicy| {
-                // A policy change can move any set of its namespace.
+
+    let set_ctrl = {
+        let (sets, default_account) = (caches.sets.clone(), default_account.clone());
+        let (sets2, sets3) = (caches.sets.clone(), caches.sets.clone());
+        Controller::for_shared_stream(sets_for_sets, caches.sets.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(accounts_for_sets, move |account: Arc<SesAccount>| {
+                let name = account.name_any();
+                refs(&sets, |s| {
+                    s.spec.account_ref.as_deref().unwrap_or(&default_account) == name
+                })
+            })
+            // A policy change can move any set of its namespace.
+            .watches_shared_stream(policies_for_sets, move |policy: Arc<ReputationPolicy>| {
                 let ns = policy.namespace();
-                policy_store_for_sets
-                    .state()
-                    .into_iter()
-                    .filter(|s| s.namespace() == ns)
-                    .map(|s| kube::runtime::reflector::ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .reconcile_on(ctx.reputation.set_triggers())
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| instrumented("ConfigurationSet", configuration_set::reconcile, obj, ctx),
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "configuration set reconcile error");
-            }
-        });
+                refs(&sets2, |s| s.namespace() == ns)
+            })
+            // A set being deleted waits for its destinations to go.
+            .watches_shared_stream(dests_for_sets, move |d: Arc<EventDestination>| {
+                let (ns, name) = (d.namespace(), d.spec.configuration_set_ref.name.clone());
+                refs(&sets3, |s| s.namespace() == ns && s.name_any() == name)
+            })
+            .reconcile_on(ctx.reputation.set_triggers())
+            .reconcile_on(namespace_members(&ctx, caches.sets.clone()))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(
+                |obj, ctx| instrumented("ConfigurationSet", configuration_set::reconcile, obj, ctx),
+                error_policy,
+                ctx.clone(),
+            )
+            .for_each(|_| future::ready(()))
+    };
 
-    let dest_controller = Controller::new(dests.clone(), watcher::Config::default());
-    let dest_store = dest_controller.store();
-    let dest_cache = dest_store.clone();
-    let dest_ctrl = dest_controller
-        .watches(
-            sets.clone(),
-            watcher::Config::default(),
-            move |set: ConfigurationSet| {
+    let dest_ctrl = {
+        let (dests, dests2) = (caches.destinations.clone(), caches.destinations.clone());
+        let (sets, default_account) = (caches.sets.clone(), default_account.clone());
+        Controller::for_shared_stream(dests_for_dests, caches.destinations.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(sets_for_dests, move |set: Arc<ConfigurationSet>| {
                 let (ns, name) = (set.namespace(), set.name_any());
-                dest_store
+                refs(&dests, |d| {
+                    d.namespace() == ns && d.spec.configuration_set_ref.name == name
+                })
+            })
+            .watches_shared_stream(accounts_for_dests, move |account: Arc<SesAccount>| {
+                let name = account.name_any();
+                let in_account: std::collections::HashSet<(Option<String>, String)> = sets
                     .state()
-                    .into_iter()
-                    .filter(|d| d.namespace() == ns && d.spec.configuration_set_ref.name == name)
-                    .map(|d| kube::runtime::reflector::ObjectRef::from_obj(&*d))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| instrumented("EventDestination", event_destination::reconcile, obj, ctx),
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "event destination reconcile error");
-            }
-        });
+                    .iter()
+                    .filter(|s| s.spec.account_ref.as_deref().unwrap_or(&default_account) == name)
+                    .map(|s| (s.namespace(), s.name_any()))
+                    .collect();
+                refs(&dests2, |d| {
+                    in_account.contains(&(d.namespace(), d.spec.configuration_set_ref.name.clone()))
+                })
+            })
+            .reconcile_on(namespace_members(&ctx, caches.destinations.clone()))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(
+                |obj, ctx| instrumented("EventDestination", event_destination::reconcile, obj, ctx),
+                error_policy,
+                ctx.clone(),
+            )
+            .for_each(|_| future::ready(()))
+    };
 
-    let policy_controller = Controller::new(policies, watcher::Config::default());
-    let policy_store = policy_controller.store();
-    let policy_cache = policy_store.clone();
-    let policy_ctrl = policy_controller
-        .watches(sets.clone(), watcher::Config::default(), {
-            move |set: ConfigurationSet| {
+    let policy_ctrl = {
+        let policies = caches.policies.clone();
+        Controller::for_shared_stream(policies_for_policies, caches.policies.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(sets_for_policies, move |set: Arc<ConfigurationSet>| {
                 let ns = set.namespace();
-                policy_store
-                    .state()
-                    .into_iter()
-                    .filter(|p| p.namespace() == ns)
-                    .map(|p| kube::runtime::reflector::ObjectRef::from_obj(&*p))
-                    .collect::<Vec<_>>()
-            }
-        })
-        .graceful_shutdown_on(shutdown.clone())
-        .run(
-            |obj, ctx| instrumented("ReputationPolicy", reputation::reconcile_policy, obj, ctx),
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "reputation policy reconcile error");
-            }
-        });
-    let rate_reader = reputation::run_rate_reader(ctx.clone(), set_cache.clone(), Box::pin(shutdown.clone()));
+                refs(&policies, |p| p.namespace() == ns)
+            })
+            .graceful_shutdown_on(shutdown.clone())
+            .run(
+                |obj, ctx| instrumented("ReputationPolicy", reputation::reconcile_policy, obj, ctx),
+                error_policy,
+                ctx.clone(),
+            )
+            .for_each(|_| future::ready(()))
+    };
 
-    let account_controller = Controller::new(accounts, account_wc);
-    let account_cache = account_controller.store();
-    let account_ctrl = account_controller
+    let account_ctrl = Controller::for_shared_stream(accounts_for_accounts, caches.accounts.clone())
+        .with_config(config)
         .reconcile_on(ctx.reputation.account_triggers())
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -547,81 +939,157 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             error_policy,
             ctx.clone(),
         )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "account reconcile error");
-            }
-        });
+        .for_each(|_| future::ready(()));
+
+    let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
 
     // Ready (for /readyz) once every cache has its first full list; the
     // caches also feed `ses_reputation_objects` on each scrape.
-    let (set_ready, dest_ready, account_ready, policy_ready) = (
-        set_cache.clone(),
-        dest_cache.clone(),
-        account_cache.clone(),
-        policy_cache.clone(),
-    );
     let health = ctx.health.clone();
+    let ready_caches = caches.clone();
     let readiness = async move {
         let synced = tokio::join!(
-            set_ready.wait_until_ready(),
-            dest_ready.wait_until_ready(),
-            account_ready.wait_until_ready(),
-            policy_ready.wait_until_ready()
+            ready_caches.sets.wait_until_ready(),
+            ready_caches.destinations.wait_until_ready(),
+            ready_caches.accounts.wait_until_ready(),
+            ready_caches.policies.wait_until_ready(),
+            ready_caches.namespaces.wait_until_ready(),
         );
-        if let (Ok(()), Ok(()), Ok(()), Ok(())) = synced {
+        if let (Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) = synced {
             tracing::info!("controller caches synced");
             health.set_synced(true);
         }
     };
+    let counted = caches.clone();
     let source: ObjectSource = Arc::new(move || {
         vec![
-            (
-                "ConfigurationSet",
-                count_conditions(&set_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
-            ),
-            (
-                "EventDestination",
-                count_conditions(&dest_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
-            ),
-            (
-                "SesAccount",
-                count_conditions(&account_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
-            ),
-            (
-                "ReputationPolicy",
-                count_conditions(&policy_cache, |o| o.status.as_ref().map(|s| &s.conditions[..])),
-            ),
+            ("ConfigurationSet", count_conditions(&counted.sets)),
+            ("EventDestination", count_conditions(&counted.destinations)),
+            ("SesAccount", count_conditions(&counted.accounts)),
+            ("ReputationPolicy", count_conditions(&counted.policies)),
         ]
     });
     ctx.metrics.set_object_source(Some(source));
-    let readiness = async move {
-        tokio::select! {
-            _ = readiness => {},
-            _ = shutdown => {},
+    let registry_ctx = ctx.clone();
+    let schedulers: SchedulerSource = Arc::new(move || {
+        registry_ctx
+            .aws
+            .schedulers()
+            .into_iter()
+            .map(|((account, region), snapshot)| (account, region, snapshot))
+            .collect()
+    });
+    ctx.metrics.set_scheduler_source(Some(schedulers));
+    let readiness = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = readiness => {},
+                _ = shutdown => {},
+            }
+        }
+    };
+    // On shutdown, SES calls waiting for a slot are cancelled so the
+    // graceful drain only waits for calls already in flight.
+    let closer = {
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.await;
+            ctx.aws.close();
         }
     };
 
-    tokio::join!(set_ctrl, dest_ctrl, account_ctrl, policy_ctrl, rate_reader, readiness);
+    tokio::join!(
+        set_ctrl,
+        dest_ctrl,
+        account_ctrl,
+        policy_ctrl,
+        rate_reader,
+        readiness,
+        closer,
+        feeds
+    );
     ctx.health.set_synced(false);
     ctx.metrics.set_object_source(None);
+    ctx.metrics.set_scheduler_source(None);
 }
 
-tokio::task_local! {
-    /// Set when a reconcile records a failure through [`Context::backoff`] or
-    /// [`Context::stalled`]: reconcilers turn AWS errors into status and an
-    /// `Ok` action, so the returned `Result` alone would hide them.
-    static RECONCILE_FAILED: Cell<bool>;
+/// Drives one shared watch into its cache; errors are retried by the
+/// watcher's back-off and logged.
+async fn feed<K>(
+    kind: &'static str,
+    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+    writer: reflector::store::Writer<K>,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    stream
+        .default_backoff()
+        .modify(trim)
+        .reflect_shared(writer)
+        .for_each(|event| async move {
+            if let Err(e) = event {
+                tracing::warn!(error = %e, kind, "watch failed; retrying");
+            }
+        })
+        .await;
 }
 
-fn mark_reconcile_failed() {
-    // Outside a reconcile (error_policy) there is nothing to mark: the
-    // reconcile already counted its `Err`.
-    let _ = RECONCILE_FAILED.try_with(|failed| failed.set(true));
+/// Namespace labels decide `allowedNamespaces`: when they change, every
+/// set and destination in that namespace is evaluated again at once.
+async fn namespace_feed(
+    ctx: Arc<Context>,
+    stream: impl futures::Stream<Item = Result<watcher::Event<PartialObjectMeta<Namespace>>, watcher::Error>> + Send,
+    writer: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+) {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    stream
+        .default_backoff()
+        .modify(trim)
+        .reflect(writer)
+        .applied_objects()
+        .for_each(|ns| {
+            match ns {
+                Ok(ns) => {
+                    let labels = fingerprint(ns.metadata.labels.as_ref());
+                    let previous = seen.insert(ns.name_any(), labels);
+                    if previous.is_some_and(|p| p != labels) {
+                        // No subscriber yet: the controllers' first pass reads the labels.
+                        let _ = ctx.namespace_triggers.send(ns.name_any());
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying"),
+            }
+            future::ready(())
+        })
+        .await;
+}
+
+/// The cached objects of a namespace whose labels changed.
+fn namespace_members<K>(ctx: &Context, store: Store<K>) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let changed = futures::stream::unfold(ctx.namespace_triggers.subscribe(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ns) => return Some((ns, rx)),
+                // Missed some: the drift timer covers them.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    changed.flat_map(move |ns| {
+        let ns = Some(ns);
+        futures::stream::iter(refs(&store, |o| o.namespace() == ns))
+    })
 }
 
 /// Runs one reconcile and records its result and duration, so the
-/// per-kind reconcilers stay free of metrics code.
+/// per-kind reconcilers stay free of metrics code. Waiting (for
+/// dependents) is not a failure.
 async fn instrumented<K, F, Fut>(
     kind: &'static str,
     reconcile: F,
@@ -633,39 +1101,35 @@ where
     Fut: Future<Output = Result<Action, Error>>,
 {
     let started = Instant::now();
-    let (result, failed) = RECONCILE_FAILED
-        .scope(Cell::new(false), async {
-            let result = reconcile(obj, ctx.clone()).await;
-            (result, RECONCILE_FAILED.with(Cell::get))
-        })
-        .await;
-    ctx.metrics
-        .reconciled(kind, started.elapsed(), result.is_ok() && !failed);
+    let result = reconcile(obj, ctx.clone()).await;
+    let ok = match &result {
+        Ok(_) => true,
+        Err(e) => e.is_waiting(),
+    };
+    ctx.metrics.reconciled(kind, started.elapsed(), ok);
     result
 }
 
 /// Counts the cached objects of one kind by their Ready/Stalled conditions.
-fn count_conditions<K>(store: &Store<K>, conditions: impl Fn(&K) -> Option<&[Condition]>) -> ConditionCounts
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
+fn count_conditions<K: Managed>(store: &Store<K>) -> ConditionCounts {
     let mut counts = ConditionCounts::default();
     for obj in store.state() {
-        counts.add(conditions(&obj).unwrap_or_default());
+        counts.add(obj.status().map(|s| s.conditions()).unwrap_or_default());
     }
     counts
 }
 
-/// Errors that escaped a reconciler (Kubernetes API failures, cleanup that
-/// must be retried): retry with the object's back-off.
+/// Errors that reached the controller: retry with the object's back-off
+/// (recorded by the reconciler for AWS failures).
 fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
         Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
         // The object is already gone: nothing left to retry.
-        Error::Finalizer(msg) if msg.contains("NotFound") => Action::await_change(),
+        e if e.is_not_found() => Action::await_change(),
+        Error::Aws(e) if e.kind == crate::aws::ErrorKind::Cancelled => Action::await_change(),
         _ => {
             tracing::warn!(error = %err, object = %key_of(&*obj), "reconcile failed");
-            ctx.retry_later(&key_of(&*obj))
+            ctx.requeue_after_error(&key_of(&*obj))
         }
     }
 }

@@ -10,24 +10,23 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, ListParams};
+use kube::ResourceExt;
+use kube::api::Api;
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
+use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{Instrument, info_span};
 
-use super::{Context, Error, key_of, now, patch_status};
+use super::{Context, Error, Obj, account_key, key_of, now};
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::{PauseStatus, Reputation};
 use crate::api::{
-    ConfigurationSet, ConfigurationSetStatus, EventDestination, RESUME_ANNOTATION, ReputationPolicy,
-    ReputationPolicyStatus, SesAccount,
+    ConfigurationSet, ConfigurationSetStatus, RESUME_ANNOTATION, ReputationPolicy, ReputationPolicyStatus, SesAccount,
 };
-use crate::aws::{AccountKey, Session};
+use crate::aws::Session;
 use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Pause, PauseInput, PauseStep, Reading};
 
 /// Flags of the rate reader.
@@ -155,14 +154,20 @@ impl ReputationState {
 }
 
 /// Reads every account's rates each interval until `shutdown`.
-pub async fn run_rate_reader(
-    ctx: Arc<Context>,
-    sets: Store<ConfigurationSet>,
-    mut shutdown: impl std::future::Future<Output = ()> + Unpin,
-) {
+pub async fn run_rate_reader(ctx: Arc<Context>, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
     let interval = ctx.settings.reputation.interval;
+    // The caches must be listed before the first read means anything.
+    tokio::select! {
+        _ = &mut shutdown => return,
+        _ = ctx.caches.sets.wait_until_ready() => {}
+    }
+    tokio::select! {
+        _ = &mut shutdown => return,
+        _ = ctx.caches.accounts.wait_until_ready() => {}
+    }
     loop {
-        read_all(&ctx, &sets).instrument(info_span!("read_rates")).await;
+        ctx.refresh_drift_periods();
+        read_all(&ctx).instrument(info_span!("read_rates")).await;
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(interval) => {}
@@ -170,10 +175,22 @@ pub async fn run_rate_reader(
     }
 }
 
-async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
+/// Whether a new reading changes what a set's evaluation can show: a new
+/// value or datapoint, or a datapoint going stale since the last reading.
+fn reading_changed(old: Option<&Reading>, new: &Reading, staleness: Duration) -> bool {
+    let Some(old) = old else { return true };
+    // Whether each sample was fresh when its reading was taken.
+    let fresh = |reading: &Reading| {
+        let at = reading.read_at.unwrap_or_else(Timestamp::now);
+        [reading.bounce, reading.complaint].map(|s| s.map(|s| at.duration_since(s.at).unsigned_abs() < staleness))
+    };
+    old.bounce != new.bounce || old.complaint != new.complaint || fresh(old) != fresh(new)
+}
+
+async fn read_all(ctx: &Context) {
     // Group the sets that exist in AWS by the SesAccount they live in.
     let mut by_account: BTreeMap<String, Vec<Arc<ConfigurationSet>>> = BTreeMap::new();
-    for cs in sets.state() {
+    for cs in ctx.caches.sets.state() {
         if cs.status.as_ref().and_then(|s| s.aws_name.as_ref()).is_some() {
             let account = cs
                 .spec
@@ -183,25 +200,14 @@ async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
             by_account.entry(account).or_default().push(cs);
         }
     }
-    let accounts: Api<SesAccount> = Api::all(ctx.client.clone());
     for (account_name, members) in by_account {
         if !ctx.reputation.due(&account_name) {
             continue;
         }
-        let account = match accounts.get_opt(&account_name).await {
-            Ok(Some(a)) => a,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, account = account_name, "cannot read SesAccount");
-                continue;
-            }
+        let Some(account) = ctx.caches.accounts.get(&ObjectRef::new(&account_name)) else {
+            continue;
         };
-        let key = AccountKey {
-            region: account.spec.region.clone(),
-            role_arn: account.spec.role_arn.clone(),
-            external_id: account.spec.external_id.clone(),
-        };
-        let session = match ctx.aws.session(&key).await {
+        let session = match ctx.aws.session(&account_key(&account.spec)).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, account = account_name, "no AWS session for rate read");
@@ -219,6 +225,9 @@ async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
         {
             Ok(rates) => {
                 let read_at = Some(Timestamp::now());
+                let staleness = ctx.settings.reputation.staleness;
+                // Only the sets whose evaluation can change are reconciled.
+                let mut changed = Vec::new();
                 {
                     let mut cache = ctx.reputation.sets.write().unwrap_or_else(|p| p.into_inner());
                     for cs in &members {
@@ -228,21 +237,34 @@ async fn read_all(ctx: &Context, sets: &Store<ConfigurationSet>) {
                             read_at,
                             ..Default::default()
                         });
-                        cache.insert(
-                            format!("{}/{}", cs.namespace().unwrap_or_default(), cs.name_any()),
-                            reading,
-                        );
+                        let key = format!("{}/{}", cs.namespace().unwrap_or_default(), cs.name_any());
+                        // A set in an auto-resume quiet period changes with time alone.
+                        let quiet = cs
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.pause.as_ref())
+                            .is_some_and(|p| p.quiet_since.is_some());
+                        if quiet || reading_changed(cache.get(&key), &reading, staleness) {
+                            changed.push(cs.clone());
+                        }
+                        cache.insert(key, reading);
                     }
                 }
-                ctx.reputation
-                    .accounts
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(account_name.clone(), rates.account);
-                for cs in &members {
+                let account_changed = {
+                    let mut accounts = ctx.reputation.accounts.write().unwrap_or_else(|p| p.into_inner());
+                    let changed = reading_changed(accounts.get(&account_name), &rates.account, staleness);
+                    accounts.insert(account_name.clone(), rates.account);
+                    changed
+                };
+                for cs in &changed {
                     ctx.reputation.set_trigger.send(cs);
                 }
-                ctx.reputation.account_trigger.send(&account);
+                // The account's status also shows its drift schedule.
+                let drift_changed =
+                    account.status.as_ref().and_then(|s| s.drift.clone()) != ctx.drift_status(&account_name);
+                if account_changed || drift_changed {
+                    ctx.reputation.account_trigger.send(&account);
+                }
                 ctx.reputation
                     .record(&account_name, true, ctx.settings.reputation.interval);
             }
@@ -270,6 +292,11 @@ pub struct SetEvaluation {
 }
 
 impl SetEvaluation {
+    /// What this evaluation does to a pause (stay, pause, resume).
+    pub fn step(&self) -> &PauseStep {
+        &self.step
+    }
+
     /// The pause in force after this evaluation.
     pub fn paused(&self) -> Option<&Pause> {
         self.step.pause()
@@ -297,7 +324,7 @@ impl SetEvaluation {
             thresholds_from,
             sources.map(rep::source_label),
         );
-        status.reputation = Some(block);
+        status.reputation = Some(hold_observed_at(status.reputation.as_ref(), block));
         match &self.step {
             PauseStep::Paused(_) | PauseStep::Resumed { .. } if !in_aws => {}
             PauseStep::Resumed { .. } => {
@@ -364,7 +391,7 @@ impl SetEvaluation {
         ctx.event(cs, type_, &format!("Reputation{level}"), note).await;
         let Some(session) = session else { return };
         for (policy, notify) in &self.notify {
-            let Some(topic) = notify_topic(ctx, cs, notify).await else {
+            let Some(topic) = notify_topic(ctx, cs, notify) else {
                 ctx.event(
                     cs,
                     EventType::Warning,
@@ -484,6 +511,30 @@ pub fn rate_status(
     (block, conditions)
 }
 
+/// While rates, level and thresholds stay the same, `observedAt` moves at
+/// most every [`OBSERVED_AT_REFRESH`]: CloudWatch publishes a datapoint a
+/// minute, and writing each one would patch every set's status every
+/// rate interval for nothing a user would notice.
+pub fn hold_observed_at(previous: Option<&Reputation>, mut block: Reputation) -> Reputation {
+    if let Some(previous) = previous {
+        let same = Reputation {
+            observed_at: previous.observed_at.clone(),
+            ..block.clone()
+        } == *previous;
+        let recent = match (&previous.observed_at, &block.observed_at) {
+            (Some(old), Some(new)) => new.0.duration_since(old.0).unsigned_abs() < OBSERVED_AT_REFRESH,
+            _ => false,
+        };
+        if same && recent {
+            block.observed_at = previous.observed_at.clone();
+        }
+    }
+    block
+}
+
+/// See [`hold_observed_at`].
+pub const OBSERVED_AT_REFRESH: Duration = Duration::from_secs(600);
+
 /// Alerts go out on every change between known levels, and when a set
 /// first shows up at Warning or Critical; data gaps (Unknown) and a first
 /// Healthy reading are not news.
@@ -491,7 +542,7 @@ fn is_alertable(previous: Level, level: Level) -> bool {
     previous != level && level != Level::Unknown && !(previous == Level::Unknown && level == Level::Healthy)
 }
 
-async fn notify_topic(
+fn notify_topic(
     ctx: &Context,
     cs: &ConfigurationSet,
     notify: &crate::api::reputation_policy::Notify,
@@ -500,25 +551,36 @@ async fn notify_topic(
         return Some(arn.clone());
     }
     let name = &notify.event_destination_ref.as_ref()?.name;
-    let api: Api<EventDestination> = Api::namespaced(ctx.client.clone(), &cs.namespace().unwrap_or_default());
-    api.get_opt(name).await.ok()??.status?.topic_arn
+    let ns = cs.namespace().unwrap_or_default();
+    ctx.caches
+        .destinations
+        .get(&ObjectRef::new(name).within(&ns))?
+        .status
+        .clone()?
+        .topic_arn
 }
 
 /// Evaluates a set's reputation from the cached reading and the policies
 /// that select it. `None` until the first rate read after start-up: the
 /// stored status stays as it was rather than flapping to Unknown.
-pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<SetEvaluation>, Error> {
-    let ns = cs.namespace().unwrap_or_default();
-    let Some(reading) = ctx.reputation.set_reading(&ns, &cs.name_any()) else {
-        return Ok(None);
-    };
-    let policies = Api::<ReputationPolicy>::namespaced(ctx.client.clone(), &ns)
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::kube("listing ReputationPolicies"))?;
+pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
+    let ns = cs.namespace();
+    let reading = ctx
+        .reputation
+        .set_reading(ns.as_deref().unwrap_or_default(), &cs.name_any())?;
     let labels = cs.labels();
-    let all_policies = policies.items;
-    let selecting: Vec<ReputationPolicy> = all_policies.iter().filter(|p| selects(p, labels)).cloned().collect();
+    let all_policies: Vec<Arc<ReputationPolicy>> = ctx
+        .caches
+        .policies
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns)
+        .collect();
+    let selecting: Vec<&ReputationPolicy> = all_policies
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| selects(p, labels))
+        .collect();
     let named: Vec<(String, &crate::api::ReputationPolicySpec)> =
         selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
     let applied = rep::applied(&named);
@@ -576,7 +638,7 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         .iter()
         .filter_map(|p| p.spec.actions.notify.clone().map(|n| (p.name_any(), n)))
         .collect();
-    Ok(Some(SetEvaluation {
+    Some(SetEvaluation {
         reading,
         applied,
         levels,
@@ -584,7 +646,7 @@ pub async fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Result<Option<Set
         step,
         notify,
         now: now_ts,
-    }))
+    })
 }
 
 /// The pause recorded in a set's status.
@@ -597,7 +659,7 @@ pub fn stored_pause(cs: &ConfigurationSet) -> Option<Pause> {
     })
 }
 
-fn selecting_errors(policies: &[ReputationPolicy]) -> bool {
+fn selecting_errors(policies: &[Arc<ReputationPolicy>]) -> bool {
     policies
         .iter()
         .any(|p| Selector::try_from(p.spec.selector.clone()).is_err())
@@ -607,71 +669,162 @@ fn selects(policy: &ReputationPolicy, labels: &BTreeMap<String, String>) -> bool
     Selector::try_from(policy.spec.selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
-/// ReputationPolicy reconciler: which sets it covers and which breach.
+/// ReputationPolicy reconciler: which sets it covers and which breach,
+/// computed from the set cache; triggered by set and policy changes, so it
+/// needs no timer and writes only when that list changes.
 pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let span = info_span!("reconcile", kind = "ReputationPolicy", object = %key_of(&*policy));
     async move {
         let ns = policy.namespace().unwrap_or_default();
         let api: Api<ReputationPolicy> = Api::namespaced(ctx.client.clone(), &ns);
-        let Some(policy) = super::fresh(&api, &policy).await? else {
-            return Ok(Action::await_change());
+        let cached = Obj {
+            obj: policy,
+            api: api.clone(),
+            fresh: false,
         };
-        let sets = Api::<ConfigurationSet>::namespaced(ctx.client.clone(), &ns)
-            .list(&ListParams::default())
-            .await
-            .map_err(Error::kube("listing ConfigurationSets"))?;
-        let mut status = policy.status.clone().unwrap_or_default();
-        let mut covered = Vec::new();
-        let mut breaching = Vec::new();
-        let mut newest: Option<Time> = None;
-        for cs in sets.items.iter().filter(|cs| selects(&policy, cs.labels())) {
-            covered.push(cs.name_any());
-            let Some(r) = cs.status.as_ref().and_then(|s| s.reputation.as_ref()) else {
-                continue;
-            };
-            if let Some(at) = &r.observed_at
-                && newest.as_ref().is_none_or(|n| n.0 < at.0)
-            {
-                newest = Some(at.clone());
+        match write_policy_status(&cached, &ctx).await {
+            Err(Error::Stale) => {
+                let Some(obj) = api
+                    .get_opt(&cached.obj.name_any())
+                    .await
+                    .map_err(Error::kube("reading the object"))?
+                else {
+                    return Ok(Action::await_change());
+                };
+                let fresh = Obj {
+                    obj: Arc::new(obj),
+                    api,
+                    fresh: true,
+                };
+                write_policy_status(&fresh, &ctx).await?;
             }
-            let level = r.level.as_deref().map_or(Level::Unknown, Level::parse);
-            if level >= Level::Warning {
-                breaching.push(crate::api::reputation_policy::Breach {
-                    configuration_set: cs.name_any(),
-                    level: level.as_str().to_string(),
-                    detail: format!(
-                        "bounce {} / complaint {} (thresholds from {})",
-                        r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
-                        r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
-                        r.thresholds_from.as_deref().unwrap_or("AWS")
-                    ),
-                });
-            }
+            other => other?,
         }
-        covered.sort();
-        breaching.sort_by(|a, b| a.configuration_set.cmp(&b.configuration_set));
-        let generation = policy.meta().generation;
-        let ready = if Selector::try_from(policy.spec.selector.clone()).is_err() {
-            conditions::stalled("InvalidSelector", "spec.selector cannot be parsed")
-        } else {
-            conditions::ready(format!(
-                "covers {} configuration set(s), {} breaching",
-                covered.len(),
-                breaching.len()
-            ))
-        };
-        status = ReputationPolicyStatus {
-            observed_generation: generation,
-            conditions: conditions::merge(&status.conditions, &ready, generation, &now()),
-            covered_count: covered.len() as i64,
-            covered,
-            breaching_count: breaching.len() as i64,
-            breaching,
-            last_evaluation_time: newest.or(status.last_evaluation_time),
-        };
-        patch_status(&api, &*policy, policy.status.as_ref(), &status).await?;
-        Ok(Action::requeue(ctx.settings.reputation.interval))
+        Ok(Action::await_change())
     }
     .instrument(span)
     .await
+}
+
+async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result<(), Error> {
+    let policy = &*o.obj;
+    let ns = policy.namespace();
+    let mut covered = Vec::new();
+    let mut breaching = Vec::new();
+    let mut newest: Option<Time> = None;
+    let sets = ctx.caches.sets.state();
+    let members = sets
+        .iter()
+        .filter(|cs| cs.namespace() == ns && cs.metadata.deletion_timestamp.is_none())
+        .filter(|cs| selects(policy, cs.labels()));
+    for cs in members {
+        covered.push(cs.name_any());
+        let Some(r) = cs.status.as_ref().and_then(|s| s.reputation.as_ref()) else {
+            continue;
+        };
+        if let Some(at) = &r.observed_at
+            && newest.as_ref().is_none_or(|n| n.0 < at.0)
+        {
+            newest = Some(at.clone());
+        }
+        let level = r.level.as_deref().map_or(Level::Unknown, Level::parse);
+        if level >= Level::Warning {
+            breaching.push(crate::api::reputation_policy::Breach {
+                configuration_set: cs.name_any(),
+                level: level.as_str().to_string(),
+                detail: format!(
+                    "bounce {} / complaint {} (thresholds from {})",
+                    r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
+                    r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
+                    r.thresholds_from.as_deref().unwrap_or("AWS")
+                ),
+            });
+        }
+    }
+    covered.sort();
+    breaching.sort_by(|a, b| a.configuration_set.cmp(&b.configuration_set));
+    let ready = if Selector::try_from(policy.spec.selector.clone()).is_err() {
+        conditions::stalled("InvalidSelector", "spec.selector cannot be parsed")
+    } else {
+        conditions::ready(format!(
+            "covers {} configuration set(s), {} breaching",
+            covered.len(),
+            breaching.len()
+        ))
+    };
+    let mut status = o.status();
+    let last_evaluation_time = newest.or(status.last_evaluation_time.take());
+    o.merge_conditions(&mut status, &ready);
+    let status = ReputationPolicyStatus {
+        covered_count: covered.len() as i64,
+        covered,
+        breaching_count: breaching.len() as i64,
+        breaching,
+        last_evaluation_time,
+        ..status
+    };
+    o.patch_status(&status).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(rate: &str, at: &str) -> Reputation {
+        Reputation {
+            bounce_rate: Some(rate.into()),
+            observed_at: Some(Time(at.parse().expect("timestamp"))),
+            level: Some("Healthy".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn observed_at_holds_while_the_rate_is_unchanged() {
+        let old = block("0.01", "2026-01-01T00:00:00Z");
+        let next_minute = block("0.01", "2026-01-01T00:01:00Z");
+        assert_eq!(hold_observed_at(Some(&old), next_minute), old);
+        // Ten minutes on, the time moves even though the rate did not.
+        let later = block("0.01", "2026-01-01T00:10:00Z");
+        assert_eq!(hold_observed_at(Some(&old), later.clone()), later);
+        // A new value always shows its own time.
+        let changed = block("0.02", "2026-01-01T00:01:00Z");
+        assert_eq!(hold_observed_at(Some(&old), changed.clone()), changed);
+        assert_eq!(hold_observed_at(None, changed.clone()), changed);
+    }
+
+    #[test]
+    fn a_reading_changes_on_new_data_or_when_it_goes_stale() {
+        let now = Timestamp::now();
+        let sample = |value: f64, ago: i64| rep::Sample {
+            value,
+            at: now - jiff::SignedDuration::from_secs(ago),
+        };
+        let reading = |b: Option<rep::Sample>, read_ago: i64| Reading {
+            bounce: b,
+            complaint: None,
+            read_at: Some(now - jiff::SignedDuration::from_secs(read_ago)),
+        };
+        let staleness = Duration::from_secs(3600);
+        let old = reading(Some(sample(0.01, 120)), 60);
+        // Only the read time moved: nothing to re-evaluate.
+        assert!(!reading_changed(
+            Some(&old),
+            &reading(Some(sample(0.01, 120)), 0),
+            staleness
+        ));
+        assert!(reading_changed(
+            Some(&old),
+            &reading(Some(sample(0.02, 60)), 0),
+            staleness
+        ));
+        assert!(reading_changed(None, &old, staleness));
+        // The same datapoint, read again once it is older than the
+        // staleness: Unknown now.
+        let stale = Duration::from_secs(100);
+        let before = reading(Some(sample(0.01, 120)), 30);
+        let again = reading(Some(sample(0.01, 120)), 0);
+        assert!(reading_changed(Some(&before), &again, stale));
+        assert!(!reading_changed(Some(&again), &again, stale));
+    }
 }

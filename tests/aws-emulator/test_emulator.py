@@ -11,8 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -24,6 +27,9 @@ from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from ses_ext.control import Control  # noqa: E402
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -76,13 +82,15 @@ def admin(endpoint: str, method: str, path: str, body: dict | None = None) -> di
 def clean(endpoint):
     yield
     admin(endpoint, "POST", "faults", {"ses_rps": None, "error_rate": 0})
+    for region in admin(endpoint, "GET", "faults")["regions"]:
+        admin(endpoint, "POST", "faults", {"ses_rps": None, "error_rate": 0, "region": region})
     admin(endpoint, "POST", "account", {"region": REGION, "enforcement_status": "HEALTHY",
                                         "sending_enabled": True, "production_access_enabled": True})
 
 
-def client(endpoint: str, service: str, attempts: int = 1):
+def client(endpoint: str, service: str, attempts: int = 1, region: str = REGION):
     return boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION,
+        service, endpoint_url=endpoint, region_name=region,
         aws_access_key_id="testing", aws_secret_access_key="testing",
         # Server-side validation is under test, so botocore must not pre-empt it.
         config=Config(retries={"mode": "standard", "max_attempts": attempts}, parameter_validation=False),
@@ -242,6 +250,150 @@ def test_tags(ses):
     # A set re-created under the same name starts without the old tags.
     ses.create_configuration_set(ConfigurationSetName=name)
     assert ses.list_tags_for_resource(ResourceArn=arn)["Tags"] == []
+
+
+# --- ListConfigurationSets ---------------------------------------------------
+# AWS serves it as GET /v2/email/configuration-sets?NextToken=&PageSize= (the
+# API reference) and as POST /v2/email/list-configuration-sets with a JSON
+# body (the model of botocore >= 1.43.105 and aws-sdk-sesv2 1.145, which the
+# operator uses). Each test lists in a region of its own so that it sees
+# exactly the sets it made.
+
+
+def ses_raw(endpoint: str, method: str, path: str, region: str = REGION,
+            body: dict | None = None) -> tuple[int, dict[str, str], dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{endpoint}{path}", data=data, method=method, headers={
+        "Content-Type": "application/json",
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/{region}/ses/aws4_request, "
+                         "SignedHeaders=host, Signature=x"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, headers, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        status, headers, raw = err.code, dict(err.headers), err.read()
+    return status, {k.lower(): v for k, v in headers.items()}, json.loads(raw or b"{}")
+
+
+def list_get(endpoint: str, region: str, **query) -> tuple[int, dict[str, str], dict]:
+    qs = urllib.parse.urlencode(query)
+    return ses_raw(endpoint, "GET", "/v2/email/configuration-sets" + (f"?{qs}" if qs else ""), region)
+
+
+def make_sets(endpoint: str, region: str, n: int, prefix: str = "ls") -> list[str]:
+    ses = client(endpoint, "sesv2", region=region)
+    names = [unique(prefix) for _ in range(n)]
+    with ThreadPoolExecutor(8) as pool:  # boto3 clients are thread-safe
+        list(pool.map(lambda name: ses.create_configuration_set(ConfigurationSetName=name), names))
+    return sorted(names)
+
+
+def test_list_configuration_sets_get_paginates(endpoint):
+    region = "ca-central-1"
+    names = make_sets(endpoint, region, 5)
+    pages, token = [], None
+    while True:
+        status, headers, out = list_get(endpoint, region, PageSize=2, **({"NextToken": token} if token else {}))
+        assert status == 200, out
+        assert headers["content-type"].startswith("application/json")
+        assert set(out) <= {"ConfigurationSets", "NextToken"}
+        pages.append(out["ConfigurationSets"])
+        token = out.get("NextToken")
+        if token is None:
+            break
+        assert isinstance(token, str) and token
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [n for p in pages for n in p] == names  # by name, each once
+    # No parameters: one page, no NextToken (AWS leaves it out, not null).
+    status, _, out = list_get(endpoint, region)
+    assert (status, out) == (200, {"ConfigurationSets": names})
+    # A page that ends exactly at the last set has no NextToken either.
+    status, _, out = list_get(endpoint, region, PageSize=5)
+    assert out == {"ConfigurationSets": names}
+
+
+def test_list_configuration_sets_post_paginates(endpoint):
+    # What boto3 1.44 and the Rust SDK send: POST /v2/email/list-configuration-sets.
+    region = "ca-west-1"
+    names = make_sets(endpoint, region, 3)
+    ses = client(endpoint, "sesv2", region=region)
+    first = ses.list_configuration_sets(PageSize=2)
+    assert first["ConfigurationSets"] == names[:2]
+    second = ses.list_configuration_sets(PageSize=2, NextToken=first["NextToken"])
+    assert second["ConfigurationSets"] == names[2:]
+    assert "NextToken" not in second
+    # Tokens are the same on both routes.
+    status, _, out = list_get(endpoint, region, PageSize=2, NextToken=first["NextToken"])
+    assert (status, out) == (200, {"ConfigurationSets": names[2:]})
+    listed, kwargs = [], {}
+    while True:
+        page = ses.list_configuration_sets(PageSize=1, **kwargs)
+        assert len(page["ConfigurationSets"]) == 1
+        listed += page["ConfigurationSets"]
+        if "NextToken" not in page:
+            break
+        kwargs = {"NextToken": page["NextToken"]}
+    assert listed == names
+    # A token stays valid when sets are deleted or created between pages.
+    first = ses.list_configuration_sets(PageSize=1)
+    ses.delete_configuration_set(ConfigurationSetName=names[0])
+    ses.delete_configuration_set(ConfigurationSetName=names[1])
+    assert ses.list_configuration_sets(PageSize=1, NextToken=first["NextToken"])["ConfigurationSets"] == names[2:]
+
+
+def test_list_configuration_sets_filter(endpoint):
+    region = "ap-northeast-3"
+    names = make_sets(endpoint, region, 2, "alpha") + make_sets(endpoint, region, 2, "beta")
+    ses = client(endpoint, "sesv2", region=region)
+    got = ses.list_configuration_sets(Filter={"CONFIGURATION_SET_NAME_CONTAINS": "pha-"})["ConfigurationSets"]
+    assert got == [n for n in names if n.startswith("alpha")]
+    with pytest.raises(ClientError) as err:
+        ses.list_configuration_sets(Filter={"NAME_STARTS_WITH": "a"})
+    assert code(err) == "BadRequestException"
+
+
+def test_list_configuration_sets_page_size_limits(endpoint):
+    region = "me-central-1"
+    ses = client(endpoint, "sesv2", region=region)
+    # Default and maximum page size: 1,000 (see README.md).
+    names = make_sets(endpoint, region, 1001)
+    out = ses.list_configuration_sets()
+    assert out["ConfigurationSets"] == names[:1000]
+    assert ses.list_configuration_sets(NextToken=out["NextToken"])["ConfigurationSets"] == names[1000:]
+    status, _, out = list_get(endpoint, region)
+    assert len(out["ConfigurationSets"]) == 1000 and "NextToken" in out
+    assert len(ses.list_configuration_sets(PageSize=1000)["ConfigurationSets"]) == 1000
+    for size in (0, -1, 1001, 1.5, "10", True):
+        with pytest.raises(ClientError) as err:
+            ses.list_configuration_sets(PageSize=size)
+        assert code(err) == "BadRequestException", size
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    for query in ({"PageSize": "0"}, {"PageSize": "1001"}, {"PageSize": "ten"}, {"PageSize": ""},
+                  {"NextToken": "not-a-token"}):
+        status, headers, out = list_get(endpoint, region, **query)
+        assert status == 400, query
+        assert headers["x-amzn-errortype"] == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.list_configuration_sets(NextToken="bm9wZQ==")
+    assert code(err) == "BadRequestException"
+
+
+def test_list_configuration_sets_counted_and_throttled(endpoint):
+    region = "ap-south-2"
+    make_sets(endpoint, region, 1)
+    admin(endpoint, "POST", "calls/reset")
+    assert list_get(endpoint, region)[0] == 200
+    client(endpoint, "sesv2", region=region).list_configuration_sets()
+    assert admin(endpoint, "GET", "calls")["calls"] == {"sesv2:ListConfigurationSets": 2}
+    admin(endpoint, "POST", "faults", {"ses_rps": 0.05, "region": region})
+    assert list_get(endpoint, region)[0] == 200
+    status, headers, out = list_get(endpoint, region)
+    assert (status, headers["x-amzn-errortype"], out) == (429, "TooManyRequestsException",
+                                                          {"message": "Too many requests."})
+    assert admin(endpoint, "GET", "calls")["throttled"] == {"sesv2:ListConfigurationSets": 1}
+    admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": region})
+    status, headers, _ = list_get(endpoint, region)
+    assert (status, headers["x-amzn-errortype"]) == (500, "InternalFailure")
 
 
 # --- event destinations ------------------------------------------------------
@@ -537,7 +689,8 @@ def test_throttling(endpoint, ses):
     # One token every 4 s: the second call lands well inside the refill even
     # on a loaded machine (at 1/s a slow second request got a fresh token).
     assert admin(endpoint, "POST", "faults", {"ses_rps": 0.25})["ses_rps"] == 0.25
-    assert admin(endpoint, "GET", "faults") == {"ses_rps": 0.25, "error_rate": 0.0, "seed": None, "regions": {}}
+    assert admin(endpoint, "GET", "faults") == {"ses_rps": 0.25, "ses_burst": 1, "error_rate": 0.0, "seed": None,
+                                                 "regions": {}}
     ses.create_configuration_set(ConfigurationSetName=name)
     with pytest.raises(ClientError) as err:
         ses.create_configuration_set(ConfigurationSetName=unique())
@@ -554,6 +707,89 @@ def test_throttling(endpoint, ses):
     sets = ses.list_configuration_sets(PageSize=1000)["ConfigurationSets"]
     assert name in sets
     assert admin(endpoint, "GET", "calls")["throttled"].get("sesv2:CreateConfigurationSet", 0) >= 1
+
+
+def test_ses_burst(endpoint, ses):
+    # One token every 20 s, bucket of 3: three calls pass at once, the fourth
+    # is throttled.
+    faults = admin(endpoint, "POST", "faults", {"ses_rps": 0.05, "ses_burst": 3})
+    assert (faults["ses_rps"], faults["ses_burst"]) == (0.05, 3)
+    for _ in range(3):
+        ses.create_configuration_set(ConfigurationSetName=unique())
+    with pytest.raises(ClientError) as err:
+        ses.create_configuration_set(ConfigurationSetName=unique())
+    assert code(err) == "TooManyRequestsException"
+    # Region-scoped, and left out means 1.
+    admin(endpoint, "POST", "faults", {"ses_rps": 0.05, "region": "ap-southeast-2"})
+    assert admin(endpoint, "GET", "faults")["regions"]["ap-southeast-2"]["ses_burst"] == 1
+    admin(endpoint, "POST", "faults", {"ses_rps": 0.05, "ses_burst": 2, "region": "ap-southeast-2"})
+    assert admin(endpoint, "GET", "faults")["regions"]["ap-southeast-2"]["ses_burst"] == 2
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            admin(endpoint, "POST", "faults", {"ses_rps": 1.0, "ses_burst": bad})
+        assert err.value.code == 400, bad
+    # A refused setting changed nothing.
+    assert admin(endpoint, "GET", "faults")["ses_burst"] == 3
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_rules():
+    """The rules README.md documents, on a clock the test moves."""
+    clock = FakeClock()
+    control = Control(clock=clock)
+    control.set_faults(None, 2.0, 0.0, None, burst=3)
+
+    def admit(operation: str = "CreateConfigurationSet", service: str = "sesv2", account: str = ACCOUNT,
+              region: str = REGION) -> str | None:
+        return control.admit(service, operation, account, region)
+
+    # A new bucket is full: `burst` calls pass at once.
+    assert [admit() for _ in range(4)] == [None, None, None, "throttle"]
+    # Refill is continuous at ses_rps tokens/s; a call needs a whole token.
+    clock.now += 0.25
+    assert admit() == "throttle"
+    # Throttled calls take nothing and do not delay the refill: at exactly
+    # 1/ses_rps s after the bucket ran dry the call passes.
+    clock.now += 0.25
+    assert admit() is None
+    assert admit() == "throttle"
+    # Sending, other services and SES v1 are never throttled nor take tokens.
+    for op in ("SendEmail", "SendRawEmail", "SendBulkEmail"):
+        assert admit(op) is None
+    assert admit("CreateTopic", "sns") is None
+    assert admit("PutMetricData", "cloudwatch") is None
+    assert admit("ListConfigurationSets", "ses") is None
+    # Buckets are per account and region.
+    assert admit(region="eu-west-1") is None
+    assert admit(account="210987654321") is None
+    # An idle bucket fills up to `burst`, no further.
+    clock.now += 3600
+    assert [admit() for _ in range(4)] == [None, None, None, "throttle"]
+    snapshot = control.snapshot()
+    assert snapshot["throttled"] == {"sesv2:CreateConfigurationSet": 4}
+    assert snapshot["calls"]["sesv2:CreateConfigurationSet"] == 13
+
+
+def test_token_bucket_boundary_is_inclusive():
+    # 1/3 s is not a float: the boundary still admits (tolerance 1e-9 token).
+    clock = FakeClock()
+    control = Control(clock=clock)
+    control.set_faults(None, 3.0, 0.0, None)
+    assert control.admit("sesv2", "GetAccount", ACCOUNT, REGION) is None
+    for _ in range(50):
+        clock.now += 1 / 3
+        assert control.admit("sesv2", "GetAccount", ACCOUNT, REGION) is None
+        assert control.admit("sesv2", "GetAccount", ACCOUNT, REGION) == "throttle"
+    # Changing a setting starts from a full bucket.
+    control.set_faults(None, 3.0, 0.0, None, burst=2)
+    assert [control.admit("sesv2", "GetAccount", ACCOUNT, REGION) for _ in range(3)] == [None, None, "throttle"]
 
 
 def test_error_rate(endpoint, ses):
@@ -582,7 +818,7 @@ def test_error_rate(endpoint, ses):
 def test_faults_scoped_to_a_region(endpoint, ses):
     admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": "ap-southeast-2"})
     assert admin(endpoint, "GET", "faults")["regions"] == {
-        "ap-southeast-2": {"ses_rps": None, "error_rate": 1.0, "seed": None}}
+        "ap-southeast-2": {"ses_rps": None, "ses_burst": 1, "error_rate": 1.0, "seed": None}}
     elsewhere = boto3.client("sesv2", endpoint_url=endpoint, region_name="ap-southeast-2",
                              aws_access_key_id="testing", aws_secret_access_key="testing",
                              config=Config(retries={"max_attempts": 1}))
@@ -615,14 +851,14 @@ def test_error_rate_is_seeded(endpoint, ses):
 # --- CloudWatch over rpc-v2-cbor (what the Rust SDK speaks) -----------------
 
 
-def cbor_call(endpoint: str, operation: str, params: dict) -> tuple[int, dict]:
+def cbor_call(endpoint: str, operation: str, params: dict, region: str = REGION) -> tuple[int, dict]:
     model = botocore.session.get_session().get_service_model("cloudwatch")
     op = model.operation_model(operation)
     req = create_serializer("smithy-rpc-v2-cbor").serialize_to_request(params, op)
     http = urllib.request.Request(
         f"{endpoint}{req['url_path']}", data=req["body"], method="POST",
         headers={**req["headers"], "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/"
-                                                    f"{REGION}/monitoring/aws4_request, SignedHeaders=host, Signature=x"})
+                                                    f"{region}/monitoring/aws4_request, SignedHeaders=host, Signature=x"})
     try:
         with urllib.request.urlopen(http, timeout=5) as resp:
             status, headers, body = resp.status, dict(resp.headers), resp.read()
@@ -656,6 +892,129 @@ def test_cloudwatch_cbor(endpoint):
     assert out["Error"]["Code"] == "ResourceNotFound"
 
 
+def put_metric(endpoint: str, region: str, value: float, when: dt.datetime, dims: list[tuple[str, str]] = (),
+               name: str = "Reputation.BounceRate", namespace: str = "AWS/SES", **extra) -> None:
+    datum = {"MetricName": name, "Value": value, "Timestamp": when, **extra}
+    if dims:
+        datum["Dimensions"] = [{"Name": k, "Value": v} for k, v in dims]
+    status, out = cbor_call(endpoint, "PutMetricData", {"Namespace": namespace, "MetricData": [datum]}, region)
+    assert status == 200, out
+
+
+def metric_data(endpoint: str, region: str, start: dt.datetime, end: dt.datetime,
+                queries: dict[str, list[tuple[str, str]] | None], period: int = 60, stat: str = "Average",
+                name: str = "Reputation.BounceRate") -> dict[str, list[tuple[dt.datetime, float]]]:
+    """GetMetricData over CBOR, as the Rust SDK sends it: a query for the
+    account-level metric carries no Dimensions member at all."""
+    built = []
+    for qid, dims in queries.items():
+        metric = {"Namespace": "AWS/SES", "MetricName": name}
+        if dims is not None:
+            metric["Dimensions"] = [{"Name": k, "Value": v} for k, v in dims]
+        built.append({"Id": qid, "ReturnData": True,
+                      "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}})
+    status, out = cbor_call(endpoint, "GetMetricData", {"StartTime": start, "EndTime": end,
+                                                        "ScanBy": "TimestampAscending",
+                                                        "MetricDataQueries": built}, region)
+    assert status == 200, out
+    return {r["Id"]: list(zip(r.get("Timestamps", []), r.get("Values", []))) for r in out["MetricDataResults"]}
+
+
+def test_cloudwatch_matches_the_exact_dimension_set(endpoint):
+    region = "eu-north-1"  # this test's own CloudWatch store
+    a, b = unique("a"), unique("b")
+    set_dim = "ses:configuration-set"
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    when = now - dt.timedelta(minutes=2)
+    put_metric(endpoint, region, 0.01, when)  # the account's rate
+    put_metric(endpoint, region, 0.05, when, [(set_dim, a)])
+    put_metric(endpoint, region, 0.09, when, [(set_dim, b)])
+    put_metric(endpoint, region, 0.5, when, [(set_dim, a)], namespace="Custom/Other")
+    put_metric(endpoint, region, 0.7, when, [("campaign", "x"), (set_dim, a)])
+    got = metric_data(endpoint, region, now - dt.timedelta(minutes=10), now + dt.timedelta(minutes=1), {
+        "account": None,
+        "empty": [],
+        "a": [(set_dim, a)],
+        "b": [(set_dim, b)],
+        "c": [(set_dim, unique("c"))],
+        "a_campaign": [(set_dim, a), ("campaign", "x")],  # the other order than put
+        "campaign": [("campaign", "x")],
+    })
+    values = {qid: [v for _, v in points] for qid, points in got.items()}
+    assert values == {
+        "account": [0.01],  # not the average over every set's data
+        "empty": [0.01],
+        "a": [0.05],  # neither b, the account, Custom/Other nor the 2-dimension metric
+        "b": [0.09],
+        "c": [],
+        "a_campaign": [0.7],
+        "campaign": [],  # a subset of a metric's dimensions is another metric
+    }
+
+
+def test_cloudwatch_period_alignment(endpoint):
+    region = "eu-west-3"
+    minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+    put_metric(endpoint, region, 1.0, minute + dt.timedelta(seconds=10))
+    put_metric(endpoint, region, 3.0, minute + dt.timedelta(seconds=70))
+    put_metric(endpoint, region, 5.0, minute + dt.timedelta(seconds=75))
+    # Less than 15 days ago: StartTime rounds down to the whole minute, and
+    # datapoints are at StartTime + k * Period.
+    start = minute + dt.timedelta(seconds=34, microseconds=500_000)
+    got = metric_data(endpoint, region, start, minute + dt.timedelta(minutes=5), {"q": None})
+    assert got["q"] == [(minute, 1.0), (minute + dt.timedelta(minutes=1), 4.0)]
+    got = metric_data(endpoint, region, start, minute + dt.timedelta(minutes=5), {"q": None}, period=120)
+    assert got["q"] == [(minute, 3.0)]
+    # Period 5/10/20/30: rounds down to that division of the minute.
+    put_metric(endpoint, region, 7.0, minute + dt.timedelta(seconds=31), name="HighRes", StorageResolution=1)
+    got = metric_data(endpoint, region, start, minute + dt.timedelta(minutes=1), {"q": None}, period=10,
+                      name="HighRes")
+    assert got["q"] == [(minute + dt.timedelta(seconds=30), 7.0)]
+    # 15 to 63 days ago: down to the 5-minute clock interval.
+    old = minute.replace(minute=minute.minute - minute.minute % 5) - dt.timedelta(days=20)
+    put_metric(endpoint, region, 2.0, old + dt.timedelta(minutes=1), name="Old")
+    got = metric_data(endpoint, region, old + dt.timedelta(minutes=2, seconds=34), old + dt.timedelta(hours=1),
+                      {"q": None}, period=300, name="Old")
+    assert got["q"] == [(old, 2.0)]
+    # More than 63 days ago: down to the hour.
+    older = minute.replace(minute=0) - dt.timedelta(days=70)
+    put_metric(endpoint, region, 6.0, older + dt.timedelta(minutes=7), name="Older")
+    got = metric_data(endpoint, region, older + dt.timedelta(minutes=12), older + dt.timedelta(hours=2),
+                      {"q": None}, period=3600, name="Older")
+    assert got["q"] == [(older, 6.0)]
+
+
+def test_cloudwatch_refuses_a_bad_period(endpoint):
+    now = dt.datetime.now(dt.timezone.utc)
+    for period in (7, 45, 90):  # the SDKs refuse 0 themselves
+        status, out = cbor_call(endpoint, "GetMetricData", {
+            "StartTime": now - dt.timedelta(minutes=5), "EndTime": now,
+            "MetricDataQueries": [{"Id": "q", "MetricStat": {"Metric": {
+                "Namespace": "AWS/SES", "MetricName": "Reputation.BounceRate"}, "Period": period, "Stat": "Average"}}]})
+        assert status == 400, period
+        assert out["Error"]["Code"] == "ValidationError"
+
+
+def test_cloudwatch_math_insights_and_json_protocol(endpoint):
+    # What the replaced GetMetricData still does, through boto3's JSON protocol.
+    cw = client(endpoint, "cloudwatch", region="us-west-1")
+    name = unique("m")
+    cw.put_metric_data(Namespace="App", MetricData=[{"MetricName": name, "Value": 2.0}])  # no Timestamp
+    now = dt.datetime.now(dt.timezone.utc)
+    out = cw.get_metric_data(StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1),
+                             MetricDataQueries=[
+                                 {"Id": "m1", "ReturnData": False, "MetricStat": {
+                                     "Metric": {"Namespace": "App", "MetricName": name}, "Period": 60, "Stat": "Sum"}},
+                                 # moto's metric math knows only an expression naming a query.
+                                 {"Id": "same", "Expression": "m1"},
+                                 {"Id": "sel", "Expression": f'SELECT SUM("{name}") FROM "App"', "Period": 60},
+                             ])["MetricDataResults"]
+    assert [r["Id"] for r in out] == ["same", "sel"]
+    assert out[0]["Values"] == [2.0]
+    assert out[0]["Timestamps"][0].second == 0  # on the minute
+    assert out[1]["Values"] == [2.0]
+
+
 # --- the rest of moto --------------------------------------------------------
 
 
@@ -670,7 +1029,8 @@ def test_moto_reset_resets_extension(endpoint, ses):
     ses.put_account_sending_attributes(SendingEnabled=False)
     admin(endpoint, "POST", "faults", {"error_rate": 0.25})
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5).read()
-    assert admin(endpoint, "GET", "faults") == {"ses_rps": None, "error_rate": 0.0, "seed": None, "regions": {}}
+    assert admin(endpoint, "GET", "faults") == {"ses_rps": None, "ses_burst": 1, "error_rate": 0.0, "seed": None,
+                                                 "regions": {}}
     assert name not in ses.list_configuration_sets(PageSize=1000)["ConfigurationSets"]
     assert ses.get_account()["SendingEnabled"] is True
 

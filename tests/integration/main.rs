@@ -15,3 +15,4 @@ mod ground_tests;
 mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;
+mod scale_tests;

@@ -7,13 +7,14 @@ application.
 
 from typing import Callable
 
-from . import control, sesv2, sns
+from . import cloudwatch, control, sesv2, sns
 from .cbor import CloudWatchCbor
 
 
 def install() -> None:
     sesv2.install()
     sns.install()
+    cloudwatch.install()
     control.install()
 
 

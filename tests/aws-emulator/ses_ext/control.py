@@ -3,9 +3,10 @@
 Owns: a hook around moto's `BaseResponse.call_action` (the one place every
 service's request passes with its operation name known, before any state
 changes) that counts each call as `service:Operation`, throttles SES v2
-control-plane calls with a token bucket per account+region and fails a
-fraction of SES v2, SNS and CloudWatch calls with HTTP 500; and the WSGI
-middleware that serves the admin API and resets this state with moto's
+control-plane calls with a token bucket per account+region (`ses_rps`
+tokens per second, `ses_burst` tokens deep; README.md states the rules) and
+fails a fraction of SES v2, SNS and CloudWatch calls with HTTP 500; and the
+WSGI middleware that serves the admin API and resets this state with moto's
 `/moto-api/reset`.
 """
 
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Callable
 
 from moto.core.responses import BaseResponse
@@ -29,6 +31,9 @@ from .sesv2 import account_state
 SENDING_OPERATIONS = {"SendEmail", "SendRawEmail", "SendBulkEmail"}
 FAULT_SERVICES = {"sesv2", "sns", "cloudwatch"}
 INTERNAL_FAILURE = "The request processing has failed because of an unknown error, exception or failure."
+# Float slack when refilling, so that a call exactly 1/ses_rps s after the
+# bucket ran dry passes even when that time is not exact in binary.
+TOKEN_EPSILON = 1e-9
 
 
 @dataclass
@@ -39,9 +44,11 @@ class Faults:
     error_rate: float = 0.0
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random)
+    ses_burst: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ses_rps": self.ses_rps, "error_rate": self.error_rate, "seed": self.seed}
+        return {"ses_rps": self.ses_rps, "ses_burst": self.ses_burst, "error_rate": self.error_rate,
+                "seed": self.seed}
 
 
 class Control:
@@ -49,9 +56,11 @@ class Control:
 
     Faults can be scoped to one region so that a test that turns them on
     does not disturb tests running in parallel against other regions.
+    `clock` (seconds, monotonic) is there for tests of the token bucket.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.lock = threading.Lock()
         self.reset()
 
@@ -70,8 +79,10 @@ class Control:
             self.throttled.clear()
             self.failed.clear()
 
-    def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None) -> None:
-        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed))
+    def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
+                   burst: int = 1) -> None:
+        """Replace the setting (global, or of one region); its buckets start full."""
+        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed), burst)
         with self.lock:
             if region is None:
                 self.global_faults = faults
@@ -94,15 +105,18 @@ class Control:
             self.calls[key] += 1
             faults = self.region_faults.get(region, self.global_faults)
             if service == "sesv2" and operation not in SENDING_OPERATIONS and faults.ses_rps:
-                # Token bucket, burst 1: a call needs a whole token.
-                now = time.monotonic()
-                tokens, last = self.buckets.get((account, region), (1.0, now))
-                tokens = min(1.0, tokens + (now - last) * faults.ses_rps)
-                if tokens < 1.0:
+                # Token bucket: starts full at `ses_burst` tokens, refills
+                # continuously, a call takes one whole token; a throttled
+                # call takes nothing.
+                now = self.clock()
+                burst = float(faults.ses_burst)
+                tokens, last = self.buckets.get((account, region), (burst, now))
+                tokens = min(burst, tokens + (now - last) * faults.ses_rps)
+                if tokens < 1.0 - TOKEN_EPSILON:
                     self.buckets[(account, region)] = (tokens, now)
                     self.throttled[key] += 1
                     return "throttle"
-                self.buckets[(account, region)] = (tokens - 1.0, now)
+                self.buckets[(account, region)] = (max(0.0, tokens - 1.0), now)
             if service in FAULT_SERVICES and faults.error_rate and faults.rng.random() < faults.error_rate:
                 self.failed[key] += 1
                 return "fail"
@@ -210,14 +224,19 @@ class AdminApp:
             rps = data.get("ses_rps")
             rate = float(data.get("error_rate") or 0.0)
             seed = data.get("seed")
+            burst = data.get("ses_burst")
+            burst = 1 if burst is None else burst
             if rps is not None and float(rps) < 0 or not 0.0 <= rate <= 1.0:
                 raise ValueError("ses_rps must be >= 0 and error_rate within 0..1")
+            if not isinstance(burst, Integral) or isinstance(burst, bool) or burst < 1:
+                raise ValueError("ses_burst must be an integer >= 1")
             region = data.get("region")
             CONTROL.set_faults(
                 str(region) if region else None,
                 float(rps) if rps is not None else None,
                 rate,
                 int(seed) if seed is not None else None,
+                int(burst),
             )
             return 200, CONTROL.faults()
         if (method, path) == ("POST", "/_emulator/account"):

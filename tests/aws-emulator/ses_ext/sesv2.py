@@ -1,21 +1,26 @@
 """SES v2 control plane that moto 5.2.5 lacks or shapes differently from AWS.
 
-Owns: configuration-set option groups (Create/Get/Delete/List and the six
-Put*Options calls), event destinations, tags on configuration sets,
-GetAccount and the account attribute calls, and the SendEmail checks that
-depend on them. State lives on moto's own objects: option groups and event
-destinations on moto's `ses.models.ConfigurationSet` (so deleting the set
-deletes them), tags in moto's SES tagger, account state on each
-`SESV2Backend` (one per account+region; moto's reset recreates it).
+Owns: configuration-set option groups (Create/Get/Delete and the six
+Put*Options calls), ListConfigurationSets (both of its routes, paginated),
+event destinations, tags on configuration sets, GetAccount and the account
+attribute calls, and the SendEmail checks that depend on them. State lives
+on moto's own objects: option groups and event destinations on moto's
+`ses.models.ConfigurationSet` (so deleting the set deletes them), tags in
+moto's SES tagger, account state on each `SESV2Backend` (one per
+account+region; moto's reset recreates it).
 
 The handlers are installed as methods of moto's `SESV2Response`: moto's
 botocore-based router maps every SES v2 REST path to its operation name, and
 `call_action` looks the handler up by that name; `install()` adds the URL
-route that lets every /v2/email/ path reach that router.
+route that lets every /v2/email/ path reach that router, and names the
+operation of the REST routes AWS serves that botocore's model no longer has
+(`LEGACY_ROUTES`), so those are counted, throttled and handled like the rest.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import time
@@ -54,6 +59,17 @@ ON_OFF = {"ENABLED", "DISABLED"}
 MAX_SETS = 10_000
 MAX_DESTINATIONS = 10
 MAX_TAGS = 50
+# The SES v2 API reference gives no default or maximum PageSize for
+# ListConfigurationSets. 1,000 is the documented page of SES v1's
+# ListConfigurationSets and the bound of v2's ListEmailIdentities.
+LIST_SETS_PAGE_SIZE = 1_000
+SET_FILTER_KEYS = {"CONFIGURATION_SET_NAME_CONTAINS"}
+# REST routes AWS serves whose operation botocore's SES v2 model has moved:
+# since botocore 1.43.105 ListConfigurationSets is POST
+# /v2/email/list-configuration-sets (aws-sdk-sesv2 1.145, the operator's SDK,
+# sends that too), while AWS's API reference and older SDKs and CLIs use
+# GET /v2/email/configuration-sets.
+LEGACY_ROUTES = {("GET", "/v2/email/configuration-sets"): "ListConfigurationSets"}
 
 
 # --- account ---------------------------------------------------------------
@@ -356,13 +372,71 @@ def delete_configuration_set(self: SESV2Response) -> str:
     return "{}"
 
 
-_moto_list_configuration_sets = SESV2Response.list_configuration_sets
+def _list_params(self: SESV2Response) -> dict[str, Any]:
+    """ListConfigurationSets' input: the query string of the GET route, the
+    JSON body of the POST route."""
+    if self.method != "GET":
+        return _body(self)
+    params: dict[str, Any] = {k: v[0] for k, v in self.querystring.items() if v}
+    if "PageSize" in params:
+        if not re.fullmatch(r"-?[0-9]{1,9}", params["PageSize"]):
+            raise BadRequest(f"PageSize must be an integer from 1 to {LIST_SETS_PAGE_SIZE}.")
+        params["PageSize"] = int(params["PageSize"])
+    return params
+
+
+def _page_size(value: Any) -> int:
+    if value is None:
+        return LIST_SETS_PAGE_SIZE
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= LIST_SETS_PAGE_SIZE:
+        raise BadRequest(f"PageSize must be an integer from 1 to {LIST_SETS_PAGE_SIZE}.")
+    return value
+
+
+# NextToken: the last name of the page before, so a token stays valid when
+# sets are created or deleted between pages (names are listed in order).
+def _next_token(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
+
+
+def _token_after(token: Any) -> str:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(str(token).encode()))["after"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise BadRequest("Invalid NextToken.")
+    if not isinstance(after, str):
+        raise BadRequest("Invalid NextToken.")
+    return after
 
 
 def list_configuration_sets(self: SESV2Response) -> str:
-    # AWS leaves NextToken out on the last page; moto sends null.
-    out = json.loads(_moto_list_configuration_sets(self))
-    return json.dumps({k: v for k, v in out.items() if v is not None})
+    params = _list_params(self)
+    size = _page_size(params.get("PageSize"))
+    names = sorted(_sets(self))
+    filters = params.get("Filter") or {}
+    if not isinstance(filters, dict) or not set(filters) <= SET_FILTER_KEYS:
+        raise BadRequest(f"Filter keys must be within {sorted(SET_FILTER_KEYS)}.")
+    contains = filters.get("CONFIGURATION_SET_NAME_CONTAINS")
+    if contains is not None:
+        if not isinstance(contains, str) or not contains:
+            raise BadRequest("CONFIGURATION_SET_NAME_CONTAINS must be a non-empty string.")
+        names = [n for n in names if contains in n]
+    if params.get("NextToken"):
+        after = _token_after(params["NextToken"])
+        names = [n for n in names if n > after]
+    out: dict[str, Any] = {"ConfigurationSets": names[:size]}
+    if len(names) > size:  # AWS leaves NextToken out on the last page
+        out["NextToken"] = _next_token(names[size - 1])
+    self.response_headers["Content-Type"] = "application/json"
+    return json.dumps(out)
+
+
+_moto_action_from_uri = SESV2Response._get_action_from_method_and_request_uri
+
+
+def _get_action_from_method_and_request_uri(self: SESV2Response, request: Any) -> str:
+    action = _moto_action_from_uri(self, request)
+    return action or LEGACY_ROUTES.get((request.method, request.path.rstrip("/")))  # type: ignore[return-value]
 
 
 def _put(group: str):
@@ -534,6 +608,7 @@ def install() -> None:
     }
     for name, fn in handlers.items():
         setattr(SESV2Response, name, fn)
+    SESV2Response._get_action_from_method_and_request_uri = _get_action_from_method_and_request_uri
     # moto's catch-all "/v2/.*" is taken literally by Flask, so most SES v2
     # paths 404 before reaching the router. Route every path under
     # /v2/email/ to the dispatcher; the operation comes from botocore's model.

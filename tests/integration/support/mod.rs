@@ -100,6 +100,8 @@ pub struct WorldOptions {
     pub start_operator: bool,
     /// How often the operator reads rates from CloudWatch.
     pub rate_interval: Duration,
+    /// Share of the SES rate drift checks may use.
+    pub drift_share: f64,
 }
 
 impl Default for WorldOptions {
@@ -111,6 +113,7 @@ impl Default for WorldOptions {
             allowed_namespaces: None,
             start_operator: true,
             rate_interval: Duration::from_secs(30),
+            drift_share: 0.5,
         }
     }
 }
@@ -159,11 +162,13 @@ impl World {
             aws: AwsSettings {
                 ses_calls_per_second: opts.ses_rps,
                 endpoint_url: Some(emulator::endpoint()),
+                drift_share: opts.drift_share,
             },
             reputation: ReputationSettings {
                 interval: opts.rate_interval,
                 ..Default::default()
             },
+            concurrency: 8,
         };
         // The SDK's default chain reads these; the ground script sets them too.
         let ctx = Context::new(operator_client.unwrap_or_else(|| client.clone()), settings).await;
