@@ -242,6 +242,31 @@ pub struct EventDestinationStatus {
     /// Subscriptions of an operator-owned topic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<SubscriptionStatus>,
+    /// This object's claim on the SES event destination. Event destinations
+    /// carry no tags, so the claim is written before the create call: the
+    /// operator updates or deletes only a destination this object claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<DestinationClaim>,
+}
+
+/// See [`EventDestinationStatus::claim`].
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationClaim {
+    /// Configuration set (AWS name).
+    pub configuration_set: String,
+    /// Event destination name.
+    pub name: String,
+    /// Pending (written before the create call; the outcome is not known
+    /// yet) or Created.
+    pub state: ClaimState,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClaimState {
+    #[default]
+    Pending,
+    Created,
 }
 
 /// State of one subscription.

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 use super::configuration_set::aws_reason;
 use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of};
 use crate::api::conditions;
-use crate::api::event_destination::{SubscriptionStatus, TopicSpec};
+use crate::api::event_destination::{ClaimState, DestinationClaim, SubscriptionStatus, TopicSpec};
 use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, Session};
@@ -98,20 +98,64 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
     };
     o.ensure_fresh()?;
 
+    // Event destinations carry no tags: this object's claim on one is
+    // recorded before the create call.
+    let dest_name = ed.aws_name();
+    let claim = match ed.status.as_ref().and_then(|s| s.claim.as_ref()) {
+        Some(c) if c.configuration_set == set_name && c.name == dest_name => match c.state {
+            ClaimState::Created => Claim::Created,
+            ClaimState::Pending => Claim::Unknown,
+        },
+        // Created by a version that did not record claims.
+        _ if created_before_claims(ed, &set_name) => Claim::Created,
+        _ => Claim::New,
+    };
+    let o = if claim == Claim::New {
+        let mut status = o.status();
+        status.claim = Some(DestinationClaim {
+            configuration_set: set_name.clone(),
+            name: dest_name.clone(),
+            state: ClaimState::Pending,
+        });
+        o.record(status, |ed, s| ed.status = Some(s)).await?
+    } else {
+        o
+    };
+    let ed = &*o.obj;
+
     let result = async {
         let session = ctx.session(&account_key).await?;
         let drift_period = ctx.drift_period(&account_name);
-        sync(ed, &ctx, &session, &set_name, &set_arn, priority, drift_period).await
+        let plan = Plan {
+            priority,
+            drift_period,
+            claim,
+        };
+        sync(ed, &ctx, &session, &set_name, &set_arn, plan).await
     }
     .await;
     match result {
         Ok(mut status) => {
+            status.claim = Some(DestinationClaim {
+                configuration_set: set_name.clone(),
+                name: dest_name.clone(),
+                state: ClaimState::Created,
+            });
             status.account = Some(account_name.clone());
             status.conditions = o.status().conditions;
             let desired = conditions::ready(format!("event destination {} of {set_name} is in sync", ed.aws_name()));
             o.merge_conditions(&mut status, &desired);
             o.patch_status(&status).await?;
             Ok(ctx.synced(&key, fp, &account_name))
+        }
+        Err(Error::Aws(e)) if e.code == DESTINATION_NOT_OURS => {
+            // Not ours: give up the claim, so deleting this object leaves it.
+            let mut status = o.status();
+            status.claim = None;
+            let o = o.record(status, |ed, s| ed.status = Some(s)).await?;
+            o.stall(&ctx, "AlreadyExists", e.message.clone()).await?;
+            ctx.stalled(&key, fp, &account_name);
+            Err(Error::Aws(e))
         }
         Err(Error::Aws(e)) if e.is_terminal() || e.code == "TopicNotOurs" => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
@@ -132,6 +176,46 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
     }
 }
 
+/// What this object knows about its claim on the SES event destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    /// Claimed in this pass: an existing destination is someone else's.
+    New,
+    /// Claimed in an earlier pass whose create may have succeeded.
+    Unknown,
+    Created,
+}
+
+/// How one sync runs.
+struct Plan {
+    priority: Priority,
+    /// Drift reads of the set's destination list younger than this are reused.
+    drift_period: std::time::Duration,
+    claim: Claim,
+}
+
+/// Error code of a destination that exists and this object never claimed.
+const DESTINATION_NOT_OURS: &str = "DestinationNotOurs";
+
+fn not_ours(set_name: &str, dest_name: &str) -> Error {
+    AwsError {
+        operation: "sesv2:CreateConfigurationSetEventDestination",
+        kind: ErrorKind::AlreadyExists,
+        code: DESTINATION_NOT_OURS.into(),
+        message: format!(
+            "event destination {dest_name} already exists on configuration set {set_name} and is owned by another resource; it is left untouched"
+        ),
+    }
+    .into()
+}
+
+/// A destination synced by an operator version that recorded no claim.
+fn created_before_claims(ed: &EventDestination, set_name: &str) -> bool {
+    ed.status
+        .as_ref()
+        .is_some_and(|s| s.claim.is_none() && s.target.is_some() && s.configuration_set.as_deref() == Some(set_name))
+}
+
 /// Observe -> diff -> apply for the topic, its subscriptions and the
 /// destination; returns the AWS part of the status.
 async fn sync(
@@ -140,9 +224,13 @@ async fn sync(
     session: &Session,
     set_name: &str,
     set_arn: &str,
-    priority: Priority,
-    drift_period: std::time::Duration,
+    plan: Plan,
 ) -> Result<EventDestinationStatus, Error> {
+    let Plan {
+        priority,
+        drift_period,
+        claim,
+    } = plan;
     let mut status = EventDestinationStatus {
         observed_generation: ed.meta().generation,
         configuration_set: Some(set_name.to_string()),
@@ -191,6 +279,9 @@ async fn sync(
                 .await;
                 return Ok(status);
             }
+            Err(e) if e.kind == ErrorKind::AlreadyExists && claim == Claim::New => {
+                return Err(not_ours(set_name, &dest_name));
+            }
             Err(e) if e.kind == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
@@ -214,6 +305,9 @@ async fn sync(
         .into());
     };
     let current = observed.iter().find(|d| d.name == dest_name);
+    if current.is_some() && claim == Claim::New {
+        return Err(not_ours(set_name, &dest_name));
+    }
     if let Some(change) = diff::diff(&desired, current) {
         session
             .put_event_destination(set_name, &desired, change == DestinationChange::Create, priority)
@@ -395,11 +489,18 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
         .account
         .clone()
         .or_else(|| set.as_ref().and_then(|s| s.spec.account_ref.clone()));
-    let Some(set_name) = status
-        .configuration_set
-        .clone()
-        .or_else(|| set.as_ref().map(|s| s.aws_name()))
-    else {
+    // Only a destination this object claimed is deleted: a name alone
+    // could be another team's destination on a set of the same name.
+    let claimed = status
+        .claim
+        .as_ref()
+        .filter(|c| c.name == ed.aws_name())
+        .map(|c| c.configuration_set.clone())
+        .or_else(|| {
+            let legacy = status.configuration_set.clone()?;
+            created_before_claims(ed, &legacy).then_some(legacy)
+        });
+    let Some(set_name) = claimed else {
         ctx.forget(&key);
         return Ok(Action::await_change());
     };

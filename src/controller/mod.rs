@@ -585,6 +585,18 @@ impl<K: Managed> Obj<K> {
         self.obj.status().cloned().unwrap_or_default()
     }
 
+    /// Writes `status` and returns the view with it, so later writes in
+    /// the same pass start from what is stored now.
+    pub async fn record(self, status: K::Status, set: impl FnOnce(&mut K, K::Status)) -> Result<Self, Error> {
+        self.patch_status(&status).await?;
+        let mut obj = (*self.obj).clone();
+        set(&mut obj, status);
+        Ok(Self {
+            obj: Arc::new(obj),
+            ..self
+        })
+    }
+
     /// Server-side-applies `status` unless it equals what the object has.
     pub async fn patch_status(&self, status: &K::Status) -> Result<(), Error> {
         if self.obj.status() == Some(status) {

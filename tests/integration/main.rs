@@ -16,3 +16,4 @@ mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;
 mod scale_tests;
+mod tenancy_tests;
