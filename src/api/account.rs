@@ -30,7 +30,8 @@ use super::reputation_policy::Thresholds;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("(has(self.spec.roleArn) ? self.spec.roleArn : '') == (has(oldSelf.spec.roleArn) ? oldSelf.spec.roleArn : '') && (has(self.spec.externalId) ? self.spec.externalId : '') == (has(oldSelf.spec.externalId) ? oldSelf.spec.externalId : '')").message("spec.roleArn and spec.externalId are immutable: the resources of this SesAccount live in the AWS account they lead to; create another SesAccount for another account")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SesAccountSpec {
@@ -39,7 +40,9 @@ pub struct SesAccountSpec {
     #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"))]
     pub region: String,
     /// IAM role to assume (through STS, from the operator's own credentials:
-    /// IRSA, EKS Pod Identity or environment). Empty: use those credentials directly.
+    /// IRSA, EKS Pod Identity or environment). Empty: use those credentials
+    /// directly. Immutable (changing it would move every set to another
+    /// AWS account and orphan the old ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"))]
     pub role_arn: Option<String>,
@@ -65,6 +68,23 @@ pub struct SesAccountSpec {
     /// back on: resume with `aws sesv2 put-account-sending-attributes --sending-enabled`.
     #[serde(default)]
     pub pause_account_sending: bool,
+    /// Where ReputationPolicy alerts may go in this account. A policy may
+    /// always notify through an EventDestination whose topic the operator
+    /// created in the policy's namespace; any other topic must be listed
+    /// here, so that a tenant cannot make the operator publish to someone
+    /// else's topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyPermissions>,
+}
+
+/// Alert targets an SesAccount permits.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyPermissions {
+    /// SNS topic ARNs that ReputationPolicies may publish alerts to.
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub allowed_topic_arns: Vec<String>,
 }
 
 /// Account-level thresholds.

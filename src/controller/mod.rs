@@ -806,16 +806,21 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         tracing::error!("shared stores expected");
         return;
     };
-    let (Some(dests_for_dests), Some(dests_for_sets)) = (dests_w.subscribe(), dests_w.subscribe()) else {
+    let (Some(dests_for_dests), Some(dests_for_sets), Some(dests_for_policies)) =
+        (dests_w.subscribe(), dests_w.subscribe(), dests_w.subscribe())
+    else {
         return;
     };
     let (Some(policies_for_policies), Some(policies_for_sets)) = (policies_w.subscribe(), policies_w.subscribe())
     else {
         return;
     };
-    let (Some(accounts_for_accounts), Some(accounts_for_sets), Some(accounts_for_dests)) =
-        (accounts_w.subscribe(), accounts_w.subscribe(), accounts_w.subscribe())
-    else {
+    let (Some(accounts_for_accounts), Some(accounts_for_sets), Some(accounts_for_dests), Some(accounts_for_policies)) = (
+        accounts_w.subscribe(),
+        accounts_w.subscribe(),
+        accounts_w.subscribe(),
+        accounts_w.subscribe(),
+    ) else {
         return;
     };
 
@@ -926,12 +931,24 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
     };
 
     let policy_ctrl = {
-        let policies = caches.policies.clone();
+        let (policies, policies2, policies3) = (
+            caches.policies.clone(),
+            caches.policies.clone(),
+            caches.policies.clone(),
+        );
         Controller::for_shared_stream(policies_for_policies, caches.policies.clone())
             .with_config(config.clone())
             .watches_shared_stream(sets_for_policies, move |set: Arc<ConfigurationSet>| {
                 let ns = set.namespace();
                 refs(&policies, |p| p.namespace() == ns)
+            })
+            // Notify targets: an EventDestination's topic, an account's allow-list.
+            .watches_shared_stream(dests_for_policies, move |d: Arc<EventDestination>| {
+                let ns = d.namespace();
+                refs(&policies2, |p| p.namespace() == ns && p.spec.actions.notify.is_some())
+            })
+            .watches_shared_stream(accounts_for_policies, move |_: Arc<SesAccount>| {
+                refs(&policies3, |p| p.spec.actions.notify.is_some())
             })
             .graceful_shutdown_on(shutdown.clone())
             .run(

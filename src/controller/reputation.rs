@@ -390,16 +390,21 @@ impl SetEvaluation {
         let note = format!("reputation {} -> {}{detail}", self.previous, level);
         ctx.event(cs, type_, &format!("Reputation{level}"), note).await;
         let Some(session) = session else { return };
+        let ns = cs.namespace().unwrap_or_default();
+        let account = account_of(ctx, cs);
         for (policy, notify) in &self.notify {
-            let Some(topic) = notify_topic(ctx, cs, notify) else {
-                ctx.event(
-                    cs,
-                    EventType::Warning,
-                    "NotifyFailed",
-                    format!("ReputationPolicy {policy}: no topic to notify"),
-                )
-                .await;
-                continue;
+            let topic = match notify_target(ctx, &ns, account.as_deref(), notify) {
+                NotifyTarget::Topic(topic) => topic,
+                NotifyTarget::Waiting(why) | NotifyTarget::Refused(_, why) => {
+                    ctx.event(
+                        cs,
+                        EventType::Warning,
+                        "NotifyFailed",
+                        format!("ReputationPolicy {policy}: not notified: {why}"),
+                    )
+                    .await;
+                    continue;
+                }
             };
             let alert = json!({
                 "kind": "SesReputationAlert",
@@ -542,22 +547,75 @@ fn is_alertable(previous: Level, level: Level) -> bool {
     previous != level && level != Level::Unknown && !(previous == Level::Unknown && level == Level::Healthy)
 }
 
-fn notify_topic(
+/// Where a policy's alerts may go for sets of one SesAccount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyTarget {
+    Topic(String),
+    /// Not yet known (the EventDestination has no topic yet).
+    Waiting(String),
+    /// Refused: (condition reason, message).
+    Refused(&'static str, String),
+}
+
+/// Resolves a policy's notify target in `namespace` for sets of `account`.
+/// A topic the operator created for an EventDestination of the namespace is
+/// always allowed; any other topic only if the SesAccount lists it in
+/// `spec.notify.allowedTopicArns`: the operator publishes with its own
+/// role, so a tenant must not be able to point it at any topic.
+pub fn notify_target(
     ctx: &Context,
-    cs: &ConfigurationSet,
+    namespace: &str,
+    account: Option<&SesAccount>,
     notify: &crate::api::reputation_policy::Notify,
-) -> Option<String> {
+) -> NotifyTarget {
+    let allowed = |arn: &str| {
+        account
+            .and_then(|a| a.spec.notify.as_ref())
+            .is_some_and(|n| n.allowed_topic_arns.iter().any(|t| t == arn))
+    };
+    let refuse = |arn: &str| {
+        let account = account.map_or_else(|| ctx.settings.default_account.clone(), |a| a.name_any());
+        NotifyTarget::Refused(
+            "NotifyNotAllowed",
+            format!("topic {arn} is not in spec.notify.allowedTopicArns of SesAccount {account}"),
+        )
+    };
     if let Some(arn) = &notify.topic_arn {
-        return Some(arn.clone());
+        return if allowed(arn) {
+            NotifyTarget::Topic(arn.clone())
+        } else {
+            refuse(arn)
+        };
     }
-    let name = &notify.event_destination_ref.as_ref()?.name;
-    let ns = cs.namespace().unwrap_or_default();
-    ctx.caches
-        .destinations
-        .get(&ObjectRef::new(name).within(&ns))?
-        .status
-        .clone()?
-        .topic_arn
+    let Some(name) = notify.event_destination_ref.as_ref().map(|r| &r.name) else {
+        return NotifyTarget::Refused("NotifyTargetNotFound", "notify names no target".into());
+    };
+    let Some(dest) = ctx.caches.destinations.get(&ObjectRef::new(name).within(namespace)) else {
+        return NotifyTarget::Refused(
+            "NotifyTargetNotFound",
+            format!("EventDestination {name} does not exist in this namespace"),
+        );
+    };
+    match dest.status.as_ref() {
+        Some(s) if s.topic_owned && s.topic_arn.is_some() => {
+            NotifyTarget::Topic(s.topic_arn.clone().unwrap_or_default())
+        }
+        Some(s) if s.topic_arn.is_some() => {
+            let arn = s.topic_arn.clone().unwrap_or_default();
+            if allowed(&arn) {
+                NotifyTarget::Topic(arn)
+            } else {
+                refuse(&arn)
+            }
+        }
+        _ => NotifyTarget::Waiting(format!("EventDestination {name} has no SNS topic yet")),
+    }
+}
+
+/// The cached SesAccount a set lives in.
+fn account_of(ctx: &Context, cs: &ConfigurationSet) -> Option<Arc<SesAccount>> {
+    let name = cs.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
+    ctx.caches.accounts.get(&ObjectRef::new(name))
 }
 
 /// Evaluates a set's reputation from the cached reading and the policies
@@ -743,8 +801,35 @@ async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result
     }
     covered.sort();
     breaching.sort_by(|a, b| a.configuration_set.cmp(&b.configuration_set));
+    let notify = policy.spec.actions.notify.as_ref().map(|notify| {
+        // The accounts of the covered sets (the default account if none).
+        let mut accounts: Vec<String> = sets
+            .iter()
+            .filter(|cs| cs.namespace() == ns && covered.contains(&cs.name_any()))
+            .map(|cs| {
+                cs.spec
+                    .account_ref
+                    .clone()
+                    .unwrap_or_else(|| ctx.settings.default_account.clone())
+            })
+            .collect();
+        if accounts.is_empty() {
+            accounts.push(ctx.settings.default_account.clone());
+        }
+        accounts.sort();
+        accounts.dedup();
+        let ns = ns.clone().unwrap_or_default();
+        accounts
+            .iter()
+            .map(|a| notify_target(ctx, &ns, ctx.caches.accounts.get(&ObjectRef::new(a)).as_deref(), notify))
+            .find(|t| !matches!(t, NotifyTarget::Topic(_)))
+    });
     let ready = if Selector::try_from(policy.spec.selector.clone()).is_err() {
         conditions::stalled("InvalidSelector", "spec.selector cannot be parsed")
+    } else if let Some(Some(NotifyTarget::Refused(reason, message))) = notify {
+        conditions::stalled(reason, format!("spec.actions.notify: {message}"))
+    } else if let Some(Some(NotifyTarget::Waiting(message))) = notify {
+        conditions::reconciling("WaitingForNotifyTarget", message)
     } else {
         conditions::ready(format!(
             "covers {} configuration set(s), {} breaching",

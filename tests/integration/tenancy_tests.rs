@@ -8,12 +8,12 @@ use aws_sdk_sesv2::types::{
     CloudWatchDestination, CloudWatchDimensionConfiguration, DimensionValueSource, EventDestinationDefinition,
     EventType,
 };
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
+use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
 use crate::configuration_set_tests::{cs_object, ses_client, wait_condition, wait_set_ready};
-use crate::support::{World, apply_json, condition, eventually, unique};
+use crate::support::{World, WorldOptions, apply_json, condition, eventually, unique};
 
 fn cloudwatch_destination(name: &str, set: &str, dimension: &str) -> Value {
     json!({
@@ -65,7 +65,10 @@ async fn foreign_dimension(ses: &aws_sdk_sesv2::Client, set: &str, name: &str) -
         .expect("list destinations");
     let dest = out.event_destinations().iter().find(|d| d.name() == name)?;
     let dim = &dest.cloud_watch_destination()?.dimension_configurations()[0];
-    Some((dim.dimension_name().to_string(), dim.default_dimension_value().to_string()))
+    Some((
+        dim.dimension_name().to_string(),
+        dim.default_dimension_value().to_string(),
+    ))
 }
 
 fn destination_writes(w: &World) -> u64 {
@@ -151,7 +154,11 @@ async fn a_destination_made_outside_the_operator_is_not_taken_over() {
     })
     .await;
     let status = ed.status.expect("status");
-    assert!(status.claim.is_none(), "no claim on a foreign destination: {:?}", status.claim);
+    assert!(
+        status.claim.is_none(),
+        "no claim on a foreign destination: {:?}",
+        status.claim
+    );
     let (_, _, message) = condition(&status.conditions, "Stalled").expect("Stalled");
     assert!(message.contains("owned by another resource"), "{message}");
 
@@ -164,4 +171,89 @@ async fn a_destination_made_outside_the_operator_is_not_taken_over() {
     // One create attempt (answered AlreadyExists), no update, no delete.
     assert_eq!(w.calls("sesv2:UpdateConfigurationSetEventDestination"), 0);
     assert_eq!(w.calls("sesv2:DeleteConfigurationSetEventDestination"), 0);
+}
+
+/// Adds `topic` to the world's SesAccount `spec.notify.allowedTopicArns`.
+pub async fn allow_topic(w: &World, topic: &str) {
+    Api::<SesAccount>::all(w.client.clone())
+        .patch(
+            &w.account,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"notify": {"allowedTopicArns": [topic]}}})),
+        )
+        .await
+        .expect("allow the topic");
+}
+
+async fn wait_policy(api: &Api<ReputationPolicy>, name: &str, type_: &str, reason: &str) -> String {
+    eventually(&format!("{name} {type_} {reason}"), Duration::from_secs(30), || async {
+        let p = api.get(name).await.map_err(|e| e.to_string())?;
+        let conds = p.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, type_) {
+            Some((s, r, m)) if s == "True" && r == reason => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_go_only_to_topics_the_account_allows() {
+    let w = World::new("tenant-notify").await;
+    let policies: Api<ReputationPolicy> = w.api();
+    let foreign = "arn:aws:sns:us-east-1:123456789012:another-teams-topic";
+    let policy = |name: &str, notify: Value| {
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1",
+            "kind": "ReputationPolicy",
+            "metadata": {"name": name},
+            "spec": {"selector": {}, "actions": {"notify": notify}},
+        })
+    };
+    apply_json(&policies, policy("foreign", json!({"topicArn": foreign}))).await;
+    let message = wait_policy(&policies, "foreign", "Stalled", "NotifyNotAllowed").await;
+    assert!(message.contains("allowedTopicArns"), "{message}");
+
+    apply_json(
+        &policies,
+        policy("missing", json!({"eventDestinationRef": {"name": "nope"}})),
+    )
+    .await;
+    wait_policy(&policies, "missing", "Stalled", "NotifyTargetNotFound").await;
+
+    // The platform team allows the topic: the policy becomes Ready.
+    allow_topic(&w, foreign).await;
+    wait_policy(&policies, "foreign", "Ready", "Synced").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn role_arn_and_external_id_are_immutable() {
+    let w = World::with(
+        "tenant-role",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let err = accounts
+        .patch(
+            &w.account,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"roleArn": "arn:aws:iam::210987654321:role/elsewhere"}})),
+        )
+        .await
+        .expect_err("roleArn is immutable");
+    let kube::Error::Api(status) = err else {
+        panic!("unexpected error {err:?}")
+    };
+    assert_eq!(status.code, 422, "{status:?}");
+    assert!(
+        status
+            .message
+            .contains("spec.roleArn and spec.externalId are immutable"),
+        "{}",
+        status.message
+    );
 }
