@@ -65,8 +65,9 @@ struct RunArgs {
     #[arg(long, env = "SRO_ACCOUNT_SELECTOR")]
     account_selector: Option<String>,
     /// Name of this cluster in the AWS ownership tag (ses.reputation.io/owner).
-    #[arg(long, env = "SRO_CLUSTER_NAME", default_value = "default")]
-    cluster_name: String,
+    /// Default: derived from the kube-system namespace's UID, unique per cluster.
+    #[arg(long, env = "SRO_CLUSTER_NAME")]
+    cluster_name: Option<String>,
     /// Send every AWS call to this endpoint (emulators); normally unset.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint_url: Option<String>,
@@ -103,6 +104,15 @@ struct RunArgs {
     lease_namespace: String,
 }
 
+/// A cluster identity unique by default: two clusters sharing an AWS
+/// account must not take each other's resources for their own.
+async fn cluster_identity(client: &kube::Client) -> Result<String, kube::Error> {
+    let ns = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .get_metadata("kube-system")
+        .await?;
+    Ok(format!("k8s-{}", ns.metadata.uid.unwrap_or_default()))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
@@ -125,12 +135,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await
                 .map_err(|e| format!("cannot listen on {} (--metrics-addr): {e}", args.metrics_addr))?;
             let shutdown = shutdown_signal().boxed().shared();
+            let cluster_name = match &args.cluster_name {
+                Some(name) => name.clone(),
+                None => cluster_identity(&client).await.map_err(|e| {
+                    format!(
+                        "cannot derive the cluster identity from the kube-system namespace (set --cluster-name): {e}"
+                    )
+                })?,
+            };
             let settings = Settings {
                 default_account: args.default_account,
                 drift_interval: seconds(args.drift_interval_seconds, 1.0),
                 namespace: args.namespace,
                 account_selector: args.account_selector,
-                cluster_name: args.cluster_name,
+                legacy_cluster_name: args.cluster_name.is_none().then(|| "default".to_string()),
+                cluster_name,
                 aws: AwsSettings {
                     ses_calls_per_second: args.ses_calls_per_second,
                     endpoint_url: args.aws_endpoint_url,

@@ -115,6 +115,10 @@ pub struct SesAccountStatus {
     /// Ready, Reconciling, Stalled and SendingEnabled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// This cluster's identity in the AWS ownership tag
+    /// (`ses.reputation.io/owner=<identity>/<namespace>/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_identity: Option<String>,
     /// The 12-digit AWS account ID the credentials resolve to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,

@@ -107,6 +107,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let mut status = o.status();
     status.paused_sending_at = paused_at;
     status.drift = ctx.drift_status(&name);
+    status.cluster_identity = Some(ctx.settings.cluster_name.clone());
     let priority = match ctx.pass(&key, fp, &name) {
         Pass::Skip(action) => {
             if let Some(r) = &rates {

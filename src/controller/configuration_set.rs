@@ -188,7 +188,7 @@ async fn sync(
     };
 
     match observed.tags.get(OWNER_TAG) {
-        Some(tag) if *tag == owner => {}
+        tag if ctx.owns(tag, cs, !never_created) => {}
         Some(_) => {
             return Err(not_ours(format!(
                 "configuration set {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
@@ -313,9 +313,9 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
     };
     let result: Result<(), AwsError> = async {
         let session = ctx.aws.session(&account_key).await?;
-        let owner = ctx.owner_value(cs);
+        let recorded = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
         match session.get_configuration_set(&name, Priority::Spec).await? {
-            Some(observed) if observed.tags.get(OWNER_TAG) == Some(&owner) => {
+            Some(observed) if ctx.owns(observed.tags.get(OWNER_TAG), cs, recorded) => {
                 session.delete_configuration_set(&name, Priority::Spec).await?;
                 ctx.event(
                     cs,

@@ -347,7 +347,11 @@ async fn sync(
 /// Deletes a topic if it carries this object's ownership tag.
 async fn delete_owned_topic(ed: &EventDestination, ctx: &Context, session: &Session, arn: &str) -> Result<(), Error> {
     if let Some(t) = session.get_topic(arn).await?
-        && t.tags.get(OWNER_TAG) == Some(&ctx.owner_value(ed))
+        && ctx.owns(
+            t.tags.get(OWNER_TAG),
+            ed,
+            ed.status.as_ref().is_some_and(|s| s.topic_owned),
+        )
     {
         session.delete_topic(arn).await?;
     }
@@ -375,7 +379,15 @@ async fn ensure_topic(
     let owner = ctx.owner_value(ed);
     let arn = session.topic_arn(name);
     let observed = match session.get_topic(&arn).await? {
-        Some(t) if t.tags.get(OWNER_TAG) == Some(&owner) => t.attributes,
+        Some(t)
+            if ctx.owns(
+                t.tags.get(OWNER_TAG),
+                ed,
+                ed.status.as_ref().is_some_and(|s| s.topic_owned),
+            ) =>
+        {
+            t.attributes
+        }
         Some(_) => {
             return Err(AwsError {
                 operation: "sns:CreateTopic",

@@ -102,6 +102,10 @@ pub struct Settings {
     pub account_selector: Option<String>,
     /// Identifies this cluster in the AWS ownership tag.
     pub cluster_name: String,
+    /// The cluster name earlier versions used by default (`default`), when
+    /// this one was derived: objects whose status records that they were
+    /// created here are still recognised by it, and re-tagged.
+    pub legacy_cluster_name: Option<String>,
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
     pub reputation: reputation::ReputationSettings,
@@ -416,6 +420,20 @@ impl Context {
             obj.namespace().unwrap_or_default(),
             obj.name_any()
         )
+    }
+
+    /// Whether an AWS ownership tag names this object. `recorded`: the
+    /// object's status says it created the resource, which lets the tag of
+    /// an earlier version's default cluster name count too.
+    pub fn owns<K: Resource>(&self, tag: Option<&String>, obj: &K, recorded: bool) -> bool {
+        let Some(tag) = tag else { return false };
+        if *tag == self.owner_value(obj) {
+            return true;
+        }
+        recorded
+            && self.settings.legacy_cluster_name.as_ref().is_some_and(|legacy| {
+                *tag == format!("{legacy}/{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+            })
     }
 
     /// Recomputes each account's drift period: the configured interval, or

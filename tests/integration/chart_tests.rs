@@ -362,13 +362,16 @@ async fn helm_install_creates_crds_rbac_service_account_and_deployment() {
     for var in [
         "POD_NAMESPACE",
         "SRO_DEFAULT_ACCOUNT",
-        "SRO_CLUSTER_NAME",
+        "SRO_DRIFT_BUDGET_SHARE",
+        "SRO_MAX_CONCURRENT_RECONCILES",
         "SRO_LEADER_ELECTION",
         "SRO_LEASE_NAME",
         "SRO_METRICS_ADDR",
     ] {
         assert!(env.contains(&var), "{var} missing from the operator's env: {env:?}");
     }
+    // By default the cluster identity is derived (kube-system UID), not set.
+    assert!(!env.contains(&"SRO_CLUSTER_NAME"), "{env:?}");
     // No kubelet runs on the ground, so no pod ever starts; that is expected.
 }
 

@@ -159,6 +159,7 @@ impl World {
             namespace: Some(ns.clone()),
             account_selector: Some(format!("test={ns}")),
             cluster_name: "test".into(),
+            legacy_cluster_name: None,
             aws: AwsSettings {
                 ses_calls_per_second: opts.ses_rps,
                 endpoint_url: Some(emulator::endpoint()),
