@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, LeaseParams};
 
@@ -155,20 +156,21 @@ where
     tracing::info!(identity = %election.identity, "acquired the leader Lease, starting the controllers");
     health.set_role(Role::Leader);
     metrics.set_leader(true);
-    let controllers = {
-        let (metrics, health, shutdown) = (metrics.clone(), health.clone(), shutdown.clone());
-        async move {
-            let ctx = Context::with_metrics(client, settings, metrics, health).await;
-            controller::run_with(ctx, shutdown).await;
-        }
-    };
+    let acquired = tokio::time::Instant::now();
+    let ctx = Context::with_metrics(client.clone(), settings, metrics.clone(), health.clone()).await;
+    let fence = ctx.aws.fence().clone();
+    fence.extend_to(acquired + fenced_for(election.lease_duration, Duration::ZERO));
+    let controllers = controller::run_with(ctx, shutdown.clone());
     tokio::pin!(controllers);
+    let confirm = confirm_leadership(client, &election, fence);
+    tokio::pin!(confirm);
 
     // Keep renewing while the context is built, while the controllers run
     // and while they drain on shutdown: a Lease that lapsed mid-drain would
     // let the standby start while this replica still has AWS calls in flight.
     let outcome = tokio::select! {
         _ = &mut controllers => Ok(()),
+        _ = &mut confirm => Ok(()),
         r = manager.changed() => Err(match r {
             Ok(_) => "another replica holds it now".to_string(),
             Err(e) => format!("renewing it failed: {e}"),
@@ -190,6 +192,42 @@ where
     }
 }
 
+/// AWS calls stop this long before the Lease could expire: the standby
+/// takes over at renewTime + duration, and clocks and requests take time.
+const FENCE_MARGIN: Duration = Duration::from_secs(2);
+
+/// How long after a renewal of age `age` this replica may still call AWS.
+fn fenced_for(lease_duration: Duration, age: Duration) -> Duration {
+    lease_duration.saturating_sub(FENCE_MARGIN).saturating_sub(age)
+}
+
+/// Reads the Lease every third of its duration (with that as timeout) and,
+/// while this replica holds it, moves the AWS fence to the renewal time
+/// plus the duration less a margin. A renewal that hangs, a process frozen
+/// past the Lease (SIGSTOP, a stalled node), or another holder all let the
+/// fence close by itself before a standby may start. Runs until cancelled.
+async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<crate::aws::Fence>) {
+    let leases: kube::Api<Lease> = kube::Api::namespaced(client, &election.lease_namespace);
+    let every = election.lease_duration / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let sent = tokio::time::Instant::now();
+        let Ok(Ok(lease)) = tokio::time::timeout(every, leases.get(&election.lease_name)).await else {
+            tracing::warn!("cannot read the leader Lease; AWS calls stop when it may have lapsed");
+            continue;
+        };
+        let Some(spec) = lease.spec else { continue };
+        if spec.holder_identity.as_deref() != Some(election.identity.as_str()) {
+            continue;
+        }
+        // renewTime is written by this replica's lease manager with this
+        // machine's clock, so its age is measured on the same clock.
+        let Some(renewed) = spec.renew_time else { continue };
+        let age = jiff::Timestamp::now().duration_since(renewed.0).unsigned_abs();
+        fence.extend_to(sent + fenced_for(election.lease_duration, age));
+    }
+}
+
 async fn release(manager: &LeaseManager) {
     match tokio::time::timeout(Duration::from_secs(3), manager.release()).await {
         Ok(Ok(())) => {}
@@ -205,6 +243,14 @@ fn log_release_error(e: &LeaseManagerError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fence_closes_before_the_lease_can_expire() {
+        let d = Duration::from_secs(15);
+        assert_eq!(fenced_for(d, Duration::ZERO), Duration::from_secs(13));
+        assert_eq!(fenced_for(d, Duration::from_secs(4)), Duration::from_secs(9));
+        assert_eq!(fenced_for(d, Duration::from_secs(60)), Duration::ZERO);
+    }
 
     #[test]
     fn grace_is_a_third_of_the_duration_and_always_valid() {

@@ -53,9 +53,14 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    /// Errors that only a spec change can fix.
+    /// Errors that retrying the same request cannot fix: a spec change
+    /// can, or something outside it (a limit freed, a permission granted),
+    /// which the once-per-drift-period retry picks up.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.kind, ErrorKind::BadRequest | ErrorKind::LimitExceeded)
+        matches!(
+            self.kind,
+            ErrorKind::BadRequest | ErrorKind::LimitExceeded | ErrorKind::AccessDenied
+        )
     }
 
     pub fn from_sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
@@ -70,10 +75,11 @@ impl AwsError {
             _ => None,
         };
         let code = err.code().map(str::to_string);
-        let message = err
-            .message()
-            .map(str::to_string)
-            .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
+        let message = one_line(
+            &err.message()
+                .map(str::to_string)
+                .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string()),
+        );
         let kind = match (&err, code.as_deref()) {
             (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => ErrorKind::Transport,
             (_, Some(code)) => classify(code, status),
@@ -90,6 +96,24 @@ impl AwsError {
             message,
         }
     }
+}
+
+/// Longest AWS message kept: condition messages must read in one line
+/// (`kubectl get`, Argo CD), and an SDK error without an AWS message can
+/// carry a dump of the HTTP response.
+const MAX_MESSAGE: usize = 300;
+
+/// The first line of `message`, whitespace collapsed, cut at
+/// [`MAX_MESSAGE`] characters.
+pub fn one_line(message: &str) -> String {
+    let line = message.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let collapsed = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= MAX_MESSAGE {
+        return collapsed;
+    }
+    let mut cut: String = collapsed.chars().take(MAX_MESSAGE - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Lets [`AwsError::from_sdk`] read the HTTP status of any SDK response.
@@ -211,6 +235,38 @@ impl CallRecorder {
     }
 }
 
+/// Leadership fence. While armed (by leader election), AWS calls are made
+/// only before `valid_until`, which the leader moves forward each time it
+/// sees its own Lease renewal; a leader frozen or cut off from the
+/// API server stops calling AWS before a standby may take over, even if its
+/// renewal hangs or its process resumes after the Lease expired.
+#[derive(Debug, Default)]
+pub struct Fence {
+    valid_until: Mutex<Option<Instant>>,
+}
+
+impl Fence {
+    /// Arms the fence (if it was not) and lets calls through until `until`.
+    pub fn extend_to(&self, until: Instant) {
+        let mut valid = self.valid_until.lock().unwrap_or_else(|p| p.into_inner());
+        if valid.is_none_or(|v| v < until) {
+            *valid = Some(until);
+        }
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
+        match *self.valid_until.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(until) if Instant::now() >= until => Err(AwsError {
+                operation,
+                kind: ErrorKind::Cancelled,
+                code: "NotLeader".into(),
+                message: "leadership not confirmed within the Lease duration: no AWS call".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Clients for one AWS account + region, with its SES scheduler.
 #[derive(Debug)]
 pub struct Session {
@@ -222,6 +278,7 @@ pub struct Session {
     scheduler: Arc<Scheduler>,
     recorder: CallRecorder,
     destinations: DestinationCache,
+    fence: Arc<Fence>,
 }
 
 /// A throttled SES call is retried (as the same call, at the front of its
@@ -259,6 +316,7 @@ impl Session {
                     message: e.to_string(),
                 })?;
             self.recorder.metrics.ses_token_waited(waited);
+            self.fence.check(operation)?;
             let started = Instant::now();
             match self.recorder.record(operation, started, call().await) {
                 Err(e) if e.kind == ErrorKind::Throttled => {
@@ -290,6 +348,7 @@ impl Session {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
+        self.fence.check(operation)?;
         let started = Instant::now();
         self.recorder.record(operation, started, call.await)
     }
@@ -345,6 +404,7 @@ pub struct Registry {
     sessions: Mutex<HashMap<AccountKey, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
     schedulers: Mutex<HashMap<(String, String), Arc<Scheduler>>>,
     recorder: CallRecorder,
+    fence: Arc<Fence>,
 }
 
 impl Registry {
@@ -372,6 +432,7 @@ impl Registry {
             settings,
             sessions: Default::default(),
             schedulers: Default::default(),
+            fence: Default::default(),
             recorder: CallRecorder {
                 counter: Default::default(),
                 metrics,
@@ -386,6 +447,11 @@ impl Registry {
         for scheduler in self.schedulers.lock().unwrap_or_else(|p| p.into_inner()).values() {
             scheduler.close();
         }
+    }
+
+    /// The leadership fence every session checks before a call.
+    pub fn fence(&self) -> &Arc<Fence> {
+        &self.fence
     }
 
     /// Pacing of every account+region scheduler built so far.
@@ -463,7 +529,36 @@ impl Registry {
             scheduler,
             recorder: self.recorder.clone(),
             destinations: Default::default(),
+            fence: self.fence.clone(),
         });
         Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_short_line() {
+        assert_eq!(one_line("  Access  denied\nheaders: {...}\n<html>"), "Access denied");
+        let long = "x".repeat(2000);
+        let cut = one_line(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn access_denied_is_terminal_throttling_is_not() {
+        let err = |code: &str| AwsError {
+            operation: "sesv2:GetAccount",
+            kind: classify(code, Some(400)),
+            code: code.into(),
+            message: String::new(),
+        };
+        assert!(err("AccessDeniedException").is_terminal());
+        assert!(err("BadRequestException").is_terminal());
+        assert!(!err("TooManyRequestsException").is_terminal());
+        assert!(!err("ConcurrentModificationException").is_terminal());
     }
 }

@@ -149,6 +149,20 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
                 status.paused_sending_at = Some(super::now());
             }
             status.account_id = Some(account_id);
+            let previous = account.status.as_ref().and_then(|s| s.enforcement_status.clone());
+            if previous.is_some() && previous != state.enforcement_status {
+                let now = state.enforcement_status.as_deref().unwrap_or("unknown");
+                let type_ = if now == "HEALTHY" {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                };
+                let note = format!(
+                    "AWS enforcement status changed from {} to {now}",
+                    previous.as_deref().unwrap_or("unknown")
+                );
+                ctx.event(account, type_, "EnforcementStatusChanged", note).await;
+            }
             status.enforcement_status = state.enforcement_status.clone();
             status.sending_enabled = Some(state.sending_enabled);
             status.production_access_enabled = Some(state.production_access_enabled);
@@ -176,6 +190,15 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
             });
             desired.push(enforcement_condition(state.enforcement_status.as_deref()));
             (desired, Ok(ctx.synced(&key, fp, &name)))
+        }
+        Err(Error::Aws(e)) if e.is_terminal() => {
+            // AccessDenied, or a refused setting: a dead end until the
+            // role's policy or the spec changes; looked at once per drift period.
+            ctx.stalled(&key, fp, &name);
+            (
+                conditions::stalled(aws_reason(&e), e.to_string()),
+                Err(Error::Stalled(e)),
+            )
         }
         Err(Error::Aws(e)) => {
             ctx.failed(&key, fp, priority);

@@ -3,6 +3,7 @@
 //! differences, write status.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -17,6 +18,9 @@ use crate::aws::{AwsError, ErrorKind};
 use crate::diff::configuration_set::{self as diff, SetChange};
 use crate::reputation::{Pause, PauseStep};
 
+/// How long a set waits for its SesAccount to appear before it is Stalled.
+const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
+
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(cs, ctx, apply, cleanup).await
 }
@@ -29,11 +33,21 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let (account, account_generation, account_key) = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
         AccountAccess::Missing(account) => {
             let msg = format!("SesAccount {account} does not exist");
-            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
-                .await?;
+            // Applied together (GitOps), the account may simply come later;
+            // past the grace period it is a dead end until someone creates it
+            // (which triggers this set at once).
+            let age = cs.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
+                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
+            });
             // Blocked before AWS: the next unblocked pass must sync at once.
             ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            if age > ACCOUNT_GRACE {
+                o.stall(&ctx, "AccountNotFound", msg).await?;
+                return Ok(Action::requeue(ctx.settings.drift_interval));
+            }
+            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
+                .await?;
+            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
         }
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {
@@ -106,7 +120,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account);
-            Err(Error::Aws(e))
+            Err(Error::Stalled(e))
         }
         Err(SyncError::Aws(e)) => {
             tracing::info!(error = %e, "AWS call failed, backing off");

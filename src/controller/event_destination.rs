@@ -27,6 +27,8 @@ pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<A
 enum SetState {
     Missing(String),
     NotReady(String),
+    /// The set is Stalled: (name, its reason). Waiting would never end.
+    Stalled(String, String),
     Ready {
         set: Arc<ConfigurationSet>,
         aws_name: String,
@@ -46,7 +48,10 @@ fn referenced_set(ed: &EventDestination, ctx: &Context) -> SetState {
         (Some(aws_name), Some(arn)) if conditions::is_true(&status.conditions, conditions::READY) => {
             SetState::Ready { set, aws_name, arn }
         }
-        _ => SetState::NotReady(name.clone()),
+        _ => match conditions::status_of(&status.conditions, conditions::STALLED) {
+            Some(c) if c.status == "True" => SetState::Stalled(name.clone(), c.reason.clone()),
+            _ => SetState::NotReady(name.clone()),
+        },
     }
 }
 
@@ -65,6 +70,14 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         SetState::NotReady(name) => {
             let msg = format!("waiting for ConfigurationSet {name} to be Ready");
             o.write_conditions(&conditions::reconciling("WaitingForConfigurationSet", msg))
+                .await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        SetState::Stalled(name, reason) => {
+            let msg =
+                format!("ConfigurationSet {name} is Stalled ({reason}); this destination waits for it to be fixed");
+            o.write_conditions(&conditions::stalled("ConfigurationSetStalled", msg))
                 .await?;
             ctx.forget(&key);
             return Ok(Action::requeue(ctx.settings.drift_interval));
@@ -155,12 +168,12 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
             let o = o.record(status, |ed, s| ed.status = Some(s)).await?;
             o.stall(&ctx, "AlreadyExists", e.message.clone()).await?;
             ctx.stalled(&key, fp, &account_name);
-            Err(Error::Aws(e))
+            Err(Error::Stalled(e))
         }
         Err(Error::Aws(e)) if e.is_terminal() || e.code == "TopicNotOurs" => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account_name);
-            Err(Error::Aws(e))
+            Err(Error::Stalled(e))
         }
         Err(Error::Aws(e)) => {
             tracing::info!(error = %e, "AWS call failed, backing off");

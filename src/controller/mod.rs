@@ -62,6 +62,11 @@ pub enum Error {
     /// the apiserver stored).
     #[error("cannot manage the finalizer: {0}")]
     Finalizer(&'static str),
+    /// AWS refused the spec (or the credentials): the object is Stalled
+    /// and retried once per drift period. Not counted as a reconcile error:
+    /// one tenant's bad spec must not keep the error alert firing.
+    #[error("stalled: {0}")]
+    Stalled(#[source] AwsError),
     /// Cleanup cannot finish yet (dependents still exist). Returned as an
     /// error so the finalizer stays: an `Ok` from cleanup removes it.
     #[error("waiting: {0}")]
@@ -77,10 +82,11 @@ impl Error {
         move |source| Error::Kube { action, source }
     }
 
-    /// Not a failure: the object waits for something else (dependents to
-    /// go, the budget), and the metrics must not count it as an error.
+    /// Not a failure of the operator: the object waits for something else
+    /// (dependents to go, a spec change), and the metrics must not count it
+    /// as an error.
     pub fn is_waiting(&self) -> bool {
-        matches!(self, Error::Waiting(_))
+        matches!(self, Error::Waiting(_) | Error::Stalled(_))
     }
 
     fn is_not_found(&self) -> bool {
@@ -1174,6 +1180,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &Error, ctx: Ar
         // The object is already gone: nothing left to retry.
         e if e.is_not_found() => Action::await_change(),
         Error::Aws(e) if e.kind == crate::aws::ErrorKind::Cancelled => Action::await_change(),
+        Error::Stalled(_) => ctx.requeue_after_error(&key_of(&*obj)),
         _ => {
             tracing::warn!(error = %err, object = %key_of(&*obj), "reconcile failed");
             ctx.requeue_after_error(&key_of(&*obj))

@@ -1041,3 +1041,17 @@ def test_topic_signature_version_is_reported(endpoint):
     assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["SignatureVersion"] == "1"
     sns.set_topic_attributes(TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="2")
     assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["SignatureVersion"] == "2"
+
+
+def test_calls_are_counted_per_signing_access_key(endpoint):
+    admin(endpoint, "POST", "calls/reset")
+    for key, n in (("replica-a", 2), ("replica-b", 1)):
+        ses = boto3.client(
+            "sesv2", endpoint_url=endpoint, region_name=REGION,
+            aws_access_key_id=key, aws_secret_access_key="testing",
+        )
+        for _ in range(n):
+            ses.get_account()
+    by_key = admin(endpoint, "GET", "calls")["by_access_key"]
+    assert by_key["replica-a"] == {"sesv2:GetAccount": 2}
+    assert by_key["replica-b"] == {"sesv2:GetAccount": 1}

@@ -1,6 +1,7 @@
 //! The operator binary as operations see it: two replicas with leader
 //! election on, exactly one reconciling; the standby taking over within the
-//! lease duration after the leader is SIGKILLed; `/metrics`, `/healthz` and
+//! lease duration after the leader is SIGKILLed; a frozen leader that
+//! resumes after the takeover makes no AWS call; `/metrics`, `/healthz` and
 //! `/readyz` on each replica.
 
 use std::io::{Read, Write};
@@ -27,8 +28,15 @@ struct Replica {
 
 impl Replica {
     fn start(w: &World, lease: &str) -> Self {
+        Self::start_as(w, lease, "testing")
+    }
+
+    /// Signs its AWS calls with `access_key`, so the emulator's per-key
+    /// counters tell which replica made a call.
+    fn start_as(w: &World, lease: &str, access_key: &str) -> Self {
         let addr = free_port();
         let child = support::operator_command(w)
+            .env("AWS_ACCESS_KEY_ID", access_key)
             .args(["--leader-election"])
             .args(["--lease-name", lease, "--lease-namespace", &w.ns])
             .args(["--metrics-addr", &addr.to_string()])
@@ -252,4 +260,80 @@ async fn a_leader_that_loses_its_lease_exits_at_its_next_renewal() {
     })
     .await;
     assert_eq!(status.code(), Some(1), "exit status after losing the Lease: {status:?}");
+}
+
+/// AWS calls signed with one access key, from the emulator.
+async fn calls_by(access_key: &str) -> std::collections::BTreeMap<String, u64> {
+    let v = support::emulator::admin_get("/_emulator/calls").await;
+    serde_json::from_value(v["by_access_key"][access_key].clone()).unwrap_or_default()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {sig}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_leader_makes_no_aws_call_after_the_standby_took_over() {
+    let w = World::with(
+        "ops-frozen",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let sets: Api<ConfigurationSet> = w.api();
+    let lease = "sro-frozen";
+    let (key_a, key_b) = (unique("replica-a"), unique("replica-b"));
+    let mut a = Replica::start_as(&w, lease, &key_a);
+    let first = eventually("replica A holds the Lease", Duration::from_secs(60), || {
+        holder(&leases, lease)
+    })
+    .await;
+    assert!(a.holds(&first), "{first}");
+    let b = Replica::start_as(&w, lease, &key_b);
+    apply_json(&sets, cs_object("before", json!({"name": unique("before")}))).await;
+    wait_set_ready(&sets, "before").await;
+    assert!(!calls_by(&key_a).await.is_empty(), "A did the work while leading");
+
+    // Freeze A (a stalled node, a long GC pause) past its Lease.
+    signal(&a.child, "-STOP");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let frozen = calls_by(&key_a).await;
+    let taken = eventually(
+        "replica B takes the Lease",
+        LEASE_DURATION + Duration::from_secs(20),
+        || {
+            let (leases, first) = (leases.clone(), first.clone());
+            async move {
+                let h = holder(&leases, lease).await?;
+                if h == first { Err(format!("still {h}")) } else { Ok(h) }
+            }
+        },
+    )
+    .await;
+    assert!(b.holds(&taken), "{taken}");
+    // Work that A's caches will show it when it wakes up.
+    apply_json(&sets, cs_object("after", json!({"name": unique("after")}))).await;
+    wait_set_ready(&sets, "after").await;
+
+    signal(&a.child, "-CONT");
+    // A finds out it lost the Lease and exits; meanwhile its reconciles
+    // and rate reader must not reach AWS.
+    let _ = eventually("replica A exits", LEASE_DURATION + Duration::from_secs(10), || {
+        let done = a.child.try_wait().map_err(|e| e.to_string());
+        async move { done?.ok_or_else(|| "still running".to_string()) }
+    })
+    .await;
+    assert_eq!(
+        calls_by(&key_a).await,
+        frozen,
+        "AWS calls from the old leader after the takeover"
+    );
+    assert!(!calls_by(&key_b).await.is_empty(), "B did the work after the takeover");
 }

@@ -114,11 +114,12 @@ async fn a_tenant_cannot_delete_another_teams_event_destination() {
     assert!(message.contains("left untouched"), "{message}");
 
     apply_json(&dests, cloudwatch_destination("alerts", "stolen", "attacker")).await;
-    eventually("destination waits for its set", Duration::from_secs(30), || async {
+    // Its set is a dead end, so the destination is one too (not "waiting").
+    eventually("destination Stalled with its set", Duration::from_secs(30), || async {
         let ed = dests.get("alerts").await.map_err(|e| e.to_string())?;
         let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
-        match condition(&conds, "Reconciling") {
-            Some((s, r, _)) if s == "True" && r == "WaitingForConfigurationSet" => Ok(()),
+        match condition(&conds, "Stalled") {
+            Some((s, r, _)) if s == "True" && r == "ConfigurationSetStalled" => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })

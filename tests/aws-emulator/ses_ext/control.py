@@ -69,6 +69,7 @@ class Control:
             self.calls: Counter[str] = Counter()
             self.throttled: Counter[str] = Counter()
             self.failed: Counter[str] = Counter()
+            self.by_access_key: dict[str, Counter[str]] = {}
             self.global_faults = Faults()
             self.region_faults: dict[str, Faults] = {}
             self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
@@ -78,6 +79,7 @@ class Control:
             self.calls.clear()
             self.throttled.clear()
             self.failed.clear()
+            self.by_access_key.clear()
 
     def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
                    burst: int = 1) -> None:
@@ -98,11 +100,15 @@ class Control:
             return {**self.global_faults.to_dict(),
                     "regions": {r: f.to_dict() for r, f in sorted(self.region_faults.items())}}
 
-    def admit(self, service: str, operation: str, account: str, region: str) -> str | None:
-        """Count the call; return "throttle", "fail" or None (let it through)."""
+    def admit(self, service: str, operation: str, account: str, region: str,
+              access_key: str | None = None) -> str | None:
+        """Count the call (also per signing access key, so a test can tell
+        which client made it); return "throttle", "fail" or None."""
         key = f"{service}:{operation}"
         with self.lock:
             self.calls[key] += 1
+            if access_key:
+                self.by_access_key.setdefault(access_key, Counter())[key] += 1
             faults = self.region_faults.get(region, self.global_faults)
             if service == "sesv2" and operation not in SENDING_OPERATIONS and faults.ses_rps:
                 # Token bucket: starts full at `ses_burst` tokens, refills
@@ -128,6 +134,7 @@ class Control:
                 "calls": dict(sorted(self.calls.items())),
                 "throttled": dict(sorted(self.throttled.items())),
                 "failed": dict(sorted(self.failed.items())),
+                "by_access_key": {k: dict(sorted(c.items())) for k, c in sorted(self.by_access_key.items())},
             }
 
 
@@ -164,10 +171,20 @@ def _fault_response(resp: BaseResponse, verdict: str) -> tuple[int, dict[str, st
 _moto_call_action = BaseResponse.call_action
 
 
+def _access_key(resp: BaseResponse) -> str | None:
+    """The access key ID a SigV4 request was signed with."""
+    auth = (resp.headers or {}).get("Authorization", "") if hasattr(resp, "headers") else ""
+    marker = "Credential="
+    if marker not in auth:
+        return None
+    return auth.split(marker, 1)[1].split("/", 1)[0] or None
+
+
 def call_action(self: BaseResponse) -> Any:
     operation = self._get_action()
     if operation:
-        verdict = CONTROL.admit(self.service_name or "", operation, self.current_account, self.region)
+        verdict = CONTROL.admit(self.service_name or "", operation, self.current_account, self.region,
+                                _access_key(self))
         if verdict:
             return _fault_response(self, verdict)
     return _moto_call_action(self)
