@@ -188,7 +188,7 @@ impl Metrics {
         let reconcile_errors = Family::<KindLabels, Counter>::default();
         registry.register(
             "ses_reputation_reconcile_errors",
-            "Reconciles that failed (error returned, AWS error backed off, or Stalled)",
+            "Reconciles that failed (a Kubernetes or AWS error, retried with back-off); objects that wait or are Stalled on their spec are not counted",
             reconcile_errors.clone(),
         );
         let reconcile_duration: HistogramFamily<KindLabels> = Family::new_with_constructor(reconcile_histogram);
