@@ -6,6 +6,7 @@ pub mod aws;
 pub mod controller;
 pub mod diff;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod reputation;
 pub mod server;

@@ -8,8 +8,9 @@
 //!   then drift checks; FIFO within a class, so no object starves;
 //! - drift checks use at most a share of the rate (`drift_share`), leaving
 //!   the rest for spec changes and for other tools;
-//! - the rate adapts: a throttled answer halves it, each success adds a
-//!   twentieth of the target back, up to the target (a little under the
+//! - the rate adapts: a throttled answer cuts it by a fifth, each success
+//!   adds a fiftieth of the target back, and a quarter more once nothing
+//!   was throttled for 10 s, up to the target (a little under the
 //!   configured ceiling so that network jitter does not turn into 429s);
 //! - on shutdown every waiting caller is released with `Closed`.
 //!
@@ -51,8 +52,16 @@ impl Priority {
 const PACE: f64 = 0.95;
 /// The rate never adapts below this fraction of the target.
 const FLOOR: f64 = 1.0 / 64.0;
-/// Each success raises the rate by this fraction of the target.
-const RECOVERY_STEP: f64 = 1.0 / 20.0;
+/// A throttled answer multiplies the rate by this. Gentler than halving:
+/// a budget shared with another tool throttles every few calls, and each
+/// halving would waste more of it than the 429 did.
+const DECREASE: f64 = 0.8;
+/// Each success raises the rate by this fraction of the target...
+const RECOVERY_STEP: f64 = 1.0 / 50.0;
+/// ...and, once nothing was throttled for this long (the other tool
+/// stopped), by a quarter of the rate too, so the operator is back at its
+/// ceiling within seconds instead of creeping up.
+const QUIET: Duration = Duration::from_secs(10);
 
 /// The scheduler was closed (operator shutting down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +84,7 @@ struct State {
     rate: f64,
     next_slot: Instant,
     next_drift_slot: Instant,
+    last_throttled: Option<Instant>,
     queues: [VecDeque<u64>; 3],
 }
 
@@ -102,6 +112,7 @@ impl Scheduler {
                 rate: target,
                 next_slot: now,
                 next_drift_slot: now,
+                last_throttled: None,
                 queues: Default::default(),
             }),
             changed: Notify::new(),
@@ -191,18 +202,22 @@ impl Scheduler {
     }
 
     /// SES answered TooManyRequests: another tool (or cluster) shares the
-    /// budget. Halve the rate and keep the next slot one new interval away.
+    /// budget. Slow down and keep the next slot one new interval away.
     pub fn throttled(&self) {
         let mut state = self.lock();
-        state.rate = (state.rate / 2.0).max(self.target * FLOOR);
-        let earliest = Instant::now() + Duration::from_secs_f64(1.0 / state.rate);
+        let now = Instant::now();
+        state.rate = (state.rate * DECREASE).max(self.target * FLOOR);
+        state.last_throttled = Some(now);
+        let earliest = now + Duration::from_secs_f64(1.0 / state.rate);
         state.next_slot = state.next_slot.max(earliest);
     }
 
     /// SES accepted a call: recover towards the target.
     pub fn succeeded(&self) {
         let mut state = self.lock();
-        state.rate = (state.rate + self.target * RECOVERY_STEP).min(self.target);
+        let quiet = state.last_throttled.is_none_or(|at| at.elapsed() >= QUIET);
+        let grown = if quiet { state.rate * 1.25 } else { state.rate };
+        state.rate = (grown + self.target * RECOVERY_STEP).min(self.target);
     }
 
     /// Releases every waiting caller with [`Closed`]; later calls fail at once.
@@ -328,13 +343,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn throttling_halves_the_rate_and_successes_recover_it() {
+    async fn throttling_slows_down_and_successes_recover() {
         let scheduler = Scheduler::new(1.0, 1.0);
         scheduler.throttled();
         scheduler.throttled();
         let slow = scheduler.snapshot().rate;
-        assert!((slow - PACE / 4.0).abs() < 1e-9, "{slow}");
-        for _ in 0..40 {
+        assert!((slow - PACE * DECREASE * DECREASE).abs() < 1e-9, "{slow}");
+        // While throttling is recent, the rate creeps up.
+        scheduler.succeeded();
+        let crept = scheduler.snapshot().rate;
+        assert!((crept - (slow + PACE * RECOVERY_STEP)).abs() < 1e-9, "{crept}");
+        // Once it has been quiet, it comes back within a few calls.
+        tokio::time::advance(QUIET).await;
+        for _ in 0..5 {
             scheduler.succeeded();
         }
         assert_eq!(scheduler.snapshot().rate, PACE);

@@ -168,6 +168,7 @@ pub async fn run_rate_reader(ctx: Arc<Context>, mut shutdown: impl std::future::
     loop {
         ctx.refresh_drift_periods();
         read_all(&ctx).instrument(info_span!("read_rates")).await;
+        crate::memory::release_free_pages();
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(interval) => {}
