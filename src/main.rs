@@ -54,8 +54,9 @@ struct RunArgs {
     /// period of an account stretches when its objects need more.
     #[arg(long, env = "SRO_DRIFT_BUDGET_SHARE", default_value_t = 0.5)]
     drift_budget_share: f64,
-    /// Reconciles running at once per kind (bounds memory, connections
-    /// and API-server load when many objects are triggered together).
+    /// Reconcile passes that write (API server or AWS) running at once, first
+    /// come first served (bounds memory, connections and API-server load
+    /// when many objects are triggered together).
     #[arg(long, env = "SRO_MAX_CONCURRENT_RECONCILES", default_value_t = 8)]
     max_concurrent_reconciles: u16,
     /// Watch only this namespace (default: all namespaces).

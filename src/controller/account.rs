@@ -119,7 +119,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
         Pass::Run(priority) => priority,
     };
-    o.ensure_fresh()?;
+    o.ensure_fresh_for(priority)?;
     let observed = async {
         let session = ctx.session(&account_key).await?;
         let mut state = session.get_account(priority).await?;

@@ -95,7 +95,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         }
         Pass::Run(priority) => priority,
     };
-    o.ensure_fresh()?;
+    o.ensure_fresh_for(priority)?;
 
     match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {

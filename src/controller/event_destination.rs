@@ -109,7 +109,7 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         Pass::Skip(action) => return Ok(action),
         Pass::Run(priority) => priority,
     };
-    o.ensure_fresh()?;
+    o.ensure_fresh_for(priority)?;
 
     // Event destinations carry no tags: this object's claim on one is
     // recorded before the create call.

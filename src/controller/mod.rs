@@ -73,8 +73,9 @@ pub enum Error {
     Waiting(String),
     /// The pass was computed from the cache and wants to write: [`drive`]
     /// reads the object fresh and runs the pass again. Never leaves `drive`.
+    /// Carries the pass's priority when it is going to AWS.
     #[error("cached object must be read fresh before a write")]
-    Stale,
+    Stale(Option<Priority>),
 }
 
 impl Error {
@@ -115,9 +116,10 @@ pub struct Settings {
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
     pub reputation: reputation::ReputationSettings,
-    /// Reconciles running at once per kind: bounds memory, open
-    /// connections and API-server load when thousands of objects are
-    /// triggered together (start-up, a rate read).
+    /// Reconcile passes that write (API server or AWS) running at once, in
+    /// arrival order: bounds memory, open connections and API-server load
+    /// when thousands of objects are triggered together (start-up, a rate
+    /// read). Drift checks are paced by the SES scheduler instead.
     pub concurrency: u16,
 }
 
@@ -158,6 +160,12 @@ pub struct Context {
     pub reputation: reputation::ReputationState,
     pub caches: Caches,
     writers: Mutex<Option<Writers>>,
+    /// Passes that write (and all cleanups) run at most
+    /// `settings.concurrency` at a time, in arrival order (tokio's
+    /// semaphore is fair). The controllers themselves are unbounded: kube's
+    /// bounded runner can hold an object back indefinitely behind others
+    /// that keep being requeued.
+    writers_permits: Arc<tokio::sync::Semaphore>,
     recorder: Recorder,
     gates: Mutex<HashMap<String, Gate>>,
     /// Effective drift period per SesAccount name, and its status block.
@@ -211,6 +219,7 @@ impl Context {
         let (policies, policies_w) = reflector::store_shared(SHARED_BUFFER);
         let (accounts, accounts_w) = reflector::store_shared(SHARED_BUFFER);
         let (namespaces, namespaces_w) = reflector::store();
+        let writers_permits = Arc::new(tokio::sync::Semaphore::new(usize::from(settings.concurrency.max(1))));
         Arc::new(Self {
             client,
             aws,
@@ -226,6 +235,7 @@ impl Context {
                 accounts,
                 namespaces,
             },
+            writers_permits,
             writers: Mutex::new(Some(Writers {
                 sets: sets_w,
                 destinations: destinations_w,
@@ -602,7 +612,16 @@ impl<K: Managed> Obj<K> {
     /// run again on a fresh read, so a cache that trails our own writes
     /// never undoes a newer spec or status.
     pub fn ensure_fresh(&self) -> Result<(), Error> {
-        if self.fresh { Ok(()) } else { Err(Error::Stale) }
+        if self.fresh { Ok(()) } else { Err(Error::Stale(None)) }
+    }
+
+    /// [`Self::ensure_fresh`] before AWS calls at `priority`.
+    pub fn ensure_fresh_for(&self, priority: Priority) -> Result<(), Error> {
+        if self.fresh {
+            Ok(())
+        } else {
+            Err(Error::Stale(Some(priority)))
+        }
     }
 
     pub fn status(&self) -> K::Status {
@@ -695,7 +714,15 @@ where
         let mut current = obj;
         // Finalizer changes and cleanup always work on a fresh read.
         let mut fresh = false;
+        let mut permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
         if current.meta().deletion_timestamp.is_some() || !current.finalizers().iter().any(|f| f == FINALIZER) {
+            permit = Some(
+                ctx.writers_permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::Finalizer("the operator is shutting down"))?,
+            );
             let Some(read) = read_fresh(&api, &current).await? else {
                 return Ok(Action::await_change());
             };
@@ -715,9 +742,25 @@ where
             })
             .await;
             use kube::runtime::finalizer::Error as F;
+            // The permit (if any) is held until the pass returns.
+            let _ = &permit;
             return match result {
                 Ok(action) => Ok(action),
-                Err(F::ApplyFailed(Error::Stale) | F::CleanupFailed(Error::Stale)) if !fresh => {
+                Err(F::ApplyFailed(Error::Stale(priority)) | F::CleanupFailed(Error::Stale(priority))) if !fresh => {
+                    // Passes that write run a few at a time, first come first
+                    // served, which bounds memory, connections and API load
+                    // in a burst. Drift checks are already spread over the
+                    // drift period and paced by the SES scheduler: they do
+                    // not queue here behind spec changes.
+                    if priority != Some(Priority::Drift) {
+                        permit = Some(
+                            ctx.writers_permits
+                                .clone()
+                                .acquire_owned()
+                                .await
+                                .map_err(|_| Error::Finalizer("the operator is shutting down"))?,
+                        );
+                    }
                     let Some(read) = read_fresh(&api, &current).await? else {
                         return Ok(Action::await_change());
                     };
@@ -885,7 +928,9 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         }
     };
 
-    let config = kube_controller::Config::default().concurrency(settings.concurrency);
+    // Unbounded here: passes that only read the caches are cheap, and the
+    // ones that write are bounded fairly in `drive`.
+    let config = kube_controller::Config::default();
     let caches = ctx.caches.clone();
     let default_account = settings.default_account.clone();
 

@@ -742,7 +742,7 @@ pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) 
             fresh: false,
         };
         match write_policy_status(&cached, &ctx).await {
-            Err(Error::Stale) => {
+            Err(Error::Stale(_)) => {
                 let Some(obj) = api
                     .get_opt(&cached.obj.name_any())
                     .await
