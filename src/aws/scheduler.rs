@@ -126,6 +126,21 @@ impl Scheduler {
         self.target * self.drift_share
     }
 
+    /// Roughly how long a drift check asked for now would wait for its
+    /// slot: drift checks that would wait long are better requeued than
+    /// parked in the queue (where they hold a reconcile slot).
+    pub fn drift_wait(&self) -> Duration {
+        let state = self.lock();
+        let now = Instant::now();
+        let spacing = Duration::from_secs_f64(1.0 / (state.rate * self.drift_share));
+        let due = state
+            .next_slot
+            .max(state.next_drift_slot)
+            .saturating_duration_since(now);
+        let queued = state.queues.iter().map(VecDeque::len).sum::<usize>() as u32;
+        due + spacing * queued
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let state = self.lock();
         Snapshot {
@@ -330,6 +345,22 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drift_wait_grows_with_the_queue() {
+        let scheduler = Arc::new(Scheduler::new(1.0, 0.5));
+        assert_eq!(scheduler.drift_wait(), Duration::ZERO);
+        scheduler.acquire(Priority::Drift, false).await.expect("open");
+        let one = scheduler.drift_wait();
+        assert!(one > Duration::from_secs(2), "{one:?}");
+        let waiter = {
+            let s = scheduler.clone();
+            tokio::spawn(async move { s.acquire(Priority::Spec, false).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(scheduler.drift_wait() > one);
+        waiter.await.expect("task").expect("open");
     }
 
     #[tokio::test(start_paused = true)]

@@ -119,6 +119,11 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
         Pass::Run(priority) => priority,
     };
+    if priority == Priority::Drift
+        && let Some(later) = ctx.drift_deferred(&account_key).await
+    {
+        return Ok(later);
+    }
     o.ensure_fresh_for(priority)?;
     let observed = async {
         let session = ctx.session(&account_key).await?;

@@ -95,6 +95,11 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         }
         Pass::Run(priority) => priority,
     };
+    if priority == Priority::Drift
+        && let Some(later) = ctx.drift_deferred(&account_key).await
+    {
+        return Ok(later);
+    }
     o.ensure_fresh_for(priority)?;
 
     match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {

@@ -109,6 +109,11 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         Pass::Skip(action) => return Ok(action),
         Pass::Run(priority) => priority,
     };
+    if priority == Priority::Drift
+        && let Some(later) = ctx.drift_deferred(&account_key).await
+    {
+        return Ok(later);
+    }
     o.ensure_fresh_for(priority)?;
 
     // Event destinations carry no tags: this object's claim on one is

@@ -377,6 +377,17 @@ impl Context {
         }
     }
 
+    /// A drift check that would wait more than a few seconds for its SES
+    /// slot is requeued for when the slot is due instead of queueing.
+    pub async fn drift_deferred(&self, account: &AccountKey) -> Option<Action> {
+        let session = self.aws.session(account).await.ok()?;
+        let wait = session.scheduler().drift_wait();
+        (wait > Duration::from_secs(3)).then(|| {
+            let jitter = Duration::from_millis(jitter(&account.region, 0) % 1000);
+            Action::requeue(wait + jitter)
+        })
+    }
+
     pub fn forget(&self, key: &str) {
         self.gates().remove(key);
     }
@@ -735,8 +746,12 @@ where
                 let (api, ctx) = (api.clone(), ctx.clone());
                 async move {
                     match event {
-                        Finalizer::Apply(obj) => apply(Obj { obj, api, fresh }, ctx).await,
-                        Finalizer::Cleanup(obj) => cleanup(Obj { obj, api, fresh }, ctx).await,
+                        // Boxed: a pass's future (AWS SDK calls and all) is
+                        // large, and thousands of objects can be waiting for
+                        // a permit at once; they should hold a pointer, not
+                        // the whole state machine.
+                        Finalizer::Apply(obj) => Box::pin(apply(Obj { obj, api, fresh }, ctx)).await,
+                        Finalizer::Cleanup(obj) => Box::pin(cleanup(Obj { obj, api, fresh }, ctx)).await,
                     }
                 }
             })
@@ -928,9 +943,12 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         }
     };
 
-    // Unbounded here: passes that only read the caches are cheap, and the
-    // ones that write are bounded fairly in `drive`.
-    let config = kube_controller::Config::default();
+    // Bounded loosely (in-flight futures, memory); the passes that write
+    // are bounded fairly in `drive`, and drift checks that would wait for
+    // SES are requeued (`Context::drift_deferred`) rather than hold a slot:
+    // kube's runner picks held objects in hash order, so slots held for
+    // long starve some objects.
+    let config = kube_controller::Config::default().concurrency(settings.concurrency.saturating_mul(4));
     let caches = ctx.caches.clone();
     let default_account = settings.default_account.clone();
 
