@@ -235,6 +235,9 @@ impl CallRecorder {
     }
 }
 
+/// Error code of a call the leadership fence refused.
+pub const NOT_LEADER: &str = "NotLeader";
+
 /// Leadership fence. While armed (by leader election), AWS calls are made
 /// only before `valid_until`, which the leader moves forward each time it
 /// sees its own Lease renewal; a leader frozen or cut off from the
@@ -259,7 +262,7 @@ impl Fence {
             Some(until) if Instant::now() >= until => Err(AwsError {
                 operation,
                 kind: ErrorKind::Cancelled,
-                code: "NotLeader".into(),
+                code: NOT_LEADER.into(),
                 message: "leadership not confirmed within the Lease duration: no AWS call".into(),
             }),
             _ => Ok(()),

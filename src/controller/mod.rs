@@ -1242,6 +1242,9 @@ fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, err: &Error, ctx: Ar
         Error::Waiting(_) => Action::requeue(Duration::from_secs(2)),
         // The object is already gone: nothing left to retry.
         e if e.is_not_found() => Action::await_change(),
+        // Leadership not confirmed lately (the fence): retry once it is.
+        Error::Aws(e) if e.code == crate::aws::NOT_LEADER => Action::requeue(Duration::from_secs(5)),
+        // Shutting down: nothing to retry.
         Error::Aws(e) if e.kind == crate::aws::ErrorKind::Cancelled => Action::await_change(),
         Error::Stalled(_) => ctx.requeue_after_error(&key_of(&*obj)),
         _ => {
