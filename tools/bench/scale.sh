@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Scale benchmark (not a test): N ConfigurationSets + N EventDestinations
-# with operator-owned SNS topics, applied at once on the test ground; measures
-# time to Ready, AWS calls against the minimum, idle calls, a spec change and
-# the operator's memory. Writes its section of docs/benchmarks.md.
+# Scale benchmark (not a test) on the test ground: selectable scenarios,
+# each printing a Markdown section and replacing its own section of
+# docs/benchmarks.md (parameters: the docstring of tools/bench/scale.py).
 #
-#   N=200 SES_RPS=1000 RUNS=1 IDLE=10 SQS=0 tools/bench/scale.sh
+#   SCENARIO=steady N=1000 tools/bench/scale.sh     # or: make bench-scale SCENARIO=steady N=1000
+#   SCENARIO=throttled|shared|spec-latency|recovery|all (comma-separated lists too), RUNS=3
+#   BENCH_DOC=/tmp/x.md writes the sections elsewhere (smoke tests);
+#   SKIP_BUILD=1 uses target/release as it is
 #
 # Builds the release binary, then runs tools/bench/scale.py inside
 # tools/ground.sh (which stops the ground on exit; the script stops the
@@ -12,6 +14,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-cargo build --release
+[[ -n "${SKIP_BUILD:-}" ]] || cargo build --release
 python=$(tests/aws-emulator/setup.sh)
 exec tools/ground.sh run -- "$python" tools/bench/scale.py
