@@ -377,6 +377,15 @@ impl Context {
         }
     }
 
+    /// One of the fair permits a writing pass holds (see `writers_permits`).
+    async fn write_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.writers_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Finalizer("the write permits were closed"))
+    }
+
     /// A drift check that would wait more than a few seconds for its SES
     /// slot is requeued for when the slot is due instead of queueing.
     pub async fn drift_deferred(&self, account: &AccountKey) -> Option<Action> {
@@ -727,13 +736,7 @@ where
         let mut fresh = false;
         let mut permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
         if current.meta().deletion_timestamp.is_some() || !current.finalizers().iter().any(|f| f == FINALIZER) {
-            permit = Some(
-                ctx.writers_permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Error::Finalizer("the operator is shutting down"))?,
-            );
+            permit = Some(ctx.write_permit().await?);
             let Some(read) = read_fresh(&api, &current).await? else {
                 return Ok(Action::await_change());
             };
@@ -768,13 +771,7 @@ where
                     // drift period and paced by the SES scheduler: they do
                     // not queue here behind spec changes.
                     if priority != Some(Priority::Drift) {
-                        permit = Some(
-                            ctx.writers_permits
-                                .clone()
-                                .acquire_owned()
-                                .await
-                                .map_err(|_| Error::Finalizer("the operator is shutting down"))?,
-                        );
+                        permit = Some(ctx.write_permit().await?);
                     }
                     let Some(read) = read_fresh(&api, &current).await? else {
                         return Ok(Action::await_change());
