@@ -497,6 +497,19 @@ def test_account(endpoint, ses):
 # --- sending and events ------------------------------------------------------
 
 
+def sender_identity(ses, name: str) -> None:
+    """Create an identity to send from; AWS refuses to create one twice."""
+    try:
+        ses.create_email_identity(EmailIdentity=name)
+    except ClientError as e:
+        if code_of(e) != "AlreadyExistsException":
+            raise
+
+
+def code_of(e: ClientError) -> str:
+    return e.response["Error"]["Code"]
+
+
 @pytest.fixture
 def pipeline(endpoint, ses):
     """A verified sender, a set whose SNS destination feeds two SQS queues
@@ -511,7 +524,7 @@ def pipeline(endpoint, ses):
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
                       Attributes={"RawMessageDelivery": "true" if raw else "false"})
         queues[raw] = url
-    ses.create_email_identity(EmailIdentity="example.com")
+    sender_identity(ses, "example.com")
     ses.create_configuration_set(ConfigurationSetName=name)
     ses.create_configuration_set_event_destination(
         ConfigurationSetName=name, EventDestinationName="all",
@@ -685,7 +698,7 @@ def test_call_counts(endpoint, ses):
 
 def test_throttling(endpoint, ses):
     name = unique()
-    ses.create_email_identity(EmailIdentity="example.com")
+    sender_identity(ses, "example.com")
     # One token every 4 s: the second call lands well inside the refill even
     # on a loaded machine (at 1/s a slow second request got a fresh token).
     assert admin(endpoint, "POST", "faults", {"ses_rps": 0.25})["ses_rps"] == 0.25
@@ -1055,3 +1068,116 @@ def test_calls_are_counted_per_signing_access_key(endpoint):
     by_key = admin(endpoint, "GET", "calls")["by_access_key"]
     assert by_key["replica-a"] == {"sesv2:GetAccount": 2}
     assert by_key["replica-b"] == {"sesv2:GetAccount": 1}
+
+
+# --- email identities ----------------------------------------------------------
+
+
+def test_domain_identity_dkim_tokens_and_verification(endpoint, ses):
+    domain = f"{unique('d')}.example.org"
+    created = ses.create_email_identity(EmailIdentity=domain, DkimSigningAttributes={"NextSigningKeyLength": "RSA_2048_BIT"},
+                                        Tags=[{"Key": "team", "Value": "mail"}])
+    assert created["IdentityType"] == "DOMAIN"
+    assert created["VerifiedForSendingStatus"] is False
+    tokens = created["DkimAttributes"]["Tokens"]
+    assert len(tokens) == 3 and all(len(t) == 32 for t in tokens)
+    got = ses.get_email_identity(EmailIdentity=domain)
+    assert got["VerificationStatus"] == "PENDING"
+    assert got["DkimAttributes"]["Status"] == "PENDING"
+    assert got["DkimAttributes"]["SigningEnabled"] is True
+    assert got["DkimAttributes"]["NextSigningKeyLength"] == "RSA_2048_BIT"
+    assert got["DkimAttributes"]["Tokens"] == tokens
+    assert got["Tags"] == [{"Key": "team", "Value": "mail"}]
+    with pytest.raises(ClientError) as err:
+        ses.create_email_identity(EmailIdentity=domain)
+    assert code(err) == "AlreadyExistsException"
+
+    admin(endpoint, "POST", "identity", {"identity": domain, "verification": "SUCCESS"})
+    got = ses.get_email_identity(EmailIdentity=domain)
+    assert (got["VerificationStatus"], got["VerifiedForSendingStatus"], got["DkimAttributes"]["Status"]) == (
+        "SUCCESS", True, "SUCCESS")
+    assert "LastSuccessTimestamp" in got["VerificationInfo"]
+
+    admin(endpoint, "POST", "identity", {"identity": domain, "verification": "FAILED", "error_type": "HOST_NOT_FOUND"})
+    got = ses.get_email_identity(EmailIdentity=domain)
+    assert got["VerificationStatus"] == "FAILED"
+    assert got["VerificationInfo"]["ErrorType"] == "HOST_NOT_FOUND"
+
+    rotated = admin(endpoint, "POST", "identity", {"identity": domain, "rotate_dkim": True})
+    assert rotated["dkim"]["Tokens"] != tokens
+    assert ses.get_email_identity(EmailIdentity=domain)["DkimAttributes"]["Tokens"] == rotated["dkim"]["Tokens"]
+
+    ses.delete_email_identity(EmailIdentity=domain)
+    with pytest.raises(ClientError) as err:
+        ses.get_email_identity(EmailIdentity=domain)
+    assert code(err) == "NotFoundException"
+
+
+def test_identity_attribute_calls(ses):
+    domain = f"{unique('d')}.example.org"
+    name = unique()
+    ses.create_configuration_set(ConfigurationSetName=name)
+    ses.create_email_identity(EmailIdentity=domain)
+    ses.put_email_identity_dkim_attributes(EmailIdentity=domain)  # SigningEnabled left out: false
+    ses.put_email_identity_dkim_signing_attributes(EmailIdentity=domain, SigningAttributesOrigin="AWS_SES",
+                                                   SigningAttributes={"NextSigningKeyLength": "RSA_1024_BIT"})
+    ses.put_email_identity_mail_from_attributes(EmailIdentity=domain, MailFromDomain=f"bounce.{domain}",
+                                                BehaviorOnMxFailure="REJECT_MESSAGE")
+    ses.put_email_identity_configuration_set_attributes(EmailIdentity=domain, ConfigurationSetName=name)
+    ses.put_email_identity_feedback_attributes(EmailIdentity=domain)
+    ses.tag_resource(ResourceArn=f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{domain}",
+                     Tags=[{"Key": "k", "Value": "v"}])
+    got = ses.get_email_identity(EmailIdentity=domain)
+    assert got["DkimAttributes"]["SigningEnabled"] is False
+    assert got["DkimAttributes"]["NextSigningKeyLength"] == "RSA_1024_BIT"
+    assert got["MailFromAttributes"] == {"MailFromDomain": f"bounce.{domain}", "MailFromDomainStatus": "PENDING",
+                                         "BehaviorOnMxFailure": "REJECT_MESSAGE"}
+    assert got["ConfigurationSetName"] == name
+    assert got["FeedbackForwardingStatus"] is False
+    assert got["Tags"] == [{"Key": "k", "Value": "v"}]
+
+    with pytest.raises(ClientError) as err:
+        ses.put_email_identity_mail_from_attributes(EmailIdentity=domain, MailFromDomain="bounce.other.org")
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.put_email_identity_configuration_set_attributes(EmailIdentity=domain, ConfigurationSetName=unique())
+    assert code(err) == "NotFoundException"
+    with pytest.raises(ClientError) as err:
+        ses.create_email_identity(EmailIdentity="not an identity")
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.get_email_identity(EmailIdentity=f"missing.{domain}")
+    assert code(err) == "NotFoundException"
+    ses.put_email_identity_configuration_set_attributes(EmailIdentity=domain)
+    assert "ConfigurationSetName" not in ses.get_email_identity(EmailIdentity=domain)
+
+
+def test_address_identity_has_no_dkim_tokens(ses):
+    address = f"{unique('a')}@example.net"
+    created = ses.create_email_identity(EmailIdentity=address)
+    assert created["IdentityType"] == "EMAIL_ADDRESS"
+    assert "Tokens" not in created["DkimAttributes"]
+    assert created["DkimAttributes"]["Status"] == "NOT_STARTED"
+
+
+def test_send_without_set_uses_identity_default_set(endpoint, ses):
+    sns, sqs = client(endpoint, "sns"), client(endpoint, "sqs")
+    domain = f"{unique('d')}.example.org"
+    name = unique()
+    topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
+    url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    ses.create_configuration_set(ConfigurationSetName=name)
+    ses.create_configuration_set_event_destination(
+        ConfigurationSetName=name, EventDestinationName="all",
+        EventDestination={"Enabled": True, "SnsDestination": {"TopicArn": topic}, "MatchingEventTypes": ["SEND"]})
+    ses.create_email_identity(EmailIdentity=domain, ConfigurationSetName=name)
+    message_id = ses.send_email(FromEmailAddress=f"app@{domain}",
+                                Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                                Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}}})[
+        "MessageId"]
+    msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    events = [json.loads(m["Body"]) for m in msgs]
+    assert [(e["eventType"], e["mail"]["messageId"]) for e in events] == [("Send", message_id)]
+    assert events[0]["mail"]["tags"]["ses:configuration-set"] == [name]

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from moto.core.responses import BaseResponse
 from moto.sesv2.models import sesv2_backends
 
+from . import identities
 from .sesv2 import account_state
 
 # AWS throttles every SES action except sending at one request per second.
@@ -267,4 +268,8 @@ class AdminApp:
             if "production_access_enabled" in data:
                 state.production_access_enabled = bool(data["production_access_enabled"])
             return 200, state.to_dict()
+        if (method, path) == ("POST", "/_emulator/identity"):
+            data = self._json(environ)
+            backend = sesv2_backends[str(data.get("account_id", "123456789012"))][data.get("region", "us-east-1")]
+            return 200, identities.admin(backend, data)
         return 404, {"error": f"no admin route {method} {path}"}

@@ -26,6 +26,7 @@ import re
 import time
 from collections import OrderedDict
 from typing import Any
+from email.utils import parseaddr
 from urllib.parse import unquote
 
 from moto.ses.models import ConfigurationSet
@@ -33,7 +34,7 @@ from moto.sesv2 import urls
 from moto.sesv2.models import SESV2Backend
 from moto.sesv2.responses import SESV2Response
 
-from . import events
+from . import events, identities
 from .errors import (
     AccountSuspended,
     AlreadyExists,
@@ -54,6 +55,7 @@ TARGETS = (
 )
 SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 SET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:configuration-set/(.+)$")
+IDENTITY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:identity/(.+)$")
 SUPPRESSION_REASONS = {"BOUNCE", "COMPLAINT"}
 ON_OFF = {"ENABLED", "DISABLED"}
 MAX_SETS = 10_000
@@ -508,6 +510,9 @@ def _check_resource(self: SESV2Response, arn: Any) -> None:
     m = SET_ARN_RE.match(arn)
     if m and m.group(1) not in _sets(self):
         raise NotFound(f"Resource {arn} does not exist.")
+    m = IDENTITY_ARN_RE.match(arn)
+    if m and m.group(1) not in self.sesv2_backend.core_backend.email_identities:
+        raise NotFound(f"Resource {arn} does not exist.")
 
 
 _moto_tag_resource = SESV2Response.tag_resource
@@ -568,6 +573,12 @@ def send_email(self: SESV2Response) -> str:
     if not account.sending_enabled:
         raise SendingPaused("Sending is paused for this account.")
     cs = None
+    if body.get("ConfigurationSetName") is None:
+        # As in AWS: mail that names no set goes through the sender
+        # identity's default configuration set, if it has one.
+        default = identities.default_set(self.sesv2_backend, parseaddr(body.get("FromEmailAddress") or "")[1])
+        if default is not None:
+            body["ConfigurationSetName"] = default
     if body.get("ConfigurationSetName") is not None:
         cs = _get_set(self, body["ConfigurationSetName"])
         if not set_ext(cs).sending_enabled:
@@ -605,6 +616,7 @@ def install() -> None:
         "put_account_sending_attributes": put_account_sending_attributes,
         "put_account_suppression_attributes": put_account_suppression_attributes,
         "send_email": send_email,
+        **identities.HANDLERS,
     }
     for name, fn in handlers.items():
         setattr(SESV2Response, name, fn)
