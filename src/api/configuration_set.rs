@@ -228,6 +228,11 @@ pub struct ConfigurationSetStatus {
     /// When sending was last resumed after a pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// EmailIdentities (same namespace) that use this set as their default:
+    /// all mail from them is measured here. The set is not deleted while
+    /// any remain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<String>,
 }
 
 /// Who paused sending, why and since when.

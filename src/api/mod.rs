@@ -4,12 +4,14 @@
 pub mod account;
 pub mod conditions;
 pub mod configuration_set;
+pub mod email_identity;
 pub mod event_destination;
 pub mod reference;
 pub mod reputation_policy;
 
 pub use account::{SesAccount, SesAccountSpec, SesAccountStatus};
 pub use configuration_set::{ConfigurationSet, ConfigurationSetSpec, ConfigurationSetStatus};
+pub use email_identity::{EmailIdentity, EmailIdentitySpec, EmailIdentityStatus};
 pub use event_destination::{EventDestination, EventDestinationSpec, EventDestinationStatus};
 pub use reputation_policy::{ReputationPolicy, ReputationPolicySpec, ReputationPolicyStatus};
 
@@ -20,7 +22,7 @@ use kube::CustomResourceExt;
 pub const GROUP: &str = "ses.reputation.io";
 /// Finalizer put on every resource whose AWS side must be cleaned up.
 pub const FINALIZER: &str = "ses.reputation.io/cleanup";
-/// AWS tag that marks a configuration set or SNS topic as created by this
+/// AWS tag that marks a configuration set, email identity or SNS topic as created by this
 /// operator for one Kubernetes object; its value is `<cluster>/<namespace>/<name>`.
 pub const OWNER_TAG: &str = "ses.reputation.io/owner";
 /// Annotation on a ConfigurationSet that resumes sending paused by a
@@ -35,6 +37,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ConfigurationSet::crd(),
         EventDestination::crd(),
         ReputationPolicy::crd(),
+        EmailIdentity::crd(),
     ]
 }
 

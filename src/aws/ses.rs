@@ -1,5 +1,5 @@
 //! SES v2 operations: configuration sets, their option groups and tags,
-//! event destinations, and the account.
+//! event destinations, email identities, and the account.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,8 +8,10 @@ use aws_sdk_sesv2::types as ses;
 use super::scheduler::Priority;
 use super::{AwsError, ErrorKind, Session};
 use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
+use crate::api::email_identity::{DkimKeyLength, MxFailureBehavior};
 use crate::api::event_destination::{DimensionSource, EventType};
 use crate::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
+use crate::diff::email_identity::{IdentityChange, IdentitySettings, ObservedIdentity};
 use crate::diff::event_destination::{Destination, Dimension, Target};
 
 /// Event destinations per set with the time they were read.
@@ -620,5 +622,215 @@ fn destination_from_aws(d: &ses::EventDestination) -> Destination {
             .filter_map(event_type_from_aws)
             .collect::<BTreeSet<_>>(),
         target,
+    }
+}
+
+// --- email identities ---------------------------------------------------------
+
+impl Session {
+    /// ARN of an email identity in this account.
+    pub fn identity_arn(&self, identity: &str) -> String {
+        format!(
+            "arn:{}:ses:{}:{}:identity/{identity}",
+            super::partition(&self.region),
+            self.region,
+            self.account_id
+        )
+    }
+
+    /// GetEmailIdentity; `None` when the identity does not exist. One call
+    /// gives settings, statuses, DKIM tokens and tags (ownership).
+    pub async fn get_email_identity(
+        &self,
+        identity: &str,
+        priority: Priority,
+    ) -> Result<Option<ObservedIdentity>, AwsError> {
+        let req = self.ses.get_email_identity().email_identity(identity);
+        let out = match self
+            .ses_call("sesv2:GetEmailIdentity", priority, || req.clone().send())
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let dkim = out.dkim_attributes();
+        let domain = !crate::diff::email_identity::is_address(identity);
+        let mail_from = out.mail_from_attributes();
+        let settings = IdentitySettings {
+            dkim_signing: domain.then(|| dkim.is_some_and(|d| d.signing_enabled())),
+            key_length: domain.then(|| match dkim.and_then(|d| d.next_signing_key_length()) {
+                Some(ses::DkimSigningKeyLength::Rsa1024Bit) => DkimKeyLength::Rsa1024,
+                _ => DkimKeyLength::Rsa2048,
+            }),
+            mail_from: mail_from
+                .map(|m| m.mail_from_domain().to_string())
+                .filter(|d| !d.is_empty()),
+            behavior_on_mx_failure: match mail_from.map(|m| m.behavior_on_mx_failure()) {
+                Some(ses::BehaviorOnMxFailure::RejectMessage) => MxFailureBehavior::RejectMessage,
+                _ => MxFailureBehavior::UseDefaultValue,
+            },
+            configuration_set: out.configuration_set_name().map(str::to_string),
+            feedback_forwarding: out.feedback_forwarding_status(),
+        };
+        Ok(Some(ObservedIdentity {
+            settings,
+            tags: out
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            identity_type: out.identity_type().map_or("", |t| t.as_str()).to_string(),
+            verification_status: out
+                .verification_status()
+                .map_or("NOT_STARTED", |s| s.as_str())
+                .to_string(),
+            verification_error: out
+                .verification_info()
+                .and_then(|i| i.error_type())
+                .map(|e| e.as_str().to_string()),
+            dkim_status: dkim.and_then(|d| d.status()).map(|s| s.as_str().to_string()),
+            dkim_tokens: dkim.map(|d| d.tokens().to_vec()).unwrap_or_default(),
+            mail_from_status: mail_from.map(|m| m.mail_from_domain_status().as_str().to_string()),
+        }))
+    }
+
+    /// CreateEmailIdentity with the DKIM key length (domains), the default
+    /// set and the tags; the other attributes follow as Put calls.
+    pub async fn create_email_identity(
+        &self,
+        identity: &str,
+        desired: &IdentitySettings,
+        tags: &BTreeMap<String, String>,
+        priority: Priority,
+    ) -> Result<(), AwsError> {
+        let mut req = self
+            .ses
+            .create_email_identity()
+            .email_identity(identity)
+            .set_tags(Some(aws_tags(tags)?))
+            .set_configuration_set_name(desired.configuration_set.clone());
+        if let Some(length) = desired.key_length {
+            req = req.dkim_signing_attributes(
+                ses::DkimSigningAttributes::builder()
+                    .next_signing_key_length(key_length_to_aws(length))
+                    .build(),
+            );
+        }
+        self.ses_call("sesv2:CreateEmailIdentity", priority, || req.clone().send())
+            .await
+            .map(|_| ())
+    }
+
+    /// Applies one change through its own Put call (or TagResource /
+    /// UntagResource on the identity's ARN).
+    pub async fn apply_identity_change(
+        &self,
+        identity: &str,
+        change: &IdentityChange,
+        priority: Priority,
+    ) -> Result<(), AwsError> {
+        let c = &self.ses;
+        match change {
+            IdentityChange::DkimSigning(on) => {
+                let req = c
+                    .put_email_identity_dkim_attributes()
+                    .email_identity(identity)
+                    .signing_enabled(*on);
+                self.ses_call("sesv2:PutEmailIdentityDkimAttributes", priority, || req.clone().send())
+                    .await
+                    .map(|_| ())
+            }
+            IdentityChange::KeyLength(length) => {
+                let req = c
+                    .put_email_identity_dkim_signing_attributes()
+                    .email_identity(identity)
+                    .signing_attributes_origin(ses::DkimSigningAttributesOrigin::AwsSes)
+                    .signing_attributes(
+                        ses::DkimSigningAttributes::builder()
+                            .next_signing_key_length(key_length_to_aws(*length))
+                            .build(),
+                    );
+                self.ses_call("sesv2:PutEmailIdentityDkimSigningAttributes", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+            IdentityChange::MailFrom { domain, behavior } => {
+                let req = c
+                    .put_email_identity_mail_from_attributes()
+                    .email_identity(identity)
+                    .set_mail_from_domain(domain.clone())
+                    .behavior_on_mx_failure(match behavior {
+                        MxFailureBehavior::UseDefaultValue => ses::BehaviorOnMxFailure::UseDefaultValue,
+                        MxFailureBehavior::RejectMessage => ses::BehaviorOnMxFailure::RejectMessage,
+                    });
+                self.ses_call("sesv2:PutEmailIdentityMailFromAttributes", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+            IdentityChange::ConfigurationSet(set) => {
+                let req = c
+                    .put_email_identity_configuration_set_attributes()
+                    .email_identity(identity)
+                    .set_configuration_set_name(set.clone());
+                self.ses_call("sesv2:PutEmailIdentityConfigurationSetAttributes", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+            IdentityChange::Feedback(on) => {
+                let req = c
+                    .put_email_identity_feedback_attributes()
+                    .email_identity(identity)
+                    .email_forwarding_enabled(*on);
+                self.ses_call("sesv2:PutEmailIdentityFeedbackAttributes", priority, || {
+                    req.clone().send()
+                })
+                .await
+                .map(|_| ())
+            }
+            IdentityChange::Tag(tags) => {
+                let req = c
+                    .tag_resource()
+                    .resource_arn(self.identity_arn(identity))
+                    .set_tags(Some(aws_tags(tags)?));
+                self.ses_call("sesv2:TagResource", priority, || req.clone().send())
+                    .await
+                    .map(|_| ())
+            }
+            IdentityChange::Untag(keys) => {
+                let req = c
+                    .untag_resource()
+                    .resource_arn(self.identity_arn(identity))
+                    .set_tag_keys(Some(keys.clone()));
+                self.ses_call("sesv2:UntagResource", priority, || req.clone().send())
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// DeleteEmailIdentity; an identity that is already gone counts as deleted.
+    pub async fn delete_email_identity(&self, identity: &str, priority: Priority) -> Result<(), AwsError> {
+        let req = self.ses.delete_email_identity().email_identity(identity);
+        match self
+            .ses_call("sesv2:DeleteEmailIdentity", priority, || req.clone().send())
+            .await
+        {
+            Err(e) if e.kind != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn key_length_to_aws(length: DkimKeyLength) -> ses::DkimSigningKeyLength {
+    match length {
+        DkimKeyLength::Rsa1024 => ses::DkimSigningKeyLength::Rsa1024Bit,
+        DkimKeyLength::Rsa2048 => ses::DkimSigningKeyLength::Rsa2048Bit,
     }
 }

@@ -76,10 +76,13 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     ));
     let priority = match ctx.pass(&key, fp, &account) {
         Pass::Skip(action) => {
+            let mut status = o.status();
+            status.identities = identities_using(cs, &ctx);
             if let Some(ev) = &evaluation {
-                let mut status = o.status();
                 ev.apply_to(&mut status, cs.meta().generation, false);
-                o.patch_status(&status).await?;
+            }
+            o.patch_status(&status).await?;
+            if let Some(ev) = &evaluation {
                 let session = ctx.session(&account_key).await.ok();
                 ev.announce(cs, &ctx, session.as_deref(), false).await;
             }
@@ -108,6 +111,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
             status.account = Some(account.clone());
+            status.identities = identities_using(cs, &ctx);
             let mut desired = conditions::ready(format!("configuration set {name} is in sync"));
             desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
             o.merge_conditions(&mut status, &desired);
@@ -310,6 +314,16 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
         .filter(|d| d.namespace().as_deref() == Some(ns.as_str()) && d.spec.configuration_set_ref.name == cs.name_any())
         .map(|d| d.name_any())
         .collect();
+    let identities = identities_using(cs, &ctx);
+    if !identities.is_empty() {
+        let msg = format!(
+            "waiting for EmailIdentities that use this set as default to be deleted or to use another set: {}",
+            identities.join(", ")
+        );
+        o.write_conditions(&conditions::reconciling("WaitingForEmailIdentities", msg.clone()))
+            .await?;
+        return Err(Error::Waiting(msg));
+    }
     if !dests.is_empty() {
         dests.sort();
         let msg = format!(
@@ -369,6 +383,22 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
             Err(Error::Aws(e))
         }
     }
+}
+
+/// The EmailIdentities of the set's namespace that name it as their
+/// default set (from the cache), sorted.
+fn identities_using(cs: &ConfigurationSet, ctx: &Context) -> Vec<String> {
+    let (ns, name) = (cs.namespace(), cs.name_any());
+    let mut names: Vec<String> = ctx
+        .caches
+        .identities
+        .state()
+        .iter()
+        .filter(|i| i.namespace() == ns && i.spec.configuration_set_ref.as_ref().is_some_and(|r| r.name == name))
+        .map(|i| i.name_any())
+        .collect();
+    names.sort();
+    names
 }
 
 fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod configuration_set;
+pub mod email_identity;
 pub mod event_destination;
 pub mod reputation;
 
@@ -37,8 +38,9 @@ use tracing::{Instrument, info_span};
 
 use crate::api::conditions::{self, Desired};
 use crate::api::{
-    ConfigurationSet, ConfigurationSetStatus, EventDestination, EventDestinationStatus, FINALIZER, ReputationPolicy,
-    ReputationPolicyStatus, SesAccount, SesAccountSpec, SesAccountStatus,
+    ConfigurationSet, ConfigurationSetStatus, EmailIdentity, EmailIdentityStatus, EventDestination,
+    EventDestinationStatus, FINALIZER, ReputationPolicy, ReputationPolicyStatus, SesAccount, SesAccountSpec,
+    SesAccountStatus,
 };
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
@@ -132,6 +134,7 @@ pub struct Caches {
     pub policies: Store<ReputationPolicy>,
     pub accounts: Store<SesAccount>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub identities: Store<EmailIdentity>,
 }
 
 /// The writing ends of [`Caches`], taken once by [`run_with`].
@@ -141,6 +144,7 @@ struct Writers {
     policies: reflector::store::Writer<ReputationPolicy>,
     accounts: reflector::store::Writer<SesAccount>,
     namespaces: reflector::store::Writer<PartialObjectMeta<Namespace>>,
+    identities: reflector::store::Writer<EmailIdentity>,
 }
 
 /// Buffer of each shared watch: an object leaves it once every
@@ -219,6 +223,7 @@ impl Context {
         let (policies, policies_w) = reflector::store_shared(SHARED_BUFFER);
         let (accounts, accounts_w) = reflector::store_shared(SHARED_BUFFER);
         let (namespaces, namespaces_w) = reflector::store();
+        let (identities, identities_w) = reflector::store_shared(SHARED_BUFFER);
         let writers_permits = Arc::new(tokio::sync::Semaphore::new(usize::from(settings.concurrency.max(1))));
         Arc::new(Self {
             client,
@@ -234,6 +239,7 @@ impl Context {
                 policies,
                 accounts,
                 namespaces,
+                identities,
             },
             writers_permits,
             writers: Mutex::new(Some(Writers {
@@ -242,6 +248,7 @@ impl Context {
                 policies: policies_w,
                 accounts: accounts_w,
                 namespaces: namespaces_w,
+                identities: identities_w,
             })),
             gates: Default::default(),
             drift_periods: Default::default(),
@@ -319,6 +326,23 @@ impl Context {
             },
         );
         Action::requeue(period + jitter)
+    }
+
+    /// Records a pass that synced but waits on AWS (verification pending):
+    /// looked at again after `delay` as a drift check, not after the whole
+    /// drift period.
+    pub fn recheck(&self, key: &str, fingerprint: u64, delay: Duration) -> Action {
+        self.gates().insert(
+            key.to_string(),
+            Gate {
+                fingerprint,
+                synced_at: None,
+                retry_at: Some(Instant::now() + delay),
+                retry_priority: Priority::Drift,
+                failures: 0,
+            },
+        );
+        Action::requeue(delay)
     }
 
     /// Records a terminal failure: retried when the fingerprint (the spec or
@@ -491,6 +515,11 @@ impl Context {
             let key = (cs.namespace().unwrap_or_default(), cs.name_any());
             *checks.entry(account.to_string()).or_default() += 1 + i64::from(with_destinations.contains(&key));
         }
+        // One GetEmailIdentity per identity.
+        for id in self.caches.identities.state() {
+            let account = id.spec.account_ref.as_deref().unwrap_or(&self.settings.default_account);
+            *checks.entry(account.to_string()).or_default() += 1;
+        }
         let drift_rate = self.settings.aws.ses_calls_per_second * self.settings.aws.drift_share * 0.95;
         let configured = self.settings.drift_interval;
         let mut periods = self.drift_periods.lock().unwrap_or_else(|p| p.into_inner());
@@ -580,6 +609,7 @@ object_status!(ConfigurationSetStatus);
 object_status!(EventDestinationStatus);
 object_status!(SesAccountStatus);
 object_status!(ReputationPolicyStatus);
+object_status!(EmailIdentityStatus);
 
 /// A kind the shared pipeline reconciles.
 pub trait Managed:
@@ -617,6 +647,7 @@ managed!(ConfigurationSet, ConfigurationSetStatus, namespaced);
 managed!(EventDestination, EventDestinationStatus, namespaced);
 managed!(SesAccount, SesAccountStatus, cluster);
 managed!(ReputationPolicy, ReputationPolicyStatus, namespaced);
+managed!(EmailIdentity, EmailIdentityStatus, namespaced);
 
 /// One reconcile's view of its object: where it came from decides whether
 /// it may be written from (see [`drive`]).
@@ -863,6 +894,10 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
                 Api::all(client.clone()),
             ),
         };
+    let identities_api: Api<EmailIdentity> = match &settings.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let account_wc = match &settings.account_selector {
         Some(sel) => watcher::Config::default().labels(sel),
         None => watcher::Config::default(),
@@ -877,12 +912,23 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         policies: policies_w,
         accounts: accounts_w,
         namespaces: namespaces_w,
+        identities: identities_w,
     } = writers;
     // Subscriptions before the writers move into their watches.
-    let (Some(sets_for_sets), Some(sets_for_dests), Some(sets_for_policies)) =
-        (sets_w.subscribe(), sets_w.subscribe(), sets_w.subscribe())
-    else {
+    let (Some(sets_for_sets), Some(sets_for_dests), Some(sets_for_policies), Some(sets_for_identities)) = (
+        sets_w.subscribe(),
+        sets_w.subscribe(),
+        sets_w.subscribe(),
+        sets_w.subscribe(),
+    ) else {
         tracing::error!("shared stores expected");
+        return;
+    };
+    let (Some(identities_for_identities), Some(identities_for_sets), Some(accounts_for_identities)) = (
+        identities_w.subscribe(),
+        identities_w.subscribe(),
+        accounts_w.subscribe(),
+    ) else {
         return;
     };
     let (Some(dests_for_dests), Some(dests_for_sets), Some(dests_for_policies)) =
@@ -930,6 +976,14 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             namespaces_w,
         ),
     );
+    let feeds = future::join(
+        feeds,
+        feed(
+            "EmailIdentity",
+            watcher(identities_api, watcher::Config::default()),
+            identities_w,
+        ),
+    );
     let feeds = {
         let shutdown = shutdown.clone();
         async move {
@@ -951,7 +1005,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     let set_ctrl = {
         let (sets, default_account) = (caches.sets.clone(), default_account.clone());
-        let (sets2, sets3) = (caches.sets.clone(), caches.sets.clone());
+        let (sets2, sets3, sets4) = (caches.sets.clone(), caches.sets.clone(), caches.sets.clone());
         Controller::for_shared_stream(sets_for_sets, caches.sets.clone())
             .with_config(config.clone())
             .watches_shared_stream(accounts_for_sets, move |account: Arc<SesAccount>| {
@@ -969,6 +1023,13 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             .watches_shared_stream(dests_for_sets, move |d: Arc<EventDestination>| {
                 let (ns, name) = (d.namespace(), d.spec.configuration_set_ref.name.clone());
                 refs(&sets3, |s| s.namespace() == ns && s.name_any() == name)
+            })
+            // Status lists the identities using a set as default, and a set
+            // being deleted waits for them.
+            .watches_shared_stream(identities_for_sets, move |id: Arc<EmailIdentity>| {
+                let ns = id.namespace();
+                let name = id.spec.configuration_set_ref.as_ref().map(|r| r.name.clone());
+                refs(&sets4, |s| s.namespace() == ns && Some(s.name_any()) == name)
             })
             .reconcile_on(ctx.reputation.set_triggers())
             .reconcile_on(namespace_members(&ctx, caches.sets.clone()))
@@ -1043,6 +1104,33 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             .for_each(|_| future::ready(()))
     };
 
+    let identity_ctrl = {
+        let (identities, identities2) = (caches.identities.clone(), caches.identities.clone());
+        let default_account = default_account.clone();
+        Controller::for_shared_stream(identities_for_identities, caches.identities.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(sets_for_identities, move |set: Arc<ConfigurationSet>| {
+                let (ns, name) = (set.namespace(), set.name_any());
+                refs(&identities, |i| {
+                    i.namespace() == ns && i.spec.configuration_set_ref.as_ref().is_some_and(|r| r.name == name)
+                })
+            })
+            .watches_shared_stream(accounts_for_identities, move |account: Arc<SesAccount>| {
+                let name = account.name_any();
+                refs(&identities2, |i| {
+                    i.spec.account_ref.as_deref().unwrap_or(&default_account) == name
+                })
+            })
+            .reconcile_on(namespace_members(&ctx, caches.identities.clone()))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(
+                |obj, ctx| instrumented("EmailIdentity", email_identity::reconcile, obj, ctx),
+                error_policy,
+                ctx.clone(),
+            )
+            .for_each(|_| future::ready(()))
+    };
+
     let account_ctrl = Controller::for_shared_stream(accounts_for_accounts, caches.accounts.clone())
         .with_config(config)
         .reconcile_on(ctx.reputation.account_triggers())
@@ -1067,8 +1155,9 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             ready_caches.accounts.wait_until_ready(),
             ready_caches.policies.wait_until_ready(),
             ready_caches.namespaces.wait_until_ready(),
+            ready_caches.identities.wait_until_ready(),
         );
-        if let (Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) = synced {
+        if let (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) = synced {
             tracing::info!("controller caches synced");
             health.set_synced(true);
         }
@@ -1080,6 +1169,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             ("EventDestination", count_conditions(&counted.destinations)),
             ("SesAccount", count_conditions(&counted.accounts)),
             ("ReputationPolicy", count_conditions(&counted.policies)),
+            ("EmailIdentity", count_conditions(&counted.identities)),
         ]
     });
     ctx.metrics.set_object_source(Some(source));
@@ -1116,6 +1206,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
     tokio::join!(
         set_ctrl,
         dest_ctrl,
+        identity_ctrl,
         account_ctrl,
         policy_ctrl,
         rate_reader,

@@ -3,5 +3,6 @@
 //! all of it unit-tests without a cluster or AWS.
 
 pub mod configuration_set;
+pub mod email_identity;
 pub mod event_destination;
 pub mod topic;

@@ -9,6 +9,7 @@ mod admission_tests;
 mod chart_tests;
 mod configuration_set_tests;
 mod crd_files;
+mod email_identity_tests;
 mod emulator_tests;
 mod event_destination_tests;
 mod ground_tests;

@@ -18,10 +18,10 @@ pending identity: tests send from identities they never verify.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import secrets
+import time
 from typing import Any
 
 from moto.ses.models import EmailIdentity
@@ -37,8 +37,9 @@ KEY_LENGTHS = {"RSA_1024_BIT", "RSA_2048_BIT"}
 MX_FAILURE = {"USE_DEFAULT_VALUE", "REJECT_MESSAGE"}
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+def _now() -> float:
+    # REST-JSON timestamps are epoch seconds, as AWS sends them.
+    return round(time.time(), 3)
 
 
 class IdentityExt:
@@ -49,7 +50,7 @@ class IdentityExt:
         self.verification = "PENDING"
         self.error_type: str | None = None
         self.last_checked = _now()
-        self.last_success: str | None = None
+        self.last_success: float | None = None
         self.signing_enabled = domain
         self.key_length = key_length
         self.tokens = _tokens() if domain else []

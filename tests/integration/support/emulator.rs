@@ -150,6 +150,15 @@ impl Emulator {
         )
         .await;
     }
+
+    /// What AWS's DNS checks would decide for an identity (test-only
+    /// control): `update` holds `verification`, `error_type`, `dkim`,
+    /// `mail_from`, `rotate_dkim` as `POST /_emulator/identity` takes them.
+    pub async fn set_identity(&self, region: &str, identity: &str, mut update: Value) -> Value {
+        update["region"] = region.into();
+        update["identity"] = identity.into();
+        call("POST", "/_emulator/identity", Some(update)).await
+    }
 }
 
 async fn call(method: &'static str, path: &'static str, body: Option<Value>) -> Value {

@@ -1,0 +1,403 @@
+//! Reconciler for `EmailIdentity`: resolve the account and the default
+//! configuration set, observe the identity in SES (one GetEmailIdentity
+//! gives settings, statuses, DKIM tokens and the ownership tag), apply the
+//! per-attribute differences, write status with the DNS records to publish,
+//! and keep polling while verification is pending.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use tracing::info;
+
+use super::configuration_set::aws_reason;
+use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of};
+use crate::api::conditions;
+use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
+use crate::aws::scheduler::Priority;
+use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
+use crate::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
+
+/// How long an identity waits for its SesAccount to appear before it is Stalled.
+const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
+/// First look at a pending verification after this long; the interval
+/// grows with the time spent pending (a tenth of it), up to the drift
+/// period, so thousands of pending identities do not crowd out spec work.
+const FIRST_VERIFICATION_POLL: Duration = Duration::from_secs(5);
+
+pub async fn reconcile(id: Arc<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+    drive(id, ctx, apply, cleanup).await
+}
+
+/// The default configuration set, from the cache.
+enum DefaultSet {
+    None,
+    Missing(String),
+    /// Not created in AWS yet.
+    NotReady(String),
+    /// In another SesAccount than the identity: SES cannot use it.
+    OtherAccount(String),
+    Ready(String),
+}
+
+fn default_set(id: &EmailIdentity, ctx: &Context, account: &str) -> DefaultSet {
+    let Some(r) = &id.spec.configuration_set_ref else {
+        return DefaultSet::None;
+    };
+    let ns = id.namespace().unwrap_or_default();
+    let Some(set) = ctx.caches.sets.get(&ObjectRef::new(&r.name).within(&ns)) else {
+        return DefaultSet::Missing(r.name.clone());
+    };
+    let set_account = set.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
+    if set_account != account {
+        return DefaultSet::OtherAccount(r.name.clone());
+    }
+    match set.status.as_ref().and_then(|s| s.arn.as_ref().and(s.aws_name.clone())) {
+        Some(aws_name) => DefaultSet::Ready(aws_name),
+        None => DefaultSet::NotReady(r.name.clone()),
+    }
+}
+
+async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let id = &*o.obj;
+    let key = key_of(id);
+    let ns = id.namespace().unwrap_or_default();
+    let name = id.spec.identity.clone();
+    let (account, account_generation, account_key) = match ctx.account_for(&ns, id.spec.account_ref.as_deref()) {
+        AccountAccess::Missing(account) => {
+            let msg = format!("SesAccount {account} does not exist");
+            let age = id.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
+                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
+            });
+            ctx.forget(&key);
+            if age > ACCOUNT_GRACE {
+                o.stall(&ctx, "AccountNotFound", msg).await?;
+                return Ok(Action::requeue(ctx.settings.drift_interval));
+            }
+            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
+                .await?;
+            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
+        }
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
+        AccountAccess::NotAllowed(account) => {
+            let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
+            o.stall(&ctx, "AccountNotAllowed", msg).await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
+    };
+    let set = match default_set(id, &ctx, &account) {
+        DefaultSet::None => None,
+        DefaultSet::Ready(aws_name) => Some(aws_name),
+        DefaultSet::Missing(set) => {
+            // The set's creation triggers this identity (watch).
+            let msg = format!("ConfigurationSet {set} (spec.configurationSetRef) does not exist in namespace {ns}");
+            o.write_conditions(&conditions::reconciling("ConfigurationSetNotFound", msg))
+                .await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        DefaultSet::NotReady(set) => {
+            let msg = format!("waiting for ConfigurationSet {set} to be created in SES");
+            o.write_conditions(&conditions::reconciling("WaitingForConfigurationSet", msg))
+                .await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+        DefaultSet::OtherAccount(set) => {
+            let msg = format!(
+                "ConfigurationSet {set} (spec.configurationSetRef) is in another SesAccount than {account}: SES can only use a set of the identity's own account"
+            );
+            o.stall(&ctx, "ConfigurationSetInOtherAccount", msg).await?;
+            ctx.forget(&key);
+            return Ok(Action::requeue(ctx.settings.drift_interval));
+        }
+    };
+    let fp = fingerprint((id.metadata.generation, account_generation, &account_key, &set));
+    let priority = match ctx.pass(&key, fp, &account) {
+        Pass::Skip(action) => return Ok(action),
+        Pass::Run(priority) => priority,
+    };
+    if priority == Priority::Drift
+        && let Some(later) = ctx.drift_deferred(&account_key).await
+    {
+        return Ok(later);
+    }
+    o.ensure_fresh_for(priority)?;
+
+    match sync(id, &ctx, &account_key, &name, set, priority).await {
+        Ok((session, observed)) => {
+            let mut status = o.status();
+            // The wait for verification starts over with each spec.
+            let pending = observed.verification_status != "SUCCESS" && observed.verification_status != "FAILED";
+            let same_spec = status.observed_generation == id.metadata.generation;
+            status.pending_since = match (pending, status.pending_since.take()) {
+                (false, _) => None,
+                (true, Some(since)) if same_spec => Some(since),
+                (true, _) => Some(super::now()),
+            };
+            let pending_for = status
+                .pending_since
+                .as_ref()
+                .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs());
+            let verdict = diff::verification(&observed, &name, pending_for);
+            status.arn = Some(session.identity_arn(&name));
+            status.account = Some(account.clone());
+            status.identity_type = Some(observed.identity_type.clone()).filter(|t| !t.is_empty());
+            status.verification_status = Some(observed.verification_status.clone());
+            status.verification_error = observed.verification_error.clone();
+            status.dkim_status = observed.dkim_status.clone();
+            status.mail_from_status = observed.mail_from_status.clone();
+            status.configuration_set = observed.settings.configuration_set.clone();
+            status.dns_records = diff::dns_records(&name, &observed, &session.region);
+            o.merge_conditions(&mut status, &diff::conditions(&name, &observed, &verdict));
+            if let Verification::Failed { reason, message } = &verdict
+                && !o.is_stalled_with(reason)
+            {
+                ctx.event(id, EventType::Warning, reason, message.clone()).await;
+            }
+            o.patch_status(&status).await?;
+            Ok(match verdict {
+                // Look again soon: nothing in the spec changes when AWS
+                // verifies, so no watch event would bring it.
+                Verification::Pending => {
+                    let delay = pending_for
+                        .map_or(FIRST_VERIFICATION_POLL, |d| d / 10)
+                        .clamp(FIRST_VERIFICATION_POLL, ctx.drift_period(&account));
+                    ctx.recheck(&key, fp, delay)
+                }
+                _ => ctx.synced(&key, fp, &account),
+            })
+        }
+        Err(SyncError::Kube(e)) => Err(e),
+        Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
+            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
+            ctx.stalled(&key, fp, &account);
+            Err(Error::Stalled(e))
+        }
+        Err(SyncError::Aws(e)) => {
+            info!(error = %e, "AWS call failed, backing off");
+            if priority != Priority::Drift {
+                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
+                    .await?;
+            }
+            ctx.failed(&key, fp, priority);
+            Err(Error::Aws(e))
+        }
+    }
+}
+
+enum SyncError {
+    Aws(AwsError),
+    Kube(Error),
+}
+
+impl From<AwsError> for SyncError {
+    fn from(e: AwsError) -> Self {
+        SyncError::Aws(e)
+    }
+}
+
+impl From<Error> for SyncError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Aws(e) => SyncError::Aws(e),
+            other => SyncError::Kube(other),
+        }
+    }
+}
+
+/// The identity exists in AWS and is not this object's to manage.
+fn not_ours(message: String) -> SyncError {
+    SyncError::Aws(AwsError {
+        operation: "sesv2:CreateEmailIdentity",
+        kind: ErrorKind::AlreadyExists,
+        code: "AlreadyExists".into(),
+        message,
+    })
+}
+
+/// Observe -> diff -> apply for one identity; returns what SES holds now.
+async fn sync(
+    id: &EmailIdentity,
+    ctx: &Context,
+    account: &AccountKey,
+    name: &str,
+    set: Option<String>,
+    priority: Priority,
+) -> Result<(Arc<Session>, ObservedIdentity), SyncError> {
+    let session = ctx.session(account).await?;
+    let owner = ctx.owner_value(id);
+    let desired = diff::desired(&id.spec, set);
+    let desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
+    let recorded = id.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
+
+    // Never created by this object: create first (AlreadyExists answers
+    // whether it exists); status needs the read that follows anyway.
+    let mut created = false;
+    if !recorded && priority != Priority::Drift {
+        match create(id, ctx, &session, name, &desired, &desired_tags, priority).await {
+            Ok(()) => created = true,
+            Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut observed = match session.get_email_identity(name, priority).await? {
+        Some(observed) => observed,
+        None => {
+            create(id, ctx, &session, name, &desired, &desired_tags, priority).await?;
+            created = true;
+            session
+                .get_email_identity(name, priority)
+                .await?
+                .ok_or_else(|| AwsError {
+                    operation: "sesv2:GetEmailIdentity",
+                    kind: ErrorKind::NotFound,
+                    code: "NotFound".into(),
+                    message: format!("identity {name} vanished right after it was created"),
+                })?
+        }
+    };
+
+    match observed.tags.get(OWNER_TAG) {
+        tag if ctx.owns(tag, id, recorded || created) => {}
+        Some(_) => {
+            return Err(not_ours(format!(
+                "email identity {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
+            )));
+        }
+        None if id.spec.adopt => {
+            ctx.event(
+                id,
+                EventType::Normal,
+                "Adopted",
+                format!("adopting existing email identity {name}"),
+            )
+            .await;
+        }
+        None => {
+            return Err(not_ours(format!(
+                "email identity {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
+            )));
+        }
+    }
+
+    let mut changes = diff::diff(&desired, &observed.settings);
+    changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    let adopting = !observed.tags.contains_key(OWNER_TAG);
+    for change in &changes {
+        session.apply_identity_change(name, change, priority).await?;
+        observed.apply(change);
+    }
+    if !changes.is_empty() && !created {
+        let groups: Vec<&str> = changes.iter().map(IdentityChange::group).collect();
+        if priority == Priority::Drift && !adopting {
+            let note = format!(
+                "email identity {name} was changed outside the operator; restored: {}",
+                groups.join(", ")
+            );
+            ctx.event(id, EventType::Warning, "DriftCorrected", note).await;
+        } else {
+            ctx.event(
+                id,
+                EventType::Normal,
+                "Updated",
+                format!("updated {}", groups.join(", ")),
+            )
+            .await;
+        }
+    }
+    Ok((session, observed))
+}
+
+async fn create(
+    id: &EmailIdentity,
+    ctx: &Context,
+    session: &Session,
+    name: &str,
+    desired: &diff::IdentitySettings,
+    tags: &std::collections::BTreeMap<String, String>,
+    priority: Priority,
+) -> Result<(), AwsError> {
+    session.create_email_identity(name, desired, tags, priority).await?;
+    info!(identity = name, "created email identity");
+    ctx.event(
+        id,
+        EventType::Normal,
+        "Created",
+        format!("created email identity {name} in {}", session.region),
+    )
+    .await;
+    Ok(())
+}
+
+async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let id = &*o.obj;
+    let key = key_of(id);
+    let ns = id.namespace().unwrap_or_default();
+    let name = id.spec.identity.clone();
+    if id.spec.deletion_policy == DeletionPolicy::Retain {
+        ctx.event(
+            id,
+            EventType::Normal,
+            "Retained",
+            format!("deletionPolicy Retain: email identity {name} is left in AWS"),
+        )
+        .await;
+        ctx.forget(&key);
+        return Ok(Action::await_change());
+    }
+    let account_key = match ctx.account_for(&ns, id.spec.account_ref.as_deref()) {
+        AccountAccess::Allowed { key, .. } => key,
+        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
+        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+            let note = format!("SesAccount {a} is missing or not allowed: email identity {name} is left in AWS");
+            ctx.event(id, EventType::Warning, "DeleteSkipped", note).await;
+            ctx.forget(&key);
+            return Ok(Action::await_change());
+        }
+    };
+    let result: Result<(), AwsError> = async {
+        let session = ctx.aws.session(&account_key).await?;
+        let recorded = id.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
+        match session.get_email_identity(&name, Priority::Spec).await? {
+            Some(observed) if ctx.owns(observed.tags.get(OWNER_TAG), id, recorded) => {
+                session.delete_email_identity(&name, Priority::Spec).await?;
+                ctx.event(
+                    id,
+                    EventType::Normal,
+                    "Deleted",
+                    format!("deleted email identity {name}"),
+                )
+                .await;
+            }
+            Some(_) => {
+                ctx.event(
+                    id,
+                    EventType::Normal,
+                    "DeleteSkipped",
+                    format!("email identity {name} is not owned by this resource; left in AWS"),
+                )
+                .await;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            ctx.forget(&key);
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+                .await?;
+            Err(Error::Aws(e))
+        }
+    }
+}

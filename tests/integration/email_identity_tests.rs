@@ -1,0 +1,457 @@
+//! EmailIdentity against the real apiserver and the AWS emulator: the
+//! identity and its attributes in SES, the DNS records in status,
+//! verification as AWS reports it, the default configuration set measuring
+//! mail that names no set, deletion, adoption, and admission.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use ses_reputation_operator::api::email_identity::DnsRecord;
+use ses_reputation_operator::api::{ConfigurationSet, EmailIdentity, EventDestination};
+
+use crate::configuration_set_tests::{cs_object, ses_client, wait_set_ready};
+use crate::support::{self, World, apply_json, condition, emulator, eventually, unique};
+
+const REGION: &str = "us-east-1";
+
+fn id_object(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EmailIdentity", "metadata": {"name": name}, "spec": spec})
+}
+
+/// Waits until a condition of the identity has this status and reason.
+async fn wait_identity(api: &Api<EmailIdentity>, name: &str, type_: &str, status: &str, reason: &str) -> EmailIdentity {
+    eventually(
+        &format!("{name} {type_}={status} ({reason})"),
+        Duration::from_secs(60),
+        || async {
+            let id = api.get(name).await.map_err(|e| e.to_string())?;
+            let status_now = id.status.clone().unwrap_or_default();
+            match condition(&status_now.conditions, type_) {
+                Some((s, r, _))
+                    if s == status && r == reason && status_now.observed_generation == id.metadata.generation =>
+                {
+                    Ok(id)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+/// The records AWS asks for, built from what GetEmailIdentity returns.
+async fn records_from_ses(ses: &aws_sdk_sesv2::Client, domain: &str, mail_from: &str) -> Vec<DnsRecord> {
+    let got = ses
+        .get_email_identity()
+        .email_identity(domain)
+        .send()
+        .await
+        .expect("GetEmailIdentity");
+    let tokens = got.dkim_attributes().map(|d| d.tokens().to_vec()).unwrap_or_default();
+    assert_eq!(tokens.len(), 3, "Easy DKIM gives three tokens");
+    let mut records: Vec<DnsRecord> = tokens
+        .iter()
+        .map(|t| DnsRecord {
+            type_: "CNAME".into(),
+            name: format!("{t}._domainkey.{domain}"),
+            value: format!("{t}.dkim.amazonses.com"),
+        })
+        .collect();
+    records.push(DnsRecord {
+        type_: "MX".into(),
+        name: mail_from.into(),
+        value: format!("10 feedback-smtp.{REGION}.amazonses.com"),
+    });
+    records.push(DnsRecord {
+        type_: "TXT".into(),
+        name: mail_from.into(),
+        value: "\"v=spf1 include:amazonses.com ~all\"".into(),
+    });
+    records.sort();
+    records
+}
+
+async fn send_without_set(ses: &aws_sdk_sesv2::Client, from: &str) -> String {
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    let content = |s: &str| Content::builder().data(s).build().expect("content");
+    ses.send_email()
+        .from_email_address(from)
+        .destination(
+            Destination::builder()
+                .to_addresses("success@simulator.amazonses.com")
+                .build(),
+        )
+        .content(
+            EmailContent::builder()
+                .simple(
+                    Message::builder()
+                        .subject(content("hi"))
+                        .body(Body::builder().text(content("hello")).build())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("send email")
+        .message_id
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn domain_identity_verifies_and_its_default_set_measures_mail_that_names_no_set() {
+    let w = World::new("id-domain").await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let dests: Api<EventDestination> = w.api();
+    let ids: Api<EmailIdentity> = w.api();
+    let ses = ses_client().await;
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config().await);
+    let domain = format!("{}.example.org", unique("dom"));
+    let mail_from = format!("bounce.{domain}");
+    let set_name = unique("measured");
+    let (queue_url, queue_arn) = emulator::sqs_queue(REGION, "sends").await;
+
+    apply_json(&sets, cs_object("measured", json!({"name": set_name}))).await;
+    apply_json(
+        &dests,
+        json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination", "metadata": {"name": "sends"},
+               "spec": {"configurationSetRef": {"name": "measured"}, "eventTypes": ["SEND"],
+                        "sns": {"topic": {"name": unique("sends"),
+                                          "subscriptions": [{"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": true}]}}}}),
+    )
+    .await;
+    apply_json(
+        &ids,
+        id_object(
+            "web",
+            json!({"identity": domain, "dkim": {"keyLength": "RSA_1024_BIT"}, "mailFromDomain": mail_from,
+                   "behaviorOnMxFailure": "REJECT_MESSAGE", "configurationSetRef": {"name": "measured"},
+                   "feedbackForwarding": false, "tags": {"team": "web"}}),
+        ),
+    )
+    .await;
+
+    // Pending verification is Reconciling, with the records to publish.
+    let id = wait_identity(&ids, "web", "Reconciling", "True", "VerificationPending").await;
+    let status = id.status.clone().expect("status");
+    assert_eq!(status.verification_status.as_deref(), Some("PENDING"));
+    assert_eq!(status.dkim_status.as_deref(), Some("PENDING"));
+    assert_eq!(status.mail_from_status.as_deref(), Some("PENDING"));
+    assert_eq!(status.identity_type.as_deref(), Some("DOMAIN"));
+    assert_eq!(status.configuration_set.as_deref(), Some(set_name.as_str()));
+    assert_eq!(
+        status.arn.as_deref(),
+        Some(format!("arn:aws:ses:{REGION}:123456789012:identity/{domain}").as_str())
+    );
+    assert_eq!(status.dns_records, records_from_ses(&ses, &domain, &mail_from).await);
+    assert_eq!(
+        condition(&status.conditions, "Verified").map(|c| c.0),
+        Some("False".into())
+    );
+
+    // Every attribute landed in SES.
+    let got = ses
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("identity");
+    let dkim = got.dkim_attributes().expect("dkim");
+    assert!(dkim.signing_enabled());
+    assert_eq!(dkim.next_signing_key_length().map(|l| l.as_str()), Some("RSA_1024_BIT"));
+    let mf = got.mail_from_attributes().expect("mail from");
+    assert_eq!(mf.mail_from_domain(), mail_from);
+    assert_eq!(mf.behavior_on_mx_failure().as_str(), "REJECT_MESSAGE");
+    assert_eq!(got.configuration_set_name(), Some(set_name.as_str()));
+    assert!(!got.feedback_forwarding_status());
+    let tags: Vec<(&str, &str)> = got.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert!(tags.contains(&("team", "web")), "{tags:?}");
+    assert!(
+        tags.iter()
+            .any(|(k, v)| *k == "ses.reputation.io/owner" && v.ends_with("/web")),
+        "{tags:?}"
+    );
+
+    // AWS verifies the domain: Verified, DkimVerified, then Ready.
+    emulator::Emulator
+        .set_identity(
+            REGION,
+            &domain,
+            json!({"verification": "SUCCESS", "mail_from": "SUCCESS"}),
+        )
+        .await;
+    let id = wait_identity(&ids, "web", "Ready", "True", "Synced").await;
+    let status = id.status.clone().expect("status");
+    assert_eq!(
+        condition(&status.conditions, "Verified").map(|c| c.0),
+        Some("True".into())
+    );
+    assert_eq!(
+        condition(&status.conditions, "DkimVerified").map(|c| c.0),
+        Some("True".into())
+    );
+    assert_eq!(
+        condition(&status.conditions, "MailFromVerified").map(|c| c.0),
+        Some("True".into())
+    );
+    assert_eq!(status.verification_status.as_deref(), Some("SUCCESS"));
+
+    // Mail that names no configuration set is measured by the default set.
+    let message_id = send_without_set(&ses, &format!("app@{domain}")).await;
+    let event: Value = eventually(
+        "Send event in the set's destination",
+        Duration::from_secs(30),
+        || async {
+            let out = sqs
+                .receive_message()
+                .queue_url(&queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            for m in out.messages() {
+                let event: Value = serde_json::from_str(m.body().unwrap_or("{}")).map_err(|e| e.to_string())?;
+                if event["mail"]["messageId"] == message_id.as_str() {
+                    return Ok(event);
+                }
+            }
+            Err("no Send event yet".into())
+        },
+    )
+    .await;
+    assert_eq!(event["eventType"], "Send");
+    assert_eq!(event["mail"]["tags"]["ses:configuration-set"][0], set_name.as_str());
+
+    // The set lists the identity; deleting the set waits for it.
+    let cs = wait_set_ready(&sets, "measured").await;
+    assert_eq!(cs.status.expect("status").identities, ["web"]);
+    dests
+        .delete("sends", &DeleteParams::default())
+        .await
+        .expect("delete destination");
+    sets.delete("measured", &DeleteParams::default())
+        .await
+        .expect("delete set");
+    eventually("set waits for its identity", Duration::from_secs(30), || async {
+        let cs = sets.get("measured").await.map_err(|e| e.to_string())?;
+        let conds = cs.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "Reconciling") {
+            Some((s, r, m)) if s == "True" && r == "WaitingForEmailIdentities" && m.contains("web") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        ses.get_configuration_set()
+            .configuration_set_name(&set_name)
+            .send()
+            .await
+            .is_ok(),
+        "the set stays in SES while an identity uses it"
+    );
+
+    // Deleting the identity (deletionPolicy Delete) removes it from SES,
+    // and then the set goes too.
+    ids.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete identity");
+    eventually("identity and set gone", Duration::from_secs(60), || async {
+        let id_gone = ids.get_opt("web").await.map_err(|e| e.to_string())?.is_none();
+        let set_gone = sets.get_opt("measured").await.map_err(|e| e.to_string())?.is_none();
+        if id_gone && set_gone {
+            Ok(())
+        } else {
+            Err(format!("identity gone {id_gone}, set gone {set_gone}"))
+        }
+    })
+    .await;
+    let err = ses
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect_err("identity deleted in SES");
+    assert!(
+        err.as_service_error().is_some_and(|e| e.is_not_found_exception()),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_verification_is_stalled_with_the_reason_aws_gives_and_retain_keeps_it() {
+    let w = World::new("id-failed").await;
+    let ids: Api<EmailIdentity> = w.api();
+    let ses = ses_client().await;
+    let domain = format!("{}.example.org", unique("fail"));
+    apply_json(
+        &ids,
+        id_object("shop", json!({"identity": domain, "deletionPolicy": "Retain"})),
+    )
+    .await;
+    wait_identity(&ids, "shop", "Reconciling", "True", "VerificationPending").await;
+
+    emulator::Emulator
+        .set_identity(
+            REGION,
+            &domain,
+            json!({"verification": "FAILED", "error_type": "HOST_NOT_FOUND"}),
+        )
+        .await;
+    let id = wait_identity(&ids, "shop", "Stalled", "True", "HOST_NOT_FOUND").await;
+    let status = id.status.expect("status");
+    assert_eq!(status.verification_status.as_deref(), Some("FAILED"));
+    assert_eq!(status.verification_error.as_deref(), Some("HOST_NOT_FOUND"));
+    let (_, _, message) = condition(&status.conditions, "Stalled").expect("Stalled");
+    assert!(
+        message.contains("HOST_NOT_FOUND") && message.contains(&domain),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&status.conditions, "Ready").map(|c| c.0),
+        Some("False".into())
+    );
+
+    ids.delete("shop", &DeleteParams::default()).await.expect("delete");
+    eventually("object gone", Duration::from_secs(30), || async {
+        match ids.get_opt("shop").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still present".to_string()),
+        }
+    })
+    .await;
+    let kept = ses.get_email_identity().email_identity(&domain).send().await;
+    assert!(
+        kept.is_ok(),
+        "deletionPolicy Retain leaves the identity in SES: {kept:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
+    let w = World::new("id-adopt").await;
+    let ids: Api<EmailIdentity> = w.api();
+    let ses = ses_client().await;
+    let address = format!("{}@example.net", unique("ops"));
+    ses.create_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("identity made outside");
+
+    apply_json(&ids, id_object("ops", json!({"identity": address}))).await;
+    let id = wait_identity(&ids, "ops", "Stalled", "True", "AlreadyExists").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
+    assert!(message.contains("spec.adopt"), "{message}");
+    let got = ses
+        .get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("identity");
+    assert!(got.tags().is_empty(), "left untouched while not adopted");
+
+    apply_json(&ids, id_object("ops", json!({"identity": address, "adopt": true}))).await;
+    let id = wait_identity(&ids, "ops", "Reconciling", "True", "VerificationPending").await;
+    let status = id.status.expect("status");
+    assert_eq!(status.identity_type.as_deref(), Some("EMAIL_ADDRESS"));
+    assert!(status.dns_records.is_empty(), "an address has no records to publish");
+    assert_eq!(
+        condition(&status.conditions, "DkimVerified").map(|c| c.0),
+        Some("Unknown".into())
+    );
+    let got = ses
+        .get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("identity");
+    assert!(
+        got.tags().iter().any(|t| t.key() == "ses.reputation.io/owner"),
+        "adopted: the owner tag is set"
+    );
+}
+
+#[tokio::test]
+async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
+    let client = support::client().await;
+    support::install_crds(&client).await;
+    let ns = support::namespace(&client, "id-admission", &[]).await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("ses.reputation.io", "v1alpha1", "EmailIdentity"),
+        "emailidentities",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        (
+            "not-an-identity",
+            json!({"identity": "not an identity"}),
+            vec!["spec.identity", "should match"],
+        ),
+        (
+            "bare-word",
+            json!({"identity": "localhost"}),
+            vec!["spec.identity", "should match"],
+        ),
+        (
+            "key-length",
+            json!({"identity": "example.com", "dkim": {"keyLength": "RSA_4096_BIT"}}),
+            vec!["spec.dkim.keyLength", "Unsupported value"],
+        ),
+        (
+            "mail-from-elsewhere",
+            json!({"identity": "example.com", "mailFromDomain": "bounce.example.org"}),
+            vec!["spec.mailFromDomain", "subdomain of the identity"],
+        ),
+        (
+            "mail-from-is-identity",
+            json!({"identity": "a@example.com", "mailFromDomain": "example.com"}),
+            vec!["spec.mailFromDomain", "subdomain of the identity"],
+        ),
+        (
+            "set-elsewhere",
+            json!({"identity": "example.com", "configurationSetRef": {"name": "cs", "namespace": "other"}}),
+            vec!["spec.configurationSetRef.namespace", "own namespace"],
+        ),
+        (
+            "mx",
+            json!({"identity": "example.com", "behaviorOnMxFailure": "BOUNCE"}),
+            vec!["spec.behaviorOnMxFailure", "Unsupported value"],
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        let obj: DynamicObject = serde_json::from_value(id_object(name, spec)).expect("object");
+        let message = match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{name}: expected 422 Invalid, got {status:?}");
+                status.message
+            }
+            Err(e) => panic!("{name}: unexpected error {e}"),
+        };
+        for needle in expected {
+            assert!(
+                message.contains(needle),
+                "{name}: message {message:?} does not contain {needle:?}"
+            );
+        }
+    }
+
+    // A good spec passes, and the identity cannot change afterwards.
+    let obj: DynamicObject = serde_json::from_value(id_object(
+        "ok",
+        json!({"identity": "a@example.com", "mailFromDomain": "mail.example.com"}),
+    ))
+    .expect("object");
+    let mut created = api
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("valid spec accepted");
+    created.data["spec"]["identity"] = "b@example.com".into();
+    let err = api
+        .replace("ok", &PostParams::default(), &created)
+        .await
+        .expect_err("identity change refused");
+    assert!(err.to_string().contains("spec.identity is immutable"), "{err}");
+}
