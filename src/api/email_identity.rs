@@ -203,6 +203,10 @@ pub struct EmailIdentityStatus {
     /// The DNS records to publish.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_records: Vec<DnsRecord>,
+    /// The external-dns DNSEndpoint (same namespace) holding the records,
+    /// while spec.dns.externalDNS is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_endpoint: Option<String>,
     /// When verification was first seen pending for the current spec: the
     /// start of the bounded wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]

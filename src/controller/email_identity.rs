@@ -1,12 +1,15 @@
 //! Reconciler for `EmailIdentity`: resolve the account and the default
 //! configuration set, observe the identity in SES (one GetEmailIdentity
 //! gives settings, statuses, DKIM tokens and the ownership tag), apply the
-//! per-attribute differences, write status with the DNS records to publish,
+//! per-attribute differences, write status with the DNS records to publish
+//! (and, when asked, an external-dns `DNSEndpoint` owned by the identity),
 //! and keep polling while verification is pending.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -14,7 +17,7 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of};
+use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, drive, fingerprint, key_of};
 use crate::api::conditions;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
@@ -154,7 +157,21 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             status.mail_from_status = observed.mail_from_status.clone();
             status.configuration_set = observed.settings.configuration_set.clone();
             status.dns_records = diff::dns_records(&name, &observed, &session.region);
-            o.merge_conditions(&mut status, &diff::conditions(&name, &observed, &verdict));
+            let mut desired = diff::conditions(&name, &observed, &verdict);
+            match publish_dns(&o, &ctx, &status.dns_records).await? {
+                Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
+                Published::Off => status.dns_endpoint = None,
+                Published::NotInstalled(message) => {
+                    // The records are still in status; only the asked-for
+                    // publishing is impossible until external-dns's CRD is installed.
+                    status.dns_endpoint = None;
+                    desired.retain(|d| {
+                        ![conditions::READY, conditions::RECONCILING, conditions::STALLED].contains(&d.type_)
+                    });
+                    desired.extend(conditions::stalled("DNSEndpointCRDMissing", message));
+                }
+            }
+            o.merge_conditions(&mut status, &desired);
             if let Verification::Failed { reason, message } = &verdict
                 && !o.is_stalled_with(reason)
             {
@@ -165,9 +182,13 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
                 // Look again soon: nothing in the spec changes when AWS
                 // verifies, so no watch event would bring it.
                 Verification::Pending => {
+                    // Never later than a drift check would be (which may
+                    // come sooner than the first poll).
+                    let longest = ctx.drift_period(&account);
                     let delay = pending_for
                         .map_or(FIRST_VERIFICATION_POLL, |d| d / 10)
-                        .clamp(FIRST_VERIFICATION_POLL, ctx.drift_period(&account));
+                        .max(FIRST_VERIFICATION_POLL)
+                        .min(longest);
                     ctx.recheck(&key, fp, delay)
                 }
                 _ => ctx.synced(&key, fp, &account),
@@ -188,6 +209,93 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             ctx.failed(&key, fp, priority);
             Err(Error::Aws(e))
         }
+    }
+}
+
+/// What became of the external-dns `DNSEndpoint`.
+enum Published {
+    /// Written (server-side apply) with this name.
+    Written(String),
+    /// Not asked for (any earlier one deleted).
+    Off,
+    /// Asked for, but the cluster has no DNSEndpoint CRD.
+    NotInstalled(String),
+}
+
+fn dns_endpoint_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("externaldns.k8s.io", "v1alpha1", "DNSEndpoint"),
+        "dnsendpoints",
+    )
+}
+
+fn dns_endpoints_api(id: &EmailIdentity, ctx: &Context) -> kube::Api<DynamicObject> {
+    kube::Api::namespaced_with(
+        ctx.client.clone(),
+        &id.namespace().unwrap_or_default(),
+        &dns_endpoint_resource(),
+    )
+}
+
+/// Writes the records as an external-dns `DNSEndpoint` named like the
+/// identity and owned by it (so garbage collection removes it with the
+/// identity), or deletes the one written before when publishing was turned
+/// off. Runs only in passes that went to AWS, so it adds no API request to
+/// a converged pass.
+async fn publish_dns(
+    o: &Obj<EmailIdentity>,
+    ctx: &Context,
+    records: &[crate::api::email_identity::DnsRecord],
+) -> Result<Published, Error> {
+    let id = &*o.obj;
+    let api = dns_endpoints_api(id, ctx);
+    let name = id.name_any();
+    let wanted = id.spec.dns.as_ref().is_some_and(|d| d.external_dns);
+    if !wanted {
+        if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
+            delete_dns_endpoint(&api, &name).await?;
+        }
+        return Ok(Published::Off);
+    }
+    let mut owner = id
+        .controller_owner_ref(&())
+        .ok_or(Error::Finalizer("object has no name or uid"))?;
+    // blockOwnerDeletion would need update rights on emailidentities/finalizers
+    // where OwnerReferencesPermissionEnforcement is on; nothing waits on it.
+    owner.block_owner_deletion = None;
+    let body = serde_json::json!({
+        "apiVersion": "externaldns.k8s.io/v1alpha1",
+        "kind": "DNSEndpoint",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/managed-by": MANAGER},
+            "ownerReferences": [owner],
+        },
+        "spec": {"endpoints": diff::external_dns_endpoints(records)},
+    });
+    match api
+        .patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
+        .await
+    {
+        Ok(_) => Ok(Published::Written(name)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Published::NotInstalled(
+            "spec.dns.externalDNS is on but the cluster has no DNSEndpoint CRD (externaldns.k8s.io/v1alpha1): install external-dns's CRD; the records are in status.dnsRecords".into(),
+        )),
+        Err(source) => Err(Error::Kube {
+            action: "writing the DNSEndpoint",
+            source,
+        }),
+    }
+}
+
+async fn delete_dns_endpoint(api: &kube::Api<DynamicObject>, name: &str) -> Result<(), Error> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Kube {
+            action: "deleting the DNSEndpoint",
+            source,
+        }),
     }
 }
 
@@ -340,6 +448,11 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Err
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
     let name = id.spec.identity.clone();
+    // No garbage collector may run (or it runs later): the records go with
+    // the identity either way.
+    if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
+        delete_dns_endpoint(&dns_endpoints_api(id, &ctx), &id.name_any()).await?;
+    }
     if id.spec.deletion_policy == DeletionPolicy::Retain {
         ctx.event(
             id,

@@ -209,6 +209,28 @@ pub fn dns_records(identity: &str, observed: &ObservedIdentity, region: &str) ->
     out
 }
 
+/// TTL of the records in the external-dns `DNSEndpoint`.
+pub const DNS_TTL: i64 = 1800;
+
+/// The `spec.endpoints` of an external-dns `DNSEndpoint` for `records`:
+/// one endpoint per name and type, with every value of that pair as
+/// targets (MX targets are "priority host", as external-dns expects).
+pub fn external_dns_endpoints(records: &[DnsRecord]) -> Vec<serde_json::Value> {
+    let mut grouped: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for r in records {
+        grouped
+            .entry((r.name.as_str(), r.type_.as_str()))
+            .or_default()
+            .push(r.value.as_str());
+    }
+    grouped
+        .into_iter()
+        .map(|((name, type_), targets)| {
+            serde_json::json!({"dnsName": name, "recordType": type_, "targets": targets, "recordTTL": DNS_TTL})
+        })
+        .collect()
+}
+
 /// Where verification stands, and what the kstatus triple should say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verification {
@@ -434,6 +456,35 @@ mod tests {
                 ("CNAME", "tok1._domainkey.example.com", "tok1.dkim.amazonses.com"),
                 ("MX", "mail.example.com", "10 feedback-smtp.eu-west-1.amazonses.com"),
                 ("TXT", "mail.example.com", "\"v=spf1 include:amazonses.com ~all\""),
+            ]
+        );
+    }
+
+    #[test]
+    fn external_dns_gets_one_endpoint_per_name_and_type() {
+        let mut o = observed(desired(
+            &spec(serde_json::json!({"identity": "example.com", "mailFromDomain": "mail.example.com"})),
+            None,
+        ));
+        o.dkim_tokens = vec!["t1".into(), "t2".into()];
+        let endpoints = external_dns_endpoints(&dns_records("example.com", &o, "us-east-1"));
+        let got: Vec<(String, String, usize)> = endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e["dnsName"].as_str().unwrap_or_default().to_string(),
+                    e["recordType"].as_str().unwrap_or_default().to_string(),
+                    e["targets"].as_array().map_or(0, Vec::len),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("mail.example.com".into(), "MX".into(), 1),
+                ("mail.example.com".into(), "TXT".into(), 1),
+                ("t1._domainkey.example.com".into(), "CNAME".into(), 1),
+                ("t2._domainkey.example.com".into(), "CNAME".into(), 1),
             ]
         );
     }

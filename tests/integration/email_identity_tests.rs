@@ -455,3 +455,143 @@ async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
         .expect_err("identity change refused");
     assert!(err.to_string().contains("spec.identity is immutable"), "{err}");
 }
+
+/// Installs external-dns's own DNSEndpoint CRD, fetched from its Go module
+/// by tools/external-dns-crd.sh (cached), and waits until it is served.
+async fn install_external_dns_crd(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/external-dns-crd.sh");
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(script).output())
+        .await
+        .expect("task")
+        .expect("run tools/external-dns-crd.sh");
+    assert!(
+        out.status.success(),
+        "tools/external-dns-crd.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("DNSEndpoint CRD");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "dnsendpoints.externaldns.k8s.io",
+        &kube::api::PatchParams::apply("integration-tests").force(),
+        &kube::api::Patch::Apply(&crd),
+    )
+    .await
+    .expect("install the DNSEndpoint CRD");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &dns_endpoint_resource());
+    eventually("DNSEndpoint served", Duration::from_secs(30), || async {
+        api.list(&Default::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+}
+
+fn dns_endpoint_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("externaldns.k8s.io", "v1alpha1", "DNSEndpoint"),
+        "dnsendpoints",
+    )
+}
+
+/// The records of a DNSEndpoint as (type, name, value), sorted.
+fn endpoint_records(ep: &DynamicObject) -> Vec<DnsRecord> {
+    let mut out = Vec::new();
+    for e in ep.data["spec"]["endpoints"].as_array().cloned().unwrap_or_default() {
+        for t in e["targets"].as_array().cloned().unwrap_or_default() {
+            out.push(DnsRecord {
+                type_: e["recordType"].as_str().unwrap_or_default().into(),
+                name: e["dnsName"].as_str().unwrap_or_default().into(),
+                value: t.as_str().unwrap_or_default().into(),
+            });
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_dns_endpoint_holds_exactly_the_records_follows_dkim_tokens_and_goes_with_the_identity() {
+    // A short drift period: a DKIM key rotation in AWS changes no spec, so
+    // only the periodic read notices it.
+    let w = World::with(
+        "id-dns",
+        support::WorldOptions {
+            drift: Duration::from_secs(3),
+            ..Default::default()
+        },
+    )
+    .await;
+    install_external_dns_crd(&w.client).await;
+    let ids: Api<EmailIdentity> = w.api();
+    let endpoints: Api<DynamicObject> = Api::namespaced_with(w.client.clone(), &w.ns, &dns_endpoint_resource());
+    let ses = ses_client().await;
+    let domain = format!("{}.example.org", unique("dns"));
+    let mail_from = format!("mail.{domain}");
+    apply_json(
+        &ids,
+        id_object(
+            "news",
+            json!({"identity": domain, "mailFromDomain": mail_from, "dns": {"externalDNS": true}}),
+        ),
+    )
+    .await;
+
+    let id = wait_identity(&ids, "news", "Reconciling", "True", "VerificationPending").await;
+    let expected = records_from_ses(&ses, &domain, &mail_from).await;
+    assert_eq!(id.status.as_ref().expect("status").dns_records, expected);
+    let ep = eventually("DNSEndpoint written", Duration::from_secs(30), || async {
+        endpoints
+            .get_opt("news")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no DNSEndpoint yet".to_string())
+    })
+    .await;
+    assert_eq!(endpoint_records(&ep), expected, "exactly the records AWS asks for");
+    let owners = ep.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].kind, "EmailIdentity");
+    assert_eq!(Some(owners[0].uid.clone()), id.metadata.uid);
+    assert_eq!(owners[0].controller, Some(true));
+    assert_eq!(id.status.as_ref().and_then(|s| s.dns_endpoint.as_deref()), Some("news"));
+
+    // New DKIM tokens in AWS reach status and the DNSEndpoint.
+    emulator::Emulator
+        .set_identity(REGION, &domain, json!({"rotate_dkim": true}))
+        .await;
+    let rotated = records_from_ses(&ses, &domain, &mail_from).await;
+    assert_ne!(rotated, expected);
+    eventually(
+        "DNSEndpoint follows the new tokens",
+        Duration::from_secs(60),
+        || async {
+            let ep = endpoints.get("news").await.map_err(|e| e.to_string())?;
+            let id = ids.get("news").await.map_err(|e| e.to_string())?;
+            let in_status = id.status.map(|s| s.dns_records).unwrap_or_default();
+            if endpoint_records(&ep) == rotated && in_status == rotated {
+                Ok(())
+            } else {
+                Err(format!("{:?}", endpoint_records(&ep)))
+            }
+        },
+    )
+    .await;
+
+    // Removed with the identity.
+    ids.delete("news", &DeleteParams::default()).await.expect("delete");
+    eventually("identity and DNSEndpoint gone", Duration::from_secs(30), || async {
+        let id_gone = ids.get_opt("news").await.map_err(|e| e.to_string())?.is_none();
+        let ep_gone = endpoints.get_opt("news").await.map_err(|e| e.to_string())?.is_none();
+        if id_gone && ep_gone {
+            Ok(())
+        } else {
+            Err(format!("identity gone {id_gone}, endpoint gone {ep_gone}"))
+        }
+    })
+    .await;
+}
