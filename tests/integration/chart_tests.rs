@@ -505,10 +505,16 @@ async fn deploy_examples_are_accepted_by_the_apiserver() {
         }
         server_dry_run(&ns, &yaml);
     }
-    let expected: BTreeSet<String> = ["SesAccount", "ConfigurationSet", "EventDestination", "ReputationPolicy"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let expected: BTreeSet<String> = [
+        "SesAccount",
+        "ConfigurationSet",
+        "EventDestination",
+        "ReputationPolicy",
+        "EmailIdentity",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     assert!(
         expected.is_subset(&seen),
         "deploy/examples must show every kind; found {seen:?}"
@@ -521,14 +527,20 @@ fn argocd_health_checks_cover_every_kind_with_one_script() {
     let cm: serde_json::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&file).expect("read health.yaml")).expect("YAML");
     let data = cm["data"].as_object().expect("data");
-    let scripts: Vec<&str> = ["ConfigurationSet", "EventDestination", "SesAccount", "ReputationPolicy"]
-        .iter()
-        .map(|k| {
-            data.get(&format!("resource.customizations.health.ses.reputation.io_{k}"))
-                .and_then(|v| v.as_str())
-                .unwrap_or_else(|| panic!("no health check for {k}"))
-        })
-        .collect();
+    let scripts: Vec<&str> = [
+        "ConfigurationSet",
+        "EventDestination",
+        "SesAccount",
+        "ReputationPolicy",
+        "EmailIdentity",
+    ]
+    .iter()
+    .map(|k| {
+        data.get(&format!("resource.customizations.health.ses.reputation.io_{k}"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no health check for {k}"))
+    })
+    .collect();
     assert!(
         scripts.windows(2).all(|w| w[0] == w[1]),
         "every kind should share the same script"
