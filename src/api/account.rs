@@ -160,7 +160,8 @@ pub struct DriftStatus {
     pub period_seconds: i64,
     /// The configured drift interval (`--drift-interval-seconds`).
     pub configured_seconds: i64,
-    /// SES reads one drift round needs (sets, event destination lists, the account).
+    /// SES reads one drift round needs (sets, event destination lists,
+    /// email identities, the account).
     pub checks_per_period: i64,
     /// SES calls per second drift checks may use (the drift share of the budget).
     pub calls_per_second: String,

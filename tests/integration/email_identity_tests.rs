@@ -595,3 +595,77 @@ async fn external_dns_endpoint_holds_exactly_the_records_follows_dkim_tokens_and
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_costs_one_call_per_attribute_and_one_read_per_drift_round() {
+    let w = World::with(
+        "id-budget",
+        support::WorldOptions {
+            drift: Duration::from_secs(2),
+            rate_interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ids: Api<EmailIdentity> = w.api();
+    let domain = format!("{}.example.org", unique("budget"));
+    apply_json(
+        &ids,
+        id_object(
+            "budget",
+            json!({"identity": domain, "dkim": {"keyLength": "RSA_1024_BIT"},
+                   "mailFromDomain": format!("mail.{domain}"), "feedbackForwarding": false, "tags": {"a": "b"}}),
+        ),
+    )
+    .await;
+    wait_identity(&ids, "budget", "Reconciling", "True", "VerificationPending").await;
+    emulator::Emulator
+        .set_identity(
+            REGION,
+            &domain,
+            json!({"verification": "SUCCESS", "mail_from": "SUCCESS"}),
+        )
+        .await;
+    wait_identity(&ids, "budget", "Ready", "True", "Synced").await;
+
+    // The account's drift round counts the identity: GetAccount + one
+    // GetEmailIdentity.
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    eventually("drift round counts the identity", Duration::from_secs(30), || async {
+        let acct = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        match acct.status.and_then(|s| s.drift).map(|d| d.checks_per_period) {
+            Some(2) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Several drift rounds later (2 s each): still only reads. Creation
+    // carried the key length and tags; MAIL FROM and feedback took one Put
+    // each; nothing was written twice.
+    let reads = w.calls("sesv2:GetEmailIdentity");
+    eventually("three more drift reads", Duration::from_secs(30), || async {
+        let now = w.calls("sesv2:GetEmailIdentity");
+        if now >= reads + 3 {
+            Ok(())
+        } else {
+            Err(format!("{now} reads"))
+        }
+    })
+    .await;
+    let writes: Vec<(String, u64)> = w
+        .all_calls()
+        .into_iter()
+        .filter(|(k, v)| k.starts_with("sesv2:") && !k.starts_with("sesv2:Get") && k.contains("Identit") && *v > 0)
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            ("sesv2:CreateEmailIdentity:ok".to_string(), 1),
+            ("sesv2:PutEmailIdentityFeedbackAttributes:ok".to_string(), 1),
+            ("sesv2:PutEmailIdentityMailFromAttributes:ok".to_string(), 1),
+        ],
+        "{:?}",
+        w.all_calls()
+    );
+}
