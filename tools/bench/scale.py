@@ -18,7 +18,10 @@ credentials. Parameters (environment):
   steady:        SES_RPS (1000: the operator's SES bucket is effectively off),
                  POLICIES (10 ReputationPolicies), SETTLE (30 s after all
                  Ready), STEADY (150 s window), SQS (0; 1 adds one SQS
-                 subscription per topic)
+                 subscription per topic), IDENTITIES (N/10 EmailIdentities,
+                 each a domain with MAIL FROM and set i as its default,
+                 applied once the pairs are Ready and verified through the
+                 emulator's admin call; they stay through the steady window)
   throttled:     THROTTLED_RPS (emulator SES calls/s, 1); operator at its default 1
   shared:        SHARED_RPS (emulator, 0.5); operator at 1
   spec-latency:  SPEC_RPS (emulator, 1), DRIFT (operator --drift-interval-seconds, 10),
@@ -59,6 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -67,7 +71,8 @@ from urllib.parse import urlparse
 import yaml  # in the emulator's venv (moto needs it)
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "target/release/ses-reputation-operator"
+# BENCH_BIN: another build (e.g. a debug binary for a smoke run).
+BIN = Path(os.environ.get("BENCH_BIN") or ROOT / "target/release/ses-reputation-operator")
 DOC = Path(os.environ.get("BENCH_DOC") or ROOT / "docs/benchmarks.md")  # BENCH_DOC: elsewhere (smoke tests)
 GROUP, VERSION = "ses.reputation.io", "v1alpha1"
 API = f"{GROUP}/{VERSION}"
@@ -100,6 +105,7 @@ RUNS = int(env_float("RUNS", 1))
 SQS = given("SQS") == "1"
 SES_RPS = given("SES_RPS") or "1000"
 POLICIES = int(env_float("POLICIES", 10))
+IDENTITIES = given("IDENTITIES")  # steady: default N // 10
 SETTLE = env_float("SETTLE", 30)
 STEADY = env_float("STEADY", 150)
 THROTTLED_RPS = env_float("THROTTLED_RPS", 1)
@@ -115,6 +121,10 @@ ENDPOINT = os.environ.get("SRO_AWS_ENDPOINT", "")
 (ROOT / "target").mkdir(exist_ok=True)
 OP_DEFAULTS, DRIFT_SHARE = "?", None  # from the binary's --help, in main()
 WORK = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=ROOT / "target"))
+
+
+def identities_for(n: int) -> int:
+    return int(IDENTITIES) if IDENTITIES not in (None, "") else n // 10
 
 
 def n_for(scenario: str) -> int:
@@ -158,6 +168,11 @@ BARE_PER_PAIR = {
 SES_DESIGN_PER_PAIR = sum(v for k, v in MIN_PER_PAIR.items() if k.startswith("sesv2:"))  # 4
 SES_BARE_PER_PAIR = sum(v for k, v in BARE_PER_PAIR.items() if k.startswith("sesv2:"))  # 2
 MIN_PER_TAG_CHANGE = {"sesv2:GetConfigurationSet": 1, "sesv2:TagResource": 1}
+# A new domain identity with MAIL FROM and a default set: create (key length,
+# set and tags ride along), one read for status, the MAIL FROM Put, and one
+# read once AWS has verified it.
+MIN_PER_IDENTITY = {"sesv2:CreateEmailIdentity": 1, "sesv2:GetEmailIdentity": 2,
+                    "sesv2:PutEmailIdentityMailFromAttributes": 1}
 # Per account and interval, not per object: listed apart from the per-object totals.
 PERIODIC = {"sts:GetCallerIdentity", "sesv2:GetAccount", "cloudwatch:GetMetricData"}
 SENDING = {"sesv2:SendEmail", "sesv2:SendRawEmail", "sesv2:SendBulkEmail"}
@@ -527,6 +542,31 @@ def manifests(ns: str, n: int, queue_arn: str | None = None, tag: str | None = N
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
+def identity_manifests(ns: str, count: int) -> str:
+    docs = [{"apiVersion": API, "kind": "EmailIdentity", "metadata": {"name": f"id-{i}", "namespace": ns},
+             "spec": {"identity": f"bench-{i}.example.org", "mailFromDomain": f"mail.bench-{i}.example.org",
+                      "configurationSetRef": {"name": f"cs-{i}"}}} for i in range(count)]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def verify_identities(count: int, deadline: float) -> int:
+    """Moves each bench identity to SUCCESS in the emulator (what AWS's DNS
+    checks would do) as soon as the operator has created it. Returns how
+    many were verified before `deadline` (monotonic)."""
+    pending = set(range(count))
+    while pending and time.monotonic() < deadline:
+        for i in sorted(pending):
+            try:
+                emulator("POST", "/_emulator/identity", {"identity": f"bench-{i}.example.org",
+                                                         "verification": "SUCCESS", "mail_from": "SUCCESS"})
+                pending.discard(i)
+            except urllib.error.HTTPError:  # not created yet
+                pass
+        if pending:
+            time.sleep(0.5)
+    return count - len(pending)
+
+
 def apply(path: Path, text: str) -> float:
     path.write_text(text)
     start = time.monotonic()
@@ -694,10 +734,26 @@ def scenario_steady(ctx: dict, run: int, n: int) -> dict:
         r["cpu_converge_s"] = st["cpu"] - cpu0
         r["rss_converged_mib"] = st["VmRSS"]
 
+        # Phase 1b: EmailIdentities using the sets as default, verified as
+        # soon as they exist; counted apart so the per-pair figures stay clean.
+        ids = identities_for(n)
+        r["identities"] = ids
+        if ids:
+            reset_calls()
+            t0 = time.monotonic()
+            apply(WORK / "identities.yaml", identity_manifests(fx.ns, ids))
+            r["identities_verified"] = verify_identities(ids, t0 + timeout)
+            secs, at = wait_ready(admin, fx.ns, f"steady run {run} identities", ["emailidentities"], ids, ids,
+                                  stalled, t0, timeout)
+            r["identities_ready_s"] = secs
+            r["identity_calls"] = aws_calls()["calls"]
+            if secs is None:
+                r["identities_not_ready"] = at["not_ready"]
+
         # Phase 2: settle, then a steady window in which this script sends the
         # API server nothing but its two /metrics reads.
         time.sleep(SETTLE)
-        plurals = ["configurationsets", "eventdestinations", "reputationpolicies"]
+        plurals = ["configurationsets", "eventdestinations", "reputationpolicies", "emailidentities"]
         objs_before = {(o["kind"], o["metadata"]["name"]): o for o in list_objects(admin, fx.ns, plurals)}
         rv_before = {k: o["metadata"]["resourceVersion"] for k, o in objs_before.items()}
         acct_before = admin.get(crd_path("sesaccounts", name="default"))
@@ -1108,12 +1164,14 @@ def report_steady(n: int, runs: list[dict], mach: dict, started: str) -> str:
     col = lambda k: [r.get(k) for r in runs]  # noqa: E731
     sub = "one SQS subscription each (shared queue)" if SQS else "no subscriptions"
     ok = [r for r in runs if r.get("ready_s") is not None]
+    ids = identities_for(n)
     api_lines, api = api_rows(runs)
     ses_floor = n * SES_DESIGN_PER_PAIR
     rv = Counter()
     for r in ok:
         rv.update(r.get("rv_changed", {}))
-    out = header("steady", n, f"Steady: N = {n} sets + {n} destinations ({sub}) + {POLICIES} ReputationPolicies",
+    out = header("steady", n, f"Steady: N = {n} sets + {n} destinations ({sub}) + {POLICIES} ReputationPolicies"
+                 + (f" + {ids} EmailIdentities" if ids else ""),
                  mach, started, runs, [f"- emulator unthrottled; settle {SETTLE:g} s after all Ready, then a "
                                        f"{STEADY:g} s steady window"])
     out += [
@@ -1130,6 +1188,11 @@ def report_steady(n: int, runs: list[dict], mach: dict, started: str) -> str:
         f"| **AWS calls to converge ÷ bare minimum** | "
         f"**{med([per_object(r['converge_calls']) / n / sum(BARE_PER_PAIR.values()) for r in ok], 2)}** |",
         f"| ReputationPolicies Ready at the end of the window | {med(col('policies_ready'))} of {POLICIES} |",
+        *([f"| start of identities apply → all {ids} EmailIdentities Ready, verification included (s) | "
+           f"{med(col('identities_ready_s'))} |",
+           f"| AWS calls per EmailIdentity to converge (design minimum {sum(MIN_PER_IDENTITY.values())}) | "
+           f"{med([per_object(r['identity_calls']) / ids for r in ok if r.get('identity_calls')], 2)} |"]
+          if ids else []),
         f"| **peak RSS, VmHWM, after create + steady window (MiB)** | **{med(col('rss_peak_steady_mib'))}** |",
         f"| RSS right after convergence (MiB) | {med(col('rss_converged_mib'))} |",
         f"| **steady RSS, end of the steady window (MiB)** | **{med(col('rss_steady_mib'))}** |",
@@ -1160,6 +1223,11 @@ def report_steady(n: int, runs: list[dict], mach: dict, started: str) -> str:
         "",
         *(calls_table(ok, "converge_calls", MIN_PER_PAIR, n, "pair", BARE_PER_PAIR) if ok else ["n/a"]),
         "",
+        *([f"AWS calls for {ids} EmailIdentities (domain, MAIL FROM, default set; verified by the emulator):",
+           "",
+           *(calls_table([r for r in ok if r.get("identity_calls")], "identity_calls", MIN_PER_IDENTITY, ids,
+                         "identity") if any(r.get("identity_calls") for r in ok) else ["n/a"]),
+           ""] if ids else []),
         f"AWS calls for the tag change on {n} sets:",
         "",
         *(calls_table(ok, "change_calls", MIN_PER_TAG_CHANGE, n, "set") if ok else ["n/a"]),

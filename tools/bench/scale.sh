@@ -6,7 +6,7 @@
 #   SCENARIO=steady N=1000 tools/bench/scale.sh     # or: make bench-scale SCENARIO=steady N=1000
 #   SCENARIO=throttled|shared|spec-latency|recovery|all (comma-separated lists too), RUNS=3
 #   BENCH_DOC=/tmp/x.md writes the sections elsewhere (smoke tests);
-#   SKIP_BUILD=1 uses target/release as it is
+#   SKIP_BUILD=1 uses target/release as it is (BENCH_BIN=path: another binary)
 #
 # Builds the release binary, then runs tools/bench/scale.py inside
 # tools/ground.sh (which stops the ground on exit; the script stops the
