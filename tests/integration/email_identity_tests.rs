@@ -669,3 +669,72 @@ async fn an_identity_costs_one_call_per_attribute_and_one_read_per_drift_round()
         w.all_calls()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_the_account_does_not_allow_gets_no_identity() {
+    let w = World::with(
+        "id-fenced",
+        support::WorldOptions {
+            allowed_namespaces: Some(json!({"matchLabels": {"team": "someone-else"}})),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ids: Api<EmailIdentity> = w.api();
+    let domain = format!("{}.example.org", unique("fenced"));
+    apply_json(&ids, id_object("fenced", json!({"identity": domain}))).await;
+    let id = wait_identity(&ids, "fenced", "Stalled", "True", "AccountNotAllowed").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Ready").expect("Ready");
+    assert!(message.contains(&w.ns) && message.contains(&w.account), "{message}");
+    let identity_calls: Vec<_> = w
+        .all_calls()
+        .into_iter()
+        .filter(|(k, _)| k.contains("EmailIdentit"))
+        .collect();
+    assert!(
+        identity_calls.is_empty(),
+        "no SES call for a fenced namespace: {identity_calls:?}"
+    );
+    let err = ses_client()
+        .await
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect_err("not created");
+    assert!(err.into_service_error().is_not_found_exception());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_default_set_in_another_account_is_stalled_and_a_missing_one_waits() {
+    let w = World::new("id-other-acct").await;
+    let (sets, ids): (Api<ConfigurationSet>, Api<EmailIdentity>) = (w.api(), w.api());
+    let other = format!("other-{}", w.ns);
+    apply_json::<ses_reputation_operator::api::SesAccount>(
+        &Api::all(w.client.clone()),
+        json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
+               "metadata": {"name": other, "labels": {"test": w.ns}}, "spec": {"region": "eu-west-1"}}),
+    )
+    .await;
+    let domain = format!("{}.example.org", unique("other"));
+    apply_json(
+        &ids,
+        id_object(
+            "web",
+            json!({"identity": domain, "configurationSetRef": {"name": "elsewhere"}}),
+        ),
+    )
+    .await;
+    let id = wait_identity(&ids, "web", "Reconciling", "True", "ConfigurationSetNotFound").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Reconciling").expect("Reconciling");
+    assert!(message.contains("elsewhere"), "{message}");
+
+    apply_json(
+        &sets,
+        cs_object("elsewhere", json!({"name": unique("elsewhere"), "accountRef": other})),
+    )
+    .await;
+    let id = wait_identity(&ids, "web", "Stalled", "True", "ConfigurationSetInOtherAccount").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
+    assert!(message.contains("another SesAccount"), "{message}");
+}
