@@ -58,6 +58,14 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error>
                 )
             }),
     );
+    users.extend(
+        ctx.caches
+            .identities
+            .state()
+            .iter()
+            .filter(|i| i.spec.account_ref.as_deref().map_or(is_default, |a| a == name))
+            .map(|i| format!("EmailIdentity {}/{}", i.namespace().unwrap_or_default(), i.name_any())),
+    );
     if users.is_empty() {
         ctx.forget(&key_of(account));
         ctx.metrics.set_drift_period(&name, None);

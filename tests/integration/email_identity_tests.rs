@@ -737,4 +737,36 @@ async fn a_default_set_in_another_account_is_stalled_and_a_missing_one_waits() {
     let id = wait_identity(&ids, "web", "Stalled", "True", "ConfigurationSetInOtherAccount").await;
     let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
     assert!(message.contains("another SesAccount"), "{message}");
+
+    // The identity's account is not deleted while the identity lives in it.
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .delete(&w.account, &DeleteParams::default())
+        .await
+        .expect("delete account");
+    let wanted = format!("EmailIdentity {}/web", w.ns);
+    eventually("account waits for the identity", Duration::from_secs(30), || async {
+        let acct = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conds = acct.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "Reconciling") {
+            Some((s, r, m)) if s == "True" && r == "InUse" && m.contains(&wanted) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    ids.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete identity");
+    eventually("identity and then account gone", Duration::from_secs(30), || async {
+        let left = (
+            ids.get_opt("web").await.map_err(|e| e.to_string())?.is_some(),
+            accounts.get_opt(&w.account).await.map_err(|e| e.to_string())?.is_some(),
+        );
+        if left == (false, false) {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
+    })
+    .await;
 }
