@@ -161,14 +161,14 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             match publish_dns(&o, &ctx, &status.dns_records).await? {
                 Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
                 Published::Off => status.dns_endpoint = None,
-                Published::NotInstalled(message) => {
+                Published::Blocked(reason, message) => {
                     // The records are still in status; only the asked-for
-                    // publishing is impossible until external-dns's CRD is installed.
+                    // publishing is impossible until someone fixes the cluster.
                     status.dns_endpoint = None;
                     desired.retain(|d| {
                         ![conditions::READY, conditions::RECONCILING, conditions::STALLED].contains(&d.type_)
                     });
-                    desired.extend(conditions::stalled("DNSEndpointCRDMissing", message));
+                    desired.extend(conditions::stalled(reason, message));
                 }
             }
             o.merge_conditions(&mut status, &desired);
@@ -218,8 +218,9 @@ enum Published {
     Written(String),
     /// Not asked for (any earlier one deleted).
     Off,
-    /// Asked for, but the cluster has no DNSEndpoint CRD.
-    NotInstalled(String),
+    /// Asked for, but impossible: (reason, message). No DNSEndpoint CRD,
+    /// or a DNSEndpoint of that name that this identity does not own.
+    Blocked(&'static str, String),
 }
 
 fn dns_endpoint_resource() -> ApiResource {
@@ -257,6 +258,30 @@ async fn publish_dns(
         }
         return Ok(Published::Off);
     }
+    // Never take over a DNSEndpoint someone else made under this name.
+    match api.get_opt(&name).await {
+        Ok(Some(existing))
+            if !existing
+                .owner_references()
+                .iter()
+                .any(|r| Some(&r.uid) == id.meta().uid.as_ref() && r.controller == Some(true)) =>
+        {
+            return Ok(Published::Blocked(
+                "DNSEndpointExists",
+                format!(
+                    "a DNSEndpoint named {name} already exists and is not owned by this EmailIdentity; it is left untouched (rename or delete it)"
+                ),
+            ));
+        }
+        // Absent (or no such CRD: the apply below tells).
+        Ok(_) => {}
+        Err(source) => {
+            return Err(Error::Kube {
+                action: "reading the DNSEndpoint",
+                source,
+            });
+        }
+    }
     let mut owner = id
         .controller_owner_ref(&())
         .ok_or(Error::Finalizer("object has no name or uid"))?;
@@ -278,14 +303,18 @@ async fn publish_dns(
         .await
     {
         Ok(_) => Ok(Published::Written(name)),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Published::NotInstalled(
-            "spec.dns.externalDNS is on but the cluster has no DNSEndpoint CRD (externaldns.k8s.io/v1alpha1): install external-dns's CRD; the records are in status.dnsRecords".into(),
-        )),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            Ok(Published::Blocked("DNSEndpointCRDMissing", no_crd()))
+        }
         Err(source) => Err(Error::Kube {
             action: "writing the DNSEndpoint",
             source,
         }),
     }
+}
+
+fn no_crd() -> String {
+    "spec.dns.externalDNS is on but the cluster has no DNSEndpoint CRD (externaldns.k8s.io/v1alpha1): install external-dns's CRD; the records are in status.dnsRecords".into()
 }
 
 async fn delete_dns_endpoint(api: &kube::Api<DynamicObject>, name: &str) -> Result<(), Error> {

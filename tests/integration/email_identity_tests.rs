@@ -582,6 +582,29 @@ async fn external_dns_endpoint_holds_exactly_the_records_follows_dkim_tokens_and
     )
     .await;
 
+    // A DNSEndpoint someone else made under the identity's name is never
+    // taken over.
+    let foreign: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
+        "metadata": {"name": "taken"},
+        "spec": {"endpoints": [{"dnsName": "www.example.org", "recordType": "A", "targets": ["192.0.2.1"]}]},
+    }))
+    .expect("DNSEndpoint");
+    endpoints
+        .create(&PostParams::default(), &foreign)
+        .await
+        .expect("foreign DNSEndpoint");
+    let other = format!("{}.example.org", unique("taken"));
+    apply_json(
+        &ids,
+        id_object("taken", json!({"identity": other, "dns": {"externalDNS": true}})),
+    )
+    .await;
+    wait_identity(&ids, "taken", "Stalled", "True", "DNSEndpointExists").await;
+    let kept = endpoints.get("taken").await.expect("foreign DNSEndpoint");
+    assert_eq!(kept.data["spec"], foreign.data["spec"], "left untouched");
+    assert!(kept.metadata.owner_references.is_none());
+
     // Removed with the identity.
     ids.delete("news", &DeleteParams::default()).await.expect("delete");
     eventually("identity and DNSEndpoint gone", Duration::from_secs(30), || async {
