@@ -94,11 +94,16 @@ fn server_dry_run(namespace: &str, yaml: &str) -> String {
 }
 
 fn helm_install(release: &str, namespace: &str) {
+    helm_install_with(release, namespace, &[]);
+}
+
+fn helm_install_with(release: &str, namespace: &str, extra: &[&str]) {
     run(
         Command::new(helm())
             .args(["install", release])
             .arg(chart())
-            .args(["--namespace", namespace]),
+            .args(["--namespace", namespace])
+            .args(extra),
         None,
     );
 }
@@ -450,6 +455,67 @@ async fn chart_rbac_lets_the_operator_work_and_denies_secrets() {
         match api.get_opt(&name).await {
             Ok(None) => Ok(()),
             other => Err(format!("{:?}", other.map(|o| o.map(|cs| cs.finalizers().to_vec())))),
+        }
+    })
+    .await;
+}
+
+/// With `rbac.externalDNS`, the chart's permissions are enough for an
+/// EmailIdentity that publishes its records: the identity, its status and
+/// finalizer, and the DNSEndpoint it owns.
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_rbac_with_external_dns_lets_the_operator_publish_identities() {
+    use crate::email_identity_tests::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
+    use kube::api::DynamicObject;
+    use ses_reputation_operator::api::EmailIdentity;
+
+    let admin = support::client().await;
+    support::install_crds(&admin).await;
+    install_external_dns_crd(&admin).await;
+    let release_ns = support::namespace(&admin, "chart-rbac-dns", &[]).await;
+    let release = unique("sro");
+    helm_install_with(&release, &release_ns, &["--set", "rbac.externalDNS=true"]);
+    let operator = client_as_service_account(&release_ns, &fullname(&release)).await;
+    eventually(
+        "the chart's ClusterRoleBinding to take effect",
+        Duration::from_secs(10),
+        || async {
+            Api::<EmailIdentity>::all(operator.clone())
+                .list(&ListParams::default().limit(1))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+
+    let world = World::with_client("chart-rbac-dns-op", WorldOptions::default(), operator).await;
+    let ids: Api<EmailIdentity> = world.api();
+    let endpoints: Api<DynamicObject> = Api::namespaced_with(world.client.clone(), &world.ns, &dns_endpoint_resource());
+    let domain = format!("{}.example.org", unique("rbac"));
+    apply_json(
+        &ids,
+        id_object("web", json!({"identity": domain, "dns": {"externalDNS": true}})),
+    )
+    .await;
+    wait_identity(&ids, "web", "Reconciling", "True", "VerificationPending").await;
+    eventually("DNSEndpoint written", Duration::from_secs(30), || async {
+        endpoints
+            .get_opt("web")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no DNSEndpoint".to_string())
+    })
+    .await;
+    ids.delete("web", &DeleteParams::default()).await.expect("delete");
+    eventually("identity and DNSEndpoint gone", Duration::from_secs(60), || async {
+        let left = (
+            ids.get_opt("web").await.map_err(|e| e.to_string())?.is_some(),
+            endpoints.get_opt("web").await.map_err(|e| e.to_string())?.is_some(),
+        );
+        if left == (false, false) {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
         }
     })
     .await;

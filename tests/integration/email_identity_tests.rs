@@ -16,12 +16,18 @@ use crate::support::{self, World, apply_json, condition, emulator, eventually, u
 
 const REGION: &str = "us-east-1";
 
-fn id_object(name: &str, spec: Value) -> Value {
+pub fn id_object(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EmailIdentity", "metadata": {"name": name}, "spec": spec})
 }
 
 /// Waits until a condition of the identity has this status and reason.
-async fn wait_identity(api: &Api<EmailIdentity>, name: &str, type_: &str, status: &str, reason: &str) -> EmailIdentity {
+pub async fn wait_identity(
+    api: &Api<EmailIdentity>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> EmailIdentity {
     eventually(
         &format!("{name} {type_}={status} ({reason})"),
         Duration::from_secs(60),
@@ -458,7 +464,7 @@ async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
 
 /// Installs external-dns's own DNSEndpoint CRD, fetched from its Go module
 /// by tools/external-dns-crd.sh (cached), and waits until it is served.
-async fn install_external_dns_crd(client: &kube::Client) {
+pub async fn install_external_dns_crd(client: &kube::Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/external-dns-crd.sh");
     let out = tokio::task::spawn_blocking(move || std::process::Command::new(script).output())
@@ -491,7 +497,7 @@ async fn install_external_dns_crd(client: &kube::Client) {
     .await;
 }
 
-fn dns_endpoint_resource() -> ApiResource {
+pub fn dns_endpoint_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("externaldns.k8s.io", "v1alpha1", "DNSEndpoint"),
         "dnsendpoints",
