@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of, reputation};
+use super::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation};
 use crate::api::conditions::{self, Desired};
 use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
@@ -100,9 +100,12 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     {
         return Ok(later);
     }
-    o.ensure_fresh_for(priority)?;
+    let gate = o.write_gate(priority);
+    if priority != Priority::Drift {
+        gate.check()?;
+    }
 
-    match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
+    match sync(cs, &ctx, &account_key, &name, gate, priority, pause.is_some()).await {
         Ok(synced) => {
             let mut status = o.status();
             status.aws_name = Some(name.clone());
@@ -181,6 +184,7 @@ async fn sync(
     ctx: &Context,
     account: &crate::aws::AccountKey,
     name: &str,
+    gate: WriteGate,
     priority: Priority,
     paused: bool,
 ) -> Result<Synced, SyncError> {
@@ -202,6 +206,7 @@ async fn sync(
         }
     }
     let Some(observed) = session.get_configuration_set(name, priority).await? else {
+        gate.check()?;
         create(cs, ctx, &session, name, &desired, &desired_tags, priority).await?;
         return Ok(Synced { arn });
     };
@@ -214,6 +219,7 @@ async fn sync(
             )));
         }
         None if cs.spec.adopt => {
+            gate.check()?;
             ctx.event(
                 cs,
                 EventType::Normal,
@@ -231,6 +237,9 @@ async fn sync(
 
     let mut changes = diff::diff(&desired, &observed.options);
     changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    if !changes.is_empty() {
+        gate.check()?;
+    }
     for change in &changes {
         session.apply_set_change(name, change, priority).await?;
     }

@@ -637,10 +637,14 @@ impl<K: Managed> Obj<K> {
 
     /// [`Self::ensure_fresh`] before AWS calls at `priority`.
     pub fn ensure_fresh_for(&self, priority: Priority) -> Result<(), Error> {
-        if self.fresh {
-            Ok(())
-        } else {
-            Err(Error::Stale(Some(priority)))
+        self.write_gate(priority).check()
+    }
+
+    /// The gate a pass checks before each AWS write; see [`WriteGate`].
+    pub fn write_gate(&self, priority: Priority) -> WriteGate {
+        WriteGate {
+            fresh: self.fresh,
+            priority,
         }
     }
 
@@ -712,6 +716,27 @@ impl<K: Managed> Obj<K> {
             ctx.event(&*self.obj, EventType::Warning, reason, message.clone()).await;
         }
         self.write_conditions(&conditions::stalled(reason, message)).await
+    }
+}
+
+/// Drift checks read AWS from the cached object and go fresh only when
+/// they find something to write: at thousands of objects a fresh GET per
+/// check would be a steady stream of API requests for checks that almost
+/// always find nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteGate {
+    fresh: bool,
+    priority: Priority,
+}
+
+impl WriteGate {
+    /// Call before an AWS write: a pass from the cache re-runs fresh.
+    pub fn check(self) -> Result<(), Error> {
+        if self.fresh {
+            Ok(())
+        } else {
+            Err(Error::Stale(Some(self.priority)))
+        }
     }
 }
 
