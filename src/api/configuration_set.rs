@@ -74,14 +74,32 @@ pub struct ConfigurationSetSpec {
     #[x_kube(validation = Rule::new("self.all(k, k.matches(r'^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]+$'))").message("tag keys may contain only letters, digits, spaces and _ . : / = + - @"))]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('aws:') && !k.startsWith('ses.reputation.io/') && k.size() <= 128)").message("tag keys must be at most 128 characters and must not start with 'aws:' or 'ses.reputation.io/'"))]
     pub tags: BTreeMap<String, String>,
-    /// What happens in AWS when this object is deleted.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
-    /// Take over an existing configuration set of the same name that this
-    /// operator did not create. Without it such a set is left untouched and
-    /// this object goes Stalled with reason AlreadyExists.
+    /// What happens in AWS when this object is deleted. Omitted: Delete
+    /// for a set this object created, Retain for one it adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// Take over an existing configuration set of the same name that no
+    /// operator owns (no `ses.reputation.io/owner` tag), where the
+    /// SesAccount's `spec.adoption` allows this namespace. Its tags are
+    /// kept (and left unmanaged) beside the spec's. Without it such a set
+    /// is left untouched and this object goes Stalled with reason
+    /// AlreadyExists.
     #[serde(default)]
     pub adopt: bool,
+}
+
+impl ConfigurationSet {
+    /// The deletion policy in force: adopted sets are retained unless the
+    /// spec says otherwise, since the operator did not make them.
+    pub fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy.unwrap_or_else(|| {
+            if self.status.as_ref().is_some_and(|s| s.adoption.is_some()) {
+                DeletionPolicy::Retain
+            } else {
+                DeletionPolicy::Delete
+            }
+        })
+    }
 }
 
 /// Whether the configuration set may send email.
@@ -233,6 +251,26 @@ pub struct ConfigurationSetStatus {
     /// When sending was last resumed after a pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Option groups the spec leaves out (suppression, tracking, delivery,
+    /// vdm): AWS keeps whatever they are set to and drift is not corrected.
+    /// Removing a group from the spec releases it; it does not reset it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_options: Vec<String>,
+    /// Set when this object adopted a set it did not create; recorded
+    /// before the first write to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
+}
+
+/// An adopted configuration set.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Tag keys the set carried when adopted: kept as they are in AWS
+    /// (unless the spec sets them) and left there on deletion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_tags: Vec<String>,
 }
 
 /// Who paused sending, why and since when.

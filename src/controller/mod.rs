@@ -428,13 +428,7 @@ impl Context {
                 AccountAccess::Missing(name)
             };
         };
-        let labels = self
-            .caches
-            .namespaces
-            .get(&ObjectRef::new(namespace))
-            .and_then(|ns| ns.metadata.labels.clone())
-            .unwrap_or_default();
-        if !account.spec.allows(&labels) {
+        if !account.spec.allows(&self.namespace_labels(namespace)) {
             return AccountAccess::NotAllowed(name);
         }
         AccountAccess::Allowed {
@@ -442,6 +436,22 @@ impl Context {
             key: account_key(&account.spec),
             name,
         }
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> std::collections::BTreeMap<String, String> {
+        self.caches
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the SesAccount lets `namespace` adopt sets no operator owns.
+    pub fn adoption_allowed(&self, namespace: &str, account: &str) -> bool {
+        self.caches
+            .accounts
+            .get(&ObjectRef::new(account))
+            .is_some_and(|a| a.spec.allows_adoption(&self.namespace_labels(namespace)))
     }
 
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, Error> {
