@@ -285,6 +285,10 @@ pub struct PauseStatus {
     /// Since when both rates have been below warning (auto-resume clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// A `ses.reputation.io/resume-at` value that was refused because it
+    /// lies in the future (set the current time to resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_resume_at: Option<String>,
 }
 
 /// Reputation of a configuration set as CloudWatch reports it.
