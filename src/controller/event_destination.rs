@@ -437,13 +437,22 @@ async fn ensure_topic(
         None => {
             gate.check()?;
             session.create_topic(name, (OWNER_TAG, &owner)).await?;
-            ctx.event(
-                ed,
-                EventType::Normal,
-                "TopicCreated",
-                format!("created SNS topic {name}"),
-            )
-            .await;
+            // A topic this object had made and someone deleted is drift:
+            // its subscriptions had to be made anew too.
+            let recreated = ed
+                .status
+                .as_ref()
+                .is_some_and(|s| s.topic_owned && s.topic_arn.as_deref() == Some(arn.as_str()));
+            let (type_, reason, note) = if recreated {
+                (
+                    EventType::Warning,
+                    "TopicRecreated",
+                    format!("SNS topic {name} was deleted outside the operator; recreated with its policy and subscriptions"),
+                )
+            } else {
+                (EventType::Normal, "TopicCreated", format!("created SNS topic {name}"))
+            };
+            ctx.event(ed, type_, reason, note).await;
             Default::default()
         }
     };

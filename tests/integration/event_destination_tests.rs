@@ -381,3 +381,46 @@ async fn an_eleventh_destination_is_stalled_with_the_aws_message() {
     assert_eq!(stalled[0].1, "LimitExceeded");
     assert!(!stalled[0].2.is_empty(), "AWS's message is shown");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
+    let w = World::with(
+        "ed-topic-gone",
+        support::WorldOptions {
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let dests: Api<EventDestination> = w.api();
+    let sns = aws_sdk_sns::Client::new(&emulator::sdk_config().await);
+    let (_, queue_arn) = emulator::sqs_queue("us-east-1", "recreated").await;
+    let topic_name = unique("gone-topic");
+    apply_json(&sets, cs_object("events", json!({"name": unique("events")}))).await;
+    apply_json(&dests, bounce_destination(&topic_name, &queue_arn, true)).await;
+    let ed = support::wait_ready(&dests, "bounces", ed_status).await;
+    let topic_arn = ed.status.and_then(|s| s.topic_arn).expect("topic ARN");
+
+    sns.delete_topic().topic_arn(&topic_arn).send().await.expect("delete by hand");
+    eventually("TopicRecreated warning", Duration::from_secs(30), || async {
+        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(w.client.clone(), &w.ns)
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        events
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("TopicRecreated") && e.type_.as_deref() == Some("Warning"))
+            .map(|_| ())
+            .ok_or_else(|| "no TopicRecreated yet".to_string())
+    })
+    .await;
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .expect("topic is back");
+    assert_eq!(subs.subscriptions().len(), 1, "its subscription is back too");
+}
