@@ -1077,6 +1077,10 @@ def test_writes_are_logged_per_configuration_set_and_topic(endpoint, ses):
     arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{name}"
     ses.create_configuration_set(ConfigurationSetName=name)
     ses.create_configuration_set(ConfigurationSetName=other)
+    with pytest.raises(ClientError):  # AlreadyExists: refused, so not a write
+        ses.create_configuration_set(ConfigurationSetName=other)
+    with pytest.raises(ClientError):  # NotFound
+        ses.put_configuration_set_sending_options(ConfigurationSetName=unique("none"), SendingEnabled=True)
     ses.put_configuration_set_sending_options(ConfigurationSetName=name, SendingEnabled=False)
     ses.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
     ses.untag_resource(ResourceArn=arn, TagKeys=["k"])

@@ -131,11 +131,9 @@ class Control:
             return {role: sorted(ops) for role, ops in sorted(self.deny_rules.items())}
 
     def admit(self, service: str, operation: str, account: str, region: str,
-              access_key: str | None = None, role_arn: str | None = None,
-              resource: str | None = None) -> str | None:
+              access_key: str | None = None, role_arn: str | None = None) -> str | None:
         """Count the call (also per signing access key, so a test can tell
-        which client made it); return "deny", "throttle", "fail" or None.
-        A call that gets through is logged against `resource` (a write)."""
+        which client made it); return "deny", "throttle", "fail" or None."""
         key = f"{service}:{operation}"
         with self.lock:
             self.calls[key] += 1
@@ -162,9 +160,12 @@ class Control:
             if service in FAULT_SERVICES and faults.error_rate and faults.rng.random() < faults.error_rate:
                 self.failed[key] += 1
                 return "fail"
-            if resource:
-                self.writes.setdefault(resource, Counter())[key] += 1
         return None
+
+    def record_write(self, resource: str, key: str) -> None:
+        """A write that succeeded (a refused one, e.g. AlreadyExists, wrote nothing)."""
+        with self.lock:
+            self.writes.setdefault(resource, Counter())[key] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -301,11 +302,18 @@ def call_action(self: BaseResponse) -> Any:
         access_key = _access_key(self)
         role_arn = _role_arn(self, access_key)
         verdict = CONTROL.admit(self.service_name or "", operation, self.current_account, self.region,
-                                access_key, role_arn, _written_resource(self, operation))
+                                access_key, role_arn)
         if verdict == "deny":
             return _deny_response(self, operation, role_arn or "")
         if verdict:
             return _fault_response(self, verdict)
+        resource = _written_resource(self, operation)
+        # moto raises for AWS errors; a returned 4xx/5xx tuple wrote nothing either.
+        result = _moto_call_action(self)
+        status = result[0] if isinstance(result, tuple) and isinstance(result[0], int) else 200
+        if resource and status < 400:
+            CONTROL.record_write(resource, f"{self.service_name}:{operation}")
+        return result
     return _moto_call_action(self)
 
 
