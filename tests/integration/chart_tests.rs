@@ -748,6 +748,21 @@ fn iam_policy_is_scoped(policy: &serde_json::Value) {
         let owner_tag_condition = keys.iter().any(|k| {
             *k == format!("aws:ResourceTag/{OWNER_TAG_KEY}") || *k == format!("aws:RequestTag/{OWNER_TAG_KEY}")
         });
+        if owner_tag_condition {
+            // The tag's value starts with the cluster: this cluster's, not any owner's.
+            let pinned = condition
+                .and_then(|c| c.get("StringLike"))
+                .and_then(|m| m.as_object())
+                .is_some_and(|m| {
+                    m.iter()
+                        .filter(|(k, _)| k.ends_with(OWNER_TAG_KEY))
+                        .all(|(_, v)| v == "${Cluster}/*")
+                });
+            assert!(
+                pinned,
+                "{sid}: the owner-tag condition must be StringLike \"${{Cluster}}/*\""
+            );
+        }
         for action in &actions {
             for key in &keys {
                 let base = key.split_once('/').map_or(*key, |(b, _)| b);
@@ -802,7 +817,8 @@ fn chart_renders_the_iam_policy_for_its_aws_values() {
             .expect("read iam-policy.json")
             .replace("${Partition}", "aws-us-gov")
             .replace("${Region}", "us-gov-west-1")
-            .replace("${Account}", "123456789012"),
+            .replace("${Account}", "123456789012")
+            .replace("${Cluster}", "prod-eu-1"),
     )
     .expect("JSON");
     let by_sid = |p: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
@@ -854,6 +870,12 @@ fn chart_renders_the_iam_policy_for_its_aws_values() {
         policy
             .to_string()
             .contains("arn:aws:ses:*:123456789012:configuration-set/*")
+    );
+    // No operator.clusterName (derived at run time): any cluster's owner tag.
+    assert!(
+        policy
+            .to_string()
+            .contains(r#""aws:ResourceTag/ses.reputation.io/owner":"*/*""#)
     );
 
     // Off by default; on without an account it fails instead of guessing.
