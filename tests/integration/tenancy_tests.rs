@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
 use crate::configuration_set_tests::{cs_object, ses_client, wait_condition, wait_set_ready};
+use crate::kstatus_tests::kstatus;
 use crate::support::emulator::Emulator;
 use crate::support::{World, WorldOptions, apply_json, condition, eventually, tenant_client, unique};
 
@@ -358,6 +359,10 @@ async fn a_tenant_cannot_take_over_or_delete_another_tenants_set() {
         (Api::namespaced(tenant.clone(), &w.ns), Api::namespaced(tenant, &w.ns));
     apply_json(&sets, cs_object("mail", json!({"name": aws_name}))).await;
     let cs = wait_condition(&sets, "mail", "Stalled", "True", "AlreadyExists").await;
+    // What the attacker's GitOps tool shows: Failed, and why.
+    let (status, summary) = kstatus(&cs);
+    assert_eq!(status, "Failed", "{summary}");
+    assert!(summary.contains("owned by another resource"), "{summary}");
     let conds = cs.status.expect("status").conditions;
     let (_, _, message) = condition(&conds, "Stalled").expect("Stalled");
     assert!(message.contains("owned by another resource"), "{message}");
@@ -373,6 +378,7 @@ async fn a_tenant_cannot_take_over_or_delete_another_tenants_set() {
         }
     })
     .await;
+    assert_eq!(kstatus(&ed).0, "Failed");
     assert_names_no_victim(&messages(&ed.status.expect("status").conditions), &victim);
 
     delete_and_wait_gone(&dests, "bounces").await;
