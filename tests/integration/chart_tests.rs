@@ -625,6 +625,267 @@ fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
         missing.is_empty() && extra.is_empty(),
         "deploy/iam-policy.json is out of date with src/aws/*.rs\n  missing (add): {missing:?}\n  extra (remove): {extra:?}"
     );
+
+    iam_policy_is_scoped(&policy);
+    let in_chart = std::fs::read_to_string(chart().join("files/iam-policy.json")).expect("read chart copy");
+    let in_chart: serde_json::Value = serde_json::from_str(&in_chart).expect("JSON");
+    assert_eq!(
+        in_chart, policy,
+        "charts/ses-reputation-operator/files/iam-policy.json must equal deploy/iam-policy.json (copy it)"
+    );
+}
+
+/// The owner tag every operator-made set and topic carries.
+const OWNER_TAG_KEY: &str = "ses.reputation.io/owner";
+
+/// Actions AWS defines without a resource type (Service Authorization
+/// Reference): they need `"Resource": "*"`.
+const RESOURCELESS: &[&str] = &[
+    "ses:GetAccount",
+    "ses:PutAccountSendingAttributes",
+    "ses:PutAccountSuppressionAttributes",
+    "cloudwatch:GetMetricData",
+];
+
+/// Mutating SES/SNS actions without an owner-tag condition, each with the
+/// reason (README.md "IAM scope" repeats them; the test checks it names each).
+const UNCONDITIONED_WRITES: &[(&str, &str)] = &[
+    ("ses:PutAccountSendingAttributes", "account-level, no resource type"),
+    ("ses:PutAccountSuppressionAttributes", "account-level, no resource type"),
+    (
+        "sns:Publish",
+        "notify topics the SesAccount allows need not be the operator's",
+    ),
+    (
+        "sns:SetSubscriptionAttributes",
+        "acts on a subscription ARN, not a tagged topic",
+    ),
+    ("sns:Unsubscribe", "acts on a subscription ARN, not a tagged topic"),
+];
+
+/// Condition keys the Service Authorization Reference documents for each
+/// action the policy grants (SES v2 `ses:`, SNS `sns:`). A key an action
+/// does not document is never present in its request context: a condition
+/// on it would silently deny (Null/String*) or silently allow (negated).
+fn documented_condition_keys(action: &str) -> &'static [&'static str] {
+    const RESOURCE: &[&str] = &["aws:ResourceTag"];
+    const CREATE: &[&str] = &["aws:RequestTag", "aws:TagKeys"];
+    const TAG: &[&str] = &["aws:RequestTag", "aws:ResourceTag", "aws:TagKeys"];
+    const UNTAG: &[&str] = &["aws:ResourceTag", "aws:TagKeys"];
+    match action {
+        "ses:CreateConfigurationSet" => CREATE,
+        "ses:TagResource" | "sns:TagResource" | "sns:CreateTopic" => TAG,
+        "ses:UntagResource" => UNTAG,
+        "sns:Subscribe" => &["aws:ResourceTag", "sns:Endpoint", "sns:Protocol"],
+        a if RESOURCELESS.contains(&a) || a.starts_with("sts:") => &[],
+        a if a.starts_with("ses:") || a.starts_with("sns:") => RESOURCE,
+        _ => &[],
+    }
+}
+
+fn is_mutating(action: &str) -> bool {
+    let op = action.split_once(':').map_or(action, |(_, op)| op);
+    !(op.starts_with("Get") || op.starts_with("List"))
+}
+
+/// Resource and Condition of every statement: no `*` except for
+/// resource-less actions, ARNs with the `${Partition}` placeholder, an
+/// owner-tag condition on every SES/SNS write unless documented as an
+/// exception, only condition keys AWS documents for the action, and
+/// sts:AssumeRole only on listed roles.
+fn iam_policy_is_scoped(policy: &serde_json::Value) {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    for (action, _) in UNCONDITIONED_WRITES {
+        assert!(
+            readme.contains(&format!("`{action}`")),
+            "README.md must explain why {action} has no owner-tag condition"
+        );
+    }
+    for statement in policy["Statement"].as_array().expect("Statement") {
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let actions: Vec<&str> = match &statement["Action"] {
+            serde_json::Value::String(a) => vec![a.as_str()],
+            v => v
+                .as_array()
+                .expect("Action")
+                .iter()
+                .map(|a| a.as_str().expect("action"))
+                .collect(),
+        };
+        let resources: Vec<&str> = match &statement["Resource"] {
+            serde_json::Value::String(r) => vec![r.as_str()],
+            v => v
+                .as_array()
+                .unwrap_or_else(|| panic!("{sid}: Resource"))
+                .iter()
+                .map(|r| r.as_str().expect("resource"))
+                .collect(),
+        };
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        for resource in &resources {
+            if *resource == "*" {
+                let scoped: Vec<_> = actions.iter().filter(|a| !RESOURCELESS.contains(a)).collect();
+                assert!(
+                    scoped.is_empty(),
+                    "{sid}: Resource \"*\" for {scoped:?}, which take a resource"
+                );
+            } else {
+                assert!(
+                    resource.starts_with("arn:${Partition}:"),
+                    "{sid}: {resource} must start with arn:${{Partition}}: (China, GovCloud)"
+                );
+            }
+        }
+        let condition = statement.get("Condition").and_then(|c| c.as_object());
+        let keys: Vec<&str> = condition
+            .map(|c| {
+                c.values()
+                    .flat_map(|m| m.as_object().expect("condition operator").keys())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owner_tag_condition = keys.iter().any(|k| {
+            *k == format!("aws:ResourceTag/{OWNER_TAG_KEY}") || *k == format!("aws:RequestTag/{OWNER_TAG_KEY}")
+        });
+        if owner_tag_condition {
+            // The tag's value starts with the cluster: this cluster's, not any owner's.
+            let pinned = condition
+                .and_then(|c| c.get("StringLike"))
+                .and_then(|m| m.as_object())
+                .is_some_and(|m| {
+                    m.iter()
+                        .filter(|(k, _)| k.ends_with(OWNER_TAG_KEY))
+                        .all(|(_, v)| v == "${Cluster}/*")
+                });
+            assert!(
+                pinned,
+                "{sid}: the owner-tag condition must be StringLike \"${{Cluster}}/*\""
+            );
+        }
+        for action in &actions {
+            for key in &keys {
+                let base = key.split_once('/').map_or(*key, |(b, _)| b);
+                assert!(
+                    documented_condition_keys(action).contains(&base),
+                    "{sid}: AWS documents no condition key {base} for {action}"
+                );
+            }
+            let service_write = (action.starts_with("ses:") || action.starts_with("sns:")) && is_mutating(action);
+            let excepted = UNCONDITIONED_WRITES.iter().any(|(a, _)| a == action);
+            if service_write && !excepted {
+                assert!(
+                    owner_tag_condition,
+                    "{sid}: {action} writes without a condition on the {OWNER_TAG_KEY} tag"
+                );
+            }
+            if *action == "sts:AssumeRole" {
+                assert!(
+                    resources
+                        .iter()
+                        .all(|r| r.starts_with("arn:${Partition}:iam::") && r.contains(":role/")),
+                    "{sid}: sts:AssumeRole only on the SesAccount roles, not {resources:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The chart renders the policy for its `aws` values: partition, account
+/// and region filled in, sts:AssumeRole on exactly the listed roles (or no
+/// such statement), and otherwise the same statements as deploy/.
+#[test]
+fn chart_renders_the_iam_policy_for_its_aws_values() {
+    let policy_of = |yaml: &str| -> serde_json::Value {
+        let cm: serde_json::Value = serde_yaml::from_str(yaml).expect("ConfigMap YAML");
+        assert_eq!(cm["kind"], "ConfigMap");
+        serde_json::from_str(cm["data"]["policy.json"].as_str().expect("policy.json")).expect("policy JSON")
+    };
+    let show = ["--show-only", "templates/iam-policy.yaml"];
+    let all_on = all_on_values();
+    let mut args = vec!["--values", all_on.to_str().expect("utf-8 path")];
+    args.extend(show);
+    let rendered = template("iam", "default", &args);
+    assert!(
+        !rendered.contains("${"),
+        "placeholders left in the rendered policy:\n{rendered}"
+    );
+    let policy = policy_of(&rendered);
+
+    let source: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/iam-policy.json"))
+            .expect("read iam-policy.json")
+            .replace("${Partition}", "aws-us-gov")
+            .replace("${Region}", "us-gov-west-1")
+            .replace("${Account}", "123456789012")
+            .replace("${Cluster}", "prod-eu-1"),
+    )
+    .expect("JSON");
+    let by_sid = |p: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        p["Statement"]
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .map(|s| (s["Sid"].as_str().expect("Sid").to_string(), s.clone()))
+            .collect()
+    };
+    let (rendered_sids, mut source_sids) = (by_sid(&policy), by_sid(&source));
+    let assume = rendered_sids
+        .values()
+        .find(|s| s["Action"] == json!(["sts:AssumeRole"]))
+        .expect("AssumeRole statement");
+    assert_eq!(
+        assume["Resource"],
+        json!([
+            "arn:aws-us-gov:iam::210987654321:role/ses-mail",
+            "arn:aws-us-gov:iam::210987654321:role/ses-billing"
+        ])
+    );
+    let assume_sid = assume["Sid"].as_str().expect("Sid").to_string();
+    source_sids.get_mut(&assume_sid).expect("same Sid in deploy/")["Resource"] = assume["Resource"].clone();
+    assert_eq!(
+        rendered_sids, source_sids,
+        "the chart and deploy/iam-policy.json differ"
+    );
+
+    // No roles listed: no sts:AssumeRole at all.
+    let rendered = template(
+        "iam",
+        "default",
+        &[
+            "--set",
+            "aws.iamPolicy.render=true",
+            "--set-string",
+            "aws.accountId=123456789012",
+            "--show-only",
+            "templates/iam-policy.yaml",
+        ],
+    );
+    let policy = policy_of(&rendered);
+    assert!(
+        !policy.to_string().contains("sts:AssumeRole"),
+        "no assumeRoleArns must mean no sts:AssumeRole"
+    );
+    assert!(
+        policy
+            .to_string()
+            .contains("arn:aws:ses:*:123456789012:configuration-set/*")
+    );
+    // No operator.clusterName (derived at run time): any cluster's owner tag.
+    assert!(
+        policy
+            .to_string()
+            .contains(r#""aws:ResourceTag/ses.reputation.io/owner":"*/*""#)
+    );
+
+    // Off by default; on without an account it fails instead of guessing.
+    assert!(!template("iam", "default", &[]).contains("iam-policy"));
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", "iam"])
+        .arg(chart())
+        .args(["--set", "aws.iamPolicy.render=true"]);
+    let (ok, _, err) = try_run(&mut cmd, None);
+    assert!(!ok && err.contains("aws.accountId is required"), "{err}");
 }
 
 /// Helm 4 (`HELM4` from tools/ground.sh) lints, renders and installs the

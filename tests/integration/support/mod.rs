@@ -259,6 +259,62 @@ pub fn operator_command(w: &World) -> std::process::Command {
     cmd
 }
 
+/// A tenant of `ns`: the ServiceAccount `tenant` there, bound to a Role
+/// that may edit `ses.reputation.io` objects in that namespace only (what a
+/// platform team gives an application team), and a client that acts as it
+/// (the ground's admin is in system:masters, which may impersonate).
+/// Returns once the apiserver's authorizer honours the binding.
+pub async fn tenant_client(admin: &Client, ns: &str) -> Client {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    apply_json::<ServiceAccount>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant"}}),
+    )
+    .await;
+    apply_json::<Role>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "ses-editor"},
+            "rules": [{
+                "apiGroups": ["ses.reputation.io"],
+                "resources": ["configurationsets", "eventdestinations", "reputationpolicies"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }],
+        }),
+    )
+    .await;
+    apply_json::<RoleBinding>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "tenant-ses-editor"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ses-editor"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": ns}],
+        }),
+    )
+    .await;
+    let mut config = kube::Config::infer().await.expect("kube config");
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:tenant"));
+    let tenant = Client::try_from(config).expect("impersonating client");
+    let sets: Api<ses_reputation_operator::api::ConfigurationSet> = Api::namespaced(tenant.clone(), ns);
+    eventually(
+        "the tenant's RoleBinding in effect",
+        Duration::from_secs(10),
+        || async {
+            sets.list(&Default::default())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    tenant
+}
+
 /// Server-side applies a JSON object as the test user.
 pub async fn apply_json<K>(api: &Api<K>, obj: serde_json::Value) -> K
 where
