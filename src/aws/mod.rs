@@ -602,7 +602,7 @@ async fn check_region(region: &str) -> Result<(), AwsError> {
         return Ok(());
     }
     Err(AwsError {
-        operation: "sesv2:endpoint",
+        operation: "SES endpoint lookup",
         kind: ErrorKind::BadRequest,
         code: "UnknownRegion".into(),
         message: format!(

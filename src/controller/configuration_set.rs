@@ -297,7 +297,14 @@ async fn sync(
         }
     }
     let mut changes = diff::diff(&desired, &observed.options);
-    changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
+    if observed.tags.contains_key(OWNER_TAG) {
+        changes.extend(tag_changes);
+    } else {
+        // Adopting: the owner tag goes on first, since the IAM policy lets
+        // the operator change only sets that carry it.
+        changes.splice(0..0, tag_changes);
+    }
     if !changes.is_empty() {
         gate.check()?;
     }

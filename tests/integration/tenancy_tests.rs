@@ -486,13 +486,7 @@ async fn adopt_cannot_take_another_tenants_set() {
 
 /// (c): adopting a set made outside the operator needs the platform team's
 /// permission on the SesAccount; without it the set is left untouched.
-///
-/// TODO(issue 9): the adoption gate ("adoption only where the SesAccount
-/// permits it") is being built on main; its field is expected to be
-/// `SesAccount.spec.adoption.allowedNamespaces` (a namespace selector).
-/// Align the reason and the field name with main, then drop the `ignore`.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs adoption gate from main"]
 async fn adopt_needs_the_accounts_permission_for_an_unmanaged_set() {
     let ses = ses_client().await;
     let aws_name = unique("unmanaged");
