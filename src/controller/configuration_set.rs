@@ -19,9 +19,6 @@ use crate::aws::{AwsError, ErrorKind};
 use crate::diff::configuration_set::{self as diff, SetChange};
 use crate::reputation::{Pause, PauseStep};
 
-/// How long a set waits for its SesAccount to appear before it is Stalled.
-const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
-
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(cs, ctx, apply, cleanup).await
 }
@@ -31,9 +28,17 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     let name = cs.aws_name();
-    let (account, account_generation, account_key) = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
+    let mut access = ctx.account_for(&ns, cs.spec.account_ref.as_deref());
+    if let AccountAccess::NotOurs(account) = &access
+        && !ctx.account_exists(account).await?
+    {
+        // Not another instance's: it does not exist at all.
+        access = AccountAccess::Missing(account.clone());
+    }
+    let (account, account_generation, account_key) = match access {
         AccountAccess::Missing(account) => {
-            let msg = format!("SesAccount {account} does not exist");
+            let msg =
+                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
             // Applied together (GitOps), the account may simply come later;
             // past the grace period it is a dead end until someone creates it
             // (which triggers this set at once).
@@ -42,13 +47,15 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             });
             // Blocked before AWS: the next unblocked pass must sync at once.
             ctx.forget(&key);
-            if age > ACCOUNT_GRACE {
+            if age > ctx.settings.account_grace {
                 o.stall(&ctx, "AccountNotFound", msg).await?;
                 return Ok(Action::requeue(ctx.settings.drift_interval));
             }
             o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
                 .await?;
-            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
+            return Ok(Action::requeue(
+                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+            ));
         }
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {

@@ -447,7 +447,9 @@ async fn ensure_topic(
                 (
                     EventType::Warning,
                     "TopicRecreated",
-                    format!("SNS topic {name} was deleted outside the operator; recreated with its policy and subscriptions"),
+                    format!(
+                        "SNS topic {name} was deleted outside the operator; recreated with its policy and subscriptions"
+                    ),
                 )
             } else {
                 (EventType::Normal, "TopicCreated", format!("created SNS topic {name}"))

@@ -103,6 +103,8 @@ pub struct Settings {
     /// How often converged objects are compared with AWS again (stretched
     /// per account when the drift share of the SES budget is too small).
     pub drift_interval: Duration,
+    /// How long an object waits for a missing SesAccount before it is Stalled.
+    pub account_grace: Duration,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
     /// Label selector limiting which SesAccounts this instance reconciles.
@@ -452,6 +454,18 @@ impl Context {
             .accounts
             .get(&ObjectRef::new(account))
             .is_some_and(|a| a.spec.allows_adoption(&self.namespace_labels(namespace)))
+    }
+
+    /// Whether an SesAccount outside this instance's cache exists (with an
+    /// account selector, another instance may own it): one GET, made only
+    /// for objects whose account the cache does not hold.
+    pub async fn account_exists(&self, name: &str) -> Result<bool, Error> {
+        let accounts: Api<SesAccount> = Api::all(self.client.clone());
+        Ok(accounts
+            .get_metadata_opt(name)
+            .await
+            .map_err(Error::kube("reading an SesAccount"))?
+            .is_some())
     }
 
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, Error> {

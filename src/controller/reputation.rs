@@ -680,7 +680,9 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let (pause_levels, previous_at_pause_point) = match &applied.pause_point {
         Some(point) => (
             point.levels(&reading, now_ts, staleness),
-            point.levels(&stored_reading(status.reputation.as_ref()), now_ts, staleness).overall(),
+            point
+                .levels(&stored_reading(status.reputation.as_ref()), now_ts, staleness)
+                .overall(),
         ),
         None => (unknown, Level::Unknown),
     };

@@ -197,7 +197,12 @@ pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
         } else {
             // Per level: the first policy (by name) with the strictest value.
             stricter_from(&mut out.bounce, &mut out.bounce_sources, spec.bounce_rate, name);
-            stricter_from(&mut out.complaint, &mut out.complaint_sources, spec.complaint_rate, name);
+            stricter_from(
+                &mut out.complaint,
+                &mut out.complaint_sources,
+                spec.complaint_rate,
+                name,
+            );
         }
         if spec.actions.pause_sending {
             if out.pause_by.is_none() {

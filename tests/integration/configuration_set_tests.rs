@@ -368,7 +368,10 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
     .await;
     let cs = wait_condition(&api, "pre", "Stalled", "True", "AdoptionNotAllowed").await;
     let (_, _, message) = condition(&cs.status.expect("status").conditions, "Stalled").expect("Stalled");
-    assert!(message.contains("spec.adoption"), "message tells who decides: {message}");
+    assert!(
+        message.contains("spec.adoption"),
+        "message tells who decides: {message}"
+    );
     let got = ses
         .get_configuration_set()
         .configuration_set_name(&aws_name)
@@ -390,7 +393,11 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
         .await
         .expect("allow adoption");
     let cs = wait_set_ready(&api, "pre").await;
-    let adoption = cs.status.as_ref().and_then(|s| s.adoption.clone()).expect("adoption recorded");
+    let adoption = cs
+        .status
+        .as_ref()
+        .and_then(|s| s.adoption.clone())
+        .expect("adoption recorded");
     assert_eq!(adoption.kept_tags, ["made-by"]);
     let got = ses
         .get_configuration_set()

@@ -402,7 +402,11 @@ async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
     let ed = support::wait_ready(&dests, "bounces", ed_status).await;
     let topic_arn = ed.status.and_then(|s| s.topic_arn).expect("topic ARN");
 
-    sns.delete_topic().topic_arn(&topic_arn).send().await.expect("delete by hand");
+    sns.delete_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .expect("delete by hand");
     eventually("TopicRecreated warning", Duration::from_secs(30), || async {
         let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(w.client.clone(), &w.ns)
             .list(&Default::default())

@@ -199,18 +199,18 @@ async fn every_dead_end_is_failed_with_a_one_line_message() {
     emulator.deny(&role, &[]).await;
 }
 
-/// TODO(issue 9): not runnable on the ground yet, for two reasons in
-/// src/controller (being reworked on main): the 60 s grace before a set
-/// whose SesAccount does not exist is Stalled is the constant
-/// `ACCOUNT_GRACE` in configuration_set.rs (make it a `Settings` field the
-/// World can shorten), and with `--account-selector` (which every World
-/// uses, so parallel tests do not reconcile each other's accounts) a
-/// missing account is taken for another instance's (`AccountAccess::NotOurs`)
-/// and the set gets no status at all, which kstatus reads as `Current`.
+/// A set whose SesAccount never appears is Failed after the grace period,
+/// also when the operator shards accounts with a selector.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs a settable ACCOUNT_GRACE and Missing (not NotOurs) under an account selector"]
 async fn a_set_whose_account_never_appears_is_failed() {
-    let w = World::new("kstatus-noacct").await;
+    let w = World::with(
+        "kstatus-noacct",
+        crate::support::WorldOptions {
+            account_grace: Duration::from_secs(3),
+            ..Default::default()
+        },
+    )
+    .await;
     let sets: Api<ConfigurationSet> = w.api();
     let account = unique("never");
     apply_json(&sets, cs_object("lost", json!({"accountRef": account}))).await;

@@ -467,7 +467,9 @@ async fn the_pausing_policy_sets_the_pause_point_and_a_future_resume_is_refused(
         events
             .items
             .iter()
-            .find(|e| e.reason.as_deref() == Some("ResumeRefused") && e.involved_object.name.as_deref() == Some("point"))
+            .find(|e| {
+                e.reason.as_deref() == Some("ResumeRefused") && e.involved_object.name.as_deref() == Some("point")
+            })
             .map(|_| ())
             .ok_or_else(|| "no ResumeRefused yet".to_string())
     })

@@ -102,6 +102,8 @@ pub struct WorldOptions {
     pub rate_interval: Duration,
     /// Share of the SES rate drift checks may use.
     pub drift_share: f64,
+    /// How long objects wait for a missing SesAccount.
+    pub account_grace: Duration,
 }
 
 impl Default for WorldOptions {
@@ -114,6 +116,7 @@ impl Default for WorldOptions {
             start_operator: true,
             rate_interval: Duration::from_secs(30),
             drift_share: 0.5,
+            account_grace: Duration::from_secs(60),
         }
     }
 }
@@ -156,6 +159,7 @@ impl World {
         let settings = Settings {
             default_account: account.clone(),
             drift_interval: opts.drift,
+            account_grace: opts.account_grace,
             namespace: Some(ns.clone()),
             account_selector: Some(format!("test={ns}")),
             cluster_name: "test".into(),
