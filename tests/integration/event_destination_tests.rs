@@ -420,11 +420,17 @@ async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
             .ok_or_else(|| "no TopicRecreated yet".to_string())
     })
     .await;
-    let subs = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .expect("topic is back");
-    assert_eq!(subs.subscriptions().len(), 1, "its subscription is back too");
+    eventually("its subscription is back too", Duration::from_secs(30), || async {
+        let subs = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic_arn)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match subs.subscriptions().len() {
+            1 => Ok(()),
+            n => Err(format!("{n} subscriptions")),
+        }
+    })
+    .await;
 }

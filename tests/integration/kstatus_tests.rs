@@ -105,7 +105,14 @@ async fn ready_is_current_and_work_in_progress_is_in_progress() {
         }),
     )
     .await;
-    let message = wait_kstatus(&dests, "early", "InProgress").await;
+    let message = eventually("early waits for its set", Duration::from_secs(60), || async {
+        let obj = dests.get("early").await.map_err(|e| e.to_string())?;
+        match kstatus(&obj) {
+            (status, message) if status == "InProgress" && message.contains("later") => Ok(message),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     assert_actionable(&message, "ConfigurationSet later does not exist");
 
     // A spec change the operator has not acted on yet: observedGeneration
@@ -114,6 +121,14 @@ async fn ready_is_current_and_work_in_progress_is_in_progress() {
     apply_json(&sets, cs_object("ok", json!({"sending": {"enabled": false}}))).await;
     let message = wait_kstatus(&sets, "ok", "InProgress").await;
     assert!(message.contains("generation is 2"), "{message}");
+
+    // An object the operator has not seen at all is in progress too (the
+    // CRDs default status.observedGeneration to 0), not Current.
+    apply_json(&sets, cs_object("unseen", json!({}))).await;
+    let obj = sets.get("unseen").await.expect("get");
+    assert_eq!(obj.status.as_ref().and_then(|s| s.observed_generation), Some(0));
+    let (status, message) = kstatus(&obj);
+    assert_eq!(status, "InProgress", "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
