@@ -58,7 +58,12 @@ fn default_unobserved_status(crd: &mut CustomResourceDefinition) {
             let mut default = serde_json::json!({"observedGeneration": 0});
             // Required status fields (counts) default to their zero value.
             for field in status.required.iter().flatten() {
-                let zero = match status.properties.as_ref().and_then(|p| p.get(field)).and_then(|p| p.type_.as_deref()) {
+                let zero = match status
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.get(field))
+                    .and_then(|p| p.type_.as_deref())
+                {
                     Some("integer" | "number") => serde_json::json!(0),
                     Some("array") => serde_json::json!([]),
                     Some("boolean") => serde_json::json!(false),

@@ -407,19 +407,8 @@ async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
         .send()
         .await
         .expect("delete by hand");
-    eventually("TopicRecreated warning", Duration::from_secs(30), || async {
-        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(w.client.clone(), &w.ns)
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        events
-            .items
-            .iter()
-            .find(|e| e.reason.as_deref() == Some("TopicRecreated") && e.type_.as_deref() == Some("Warning"))
-            .map(|_| ())
-            .ok_or_else(|| "no TopicRecreated yet".to_string())
-    })
-    .await;
+    let event = support::wait_event(&w.client, &w.ns, "bounces", "TopicRecreated").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
     eventually("its subscription is back too", Duration::from_secs(30), || async {
         let subs = sns
             .list_subscriptions_by_topic()

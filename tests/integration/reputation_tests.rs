@@ -459,21 +459,7 @@ async fn the_pausing_policy_sets_the_pause_point_and_a_future_resume_is_refused(
     )
     .await
     .expect("annotate");
-    eventually("ResumeRefused event", Duration::from_secs(30), || async {
-        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(w.client.clone(), &w.ns)
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        events
-            .items
-            .iter()
-            .find(|e| {
-                e.reason.as_deref() == Some("ResumeRefused") && e.involved_object.name.as_deref() == Some("point")
-            })
-            .map(|_| ())
-            .ok_or_else(|| "no ResumeRefused yet".to_string())
-    })
-    .await;
+    crate::support::wait_event(&w.client, &w.ns, "point", "ResumeRefused").await;
     let cs = sets.get("point").await.expect("get");
     let pause = cs.status.as_ref().and_then(|s| s.pause.clone()).expect("still paused");
     assert_eq!(pause.refused_resume_at.as_deref(), Some(later.as_str()));

@@ -391,3 +391,20 @@ where
     })
     .await
 }
+
+/// Waits for an Event with `reason` about the object `name` in `ns`.
+pub async fn wait_event(client: &Client, ns: &str, name: &str, reason: &str) -> k8s_openapi::api::core::v1::Event {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    eventually(
+        &format!("{reason} event for {name}"),
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason) && e.involved_object.name.as_deref() == Some(name))
+                .ok_or_else(|| format!("no {reason} yet"))
+        },
+    )
+    .await
+}
