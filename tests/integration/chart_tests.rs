@@ -927,3 +927,128 @@ async fn helm4_lints_renders_and_installs_the_chart() {
         .expect("Deployment installed by Helm 4");
     assert_eq!(deployment.spec.and_then(|s| s.replicas), Some(2));
 }
+
+/// Expands the `{{ $labels.NAME }}` placeholders of an alert annotation
+/// the way Prometheus does for the given labels.
+fn expand_labels(template: &str, labels: &[(&str, &str)]) -> String {
+    labels.iter().fold(template.to_string(), |text, (name, value)| {
+        text.replace(&format!("{{{{ $labels.{name} }}}}"), value)
+    })
+}
+
+/// The chart's PrometheusRule, run through Prometheus's own rule tester
+/// (`promtool test rules`): each alert fires after its `for` on the series
+/// the operator exports; Stalled objects and objects waiting for others
+/// add no reconcile errors (the operator does not count them), so they do
+/// not page.
+#[test]
+fn prometheus_rule_alerts_fire_as_documented() {
+    let release = "x";
+    let namespace = "sro";
+    let rendered = template(
+        release,
+        namespace,
+        &[
+            "--set",
+            "prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+        ],
+    );
+    let rule: serde_json::Value = serde_yaml::from_str(&rendered).expect("PrometheusRule YAML");
+    let groups = rule["spec"]["groups"].clone();
+    let annotations = |alert: &str, labels: &[(&str, &str)]| -> serde_json::Value {
+        let found = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+            .find(|r| r["alert"] == alert)
+            .unwrap_or_else(|| panic!("no alert {alert} in the chart"));
+        let mut out = serde_json::Map::new();
+        for (key, value) in found["annotations"].as_object().into_iter().flatten() {
+            out.insert(
+                key.clone(),
+                json!(expand_labels(value.as_str().unwrap_or_default(), labels)),
+            );
+        }
+        serde_json::Value::Object(out)
+    };
+    let job = fullname(release);
+    let orders = [("namespace", "mail"), ("configuration_set", "orders")];
+    let cases = json!({
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    // 0 healthy, 1 warning, 2 critical, -1 unknown.
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"orders\"}", "values": "2x40"},
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"news\"}", "values": "1x40"},
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"quiet\"}", "values": "-1x40"},
+                    // Failing ConfigurationSet passes; EventDestinations only waiting or Stalled.
+                    {"series": "ses_reputation_reconcile_errors_total{kind=\"ConfigurationSet\"}", "values": "0+2x40"},
+                    {"series": "ses_reputation_reconcile_errors_total{kind=\"EventDestination\"}", "values": "0x40"},
+                    {"series": format!("up{{job=\"{job}\",namespace=\"{namespace}\"}}"), "values": "1x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "SesConfigurationSetReputationCritical", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "SesConfigurationSetReputationCritical", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "namespace": "mail", "configuration_set": "orders"},
+                        "exp_annotations": annotations("SesConfigurationSetReputationCritical", &orders),
+                    }]},
+                    {"eval_time": "29m", "alertname": "SesConfigurationSetReputationWarning", "exp_alerts": []},
+                    {"eval_time": "31m", "alertname": "SesConfigurationSetReputationWarning", "exp_alerts": [{
+                        "exp_labels": {"severity": "warning", "namespace": "mail", "configuration_set": "news"},
+                        "exp_annotations": annotations(
+                            "SesConfigurationSetReputationWarning",
+                            &[("namespace", "mail"), ("configuration_set", "news")],
+                        ),
+                    }]},
+                    {"eval_time": "30m", "alertname": "SesReputationOperatorReconcileErrors", "exp_alerts": [{
+                        "exp_labels": {"severity": "warning", "kind": "ConfigurationSet"},
+                        "exp_annotations": annotations("SesReputationOperatorReconcileErrors", &[("kind", "ConfigurationSet")]),
+                    }]},
+                    {"eval_time": "30m", "alertname": "SesReputationOperatorDown", "exp_alerts": []},
+                ],
+            },
+            {
+                // Scraped but failing: down after 10 minutes too.
+                "interval": "1m",
+                "input_series": [{"series": format!("up{{job=\"{job}\",namespace=\"{namespace}\"}}"), "values": "0x20"}],
+                "alert_rule_test": [
+                    {"eval_time": "11m", "alertname": "SesReputationOperatorDown", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "job": job, "namespace": namespace},
+                        "exp_annotations": annotations("SesReputationOperatorDown", &[]),
+                    }]},
+                ],
+            },
+            {
+                // Nothing scrapes the operator: down after 10 minutes.
+                "interval": "1m",
+                "input_series": [],
+                "alert_rule_test": [
+                    {"eval_time": "9m", "alertname": "SesReputationOperatorDown", "exp_alerts": []},
+                    {"eval_time": "11m", "alertname": "SesReputationOperatorDown", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "job": job, "namespace": namespace},
+                        "exp_annotations": annotations("SesReputationOperatorDown", &[]),
+                    }]},
+                ],
+            },
+        ],
+    });
+    let dir = std::env::temp_dir().join(unique("promtool"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // JSON is YAML: promtool reads both files as they are.
+    std::fs::write(dir.join("rules.yaml"), json!({"groups": groups}).to_string()).expect("rules file");
+    std::fs::write(dir.join("tests.yaml"), cases.to_string()).expect("tests file");
+    let promtool = run(&mut Command::new(root().join("tools/promtool.sh")), None).0;
+    run(
+        Command::new(promtool.trim())
+            .args(["test", "rules", "tests.yaml"])
+            .current_dir(&dir),
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
