@@ -153,7 +153,9 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             Ok(ctx.synced(&key, fp, &account))
         }
         Err(SyncError::Kube(e)) => Err(e),
-        Err(SyncError::Adopting(_)) => Err(Error::Finalizer("adoption recorded twice")),
+        // Recorded above, so only a status write that did not stick gets
+        // here: run the pass again.
+        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account);
