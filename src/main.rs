@@ -47,6 +47,10 @@ struct RunArgs {
     /// How often converged resources are compared with AWS again (drift check), in seconds.
     #[arg(long, env = "SRO_DRIFT_INTERVAL_SECONDS", default_value_t = 300.0)]
     drift_interval_seconds: f64,
+    /// How long a resource waits for its SesAccount to appear (applied
+    /// together by GitOps) before it is Stalled with AccountNotFound, in seconds.
+    #[arg(long, env = "SRO_ACCOUNT_GRACE_SECONDS", default_value_t = 60.0)]
+    account_grace_seconds: f64,
     /// SES control-plane calls per second per account+region (SES allows 1).
     #[arg(long, env = "SRO_SES_CALLS_PER_SECOND", default_value_t = 1.0)]
     ses_calls_per_second: f64,
@@ -150,6 +154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let settings = Settings {
                 default_account: args.default_account,
                 drift_interval: seconds(args.drift_interval_seconds, 1.0),
+                account_grace: seconds(args.account_grace_seconds, 0.0),
                 namespace: args.namespace,
                 account_selector: args.account_selector,
                 legacy_cluster_name: args.cluster_name.is_none().then(|| "default".to_string()),

@@ -75,6 +75,20 @@ pub struct SesAccountSpec {
     /// else's topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifyPermissions>,
+    /// Which namespaces may adopt configuration sets in this account that
+    /// no operator owns (`spec.adopt`). Omitted: adoption is refused, so a
+    /// tenant cannot take over a set Terraform or the console manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<AdoptionPermissions>,
+}
+
+/// Who may adopt unowned sets in an account.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionPermissions {
+    /// Namespaces (by label) whose ConfigurationSets may adopt. `{}`
+    /// allows every namespace the account allows.
+    pub allowed_namespaces: LabelSelector,
 }
 
 /// Alert targets an SesAccount permits.
@@ -184,10 +198,20 @@ impl SesAccountSpec {
     pub fn allows(&self, namespace_labels: &std::collections::BTreeMap<String, String>) -> bool {
         match &self.allowed_namespaces {
             None => true,
-            // A selector the apiserver accepted but kube cannot parse denies
-            // rather than allows: failing closed keeps the account fenced.
-            Some(selector) => kube::core::Selector::try_from(selector.clone())
-                .is_ok_and(|s| kube::core::SelectorExt::matches(&s, namespace_labels)),
+            Some(selector) => selects(selector, namespace_labels),
         }
     }
+
+    /// Whether a namespace with these labels may adopt unowned sets.
+    pub fn allows_adoption(&self, namespace_labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.adoption
+            .as_ref()
+            .is_some_and(|a| selects(&a.allowed_namespaces, namespace_labels))
+    }
+}
+
+/// A selector the apiserver accepted but kube cannot parse denies rather
+/// than allows: failing closed keeps the account fenced.
+fn selects(selector: &LabelSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    kube::core::Selector::try_from(selector.clone()).is_ok_and(|s| kube::core::SelectorExt::matches(&s, labels))
 }

@@ -65,18 +65,41 @@ pub struct ConfigurationSetSpec {
     /// AWS tags on the configuration set (at most 49: SES allows 50 and the
     /// operator uses one to mark ownership).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = Rule::new("self.size() <= 49").message("at most 49 tags: SES allows 50 per configuration set and the operator keeps one (ses.reputation.io/owner)"))]
+    // SES's tag rules: letters, digits, spaces and _ . : / = + - @. The
+    // bounds come first so the key check stays inside the CEL cost budget.
+    #[schemars(extend(
+        "maxProperties" = 49,
+        "additionalProperties" = {"type": "string", "maxLength": 256, "pattern": "^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]*$"}
+    ))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches(r'^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]+$'))").message("tag keys may contain only letters, digits, spaces and _ . : / = + - @"))]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('aws:') && !k.startsWith('ses.reputation.io/') && k.size() <= 128)").message("tag keys must be at most 128 characters and must not start with 'aws:' or 'ses.reputation.io/'"))]
-    #[x_kube(validation = Rule::new("self.all(k, self[k].size() <= 256)").message("tag values must be at most 256 characters"))]
     pub tags: BTreeMap<String, String>,
-    /// What happens in AWS when this object is deleted.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
-    /// Take over an existing configuration set of the same name that this
-    /// operator did not create. Without it such a set is left untouched and
-    /// this object goes Stalled with reason AlreadyExists.
+    /// What happens in AWS when this object is deleted. Omitted: Delete
+    /// for a set this object created, Retain for one it adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// Take over an existing configuration set of the same name that no
+    /// operator owns (no `ses.reputation.io/owner` tag), where the
+    /// SesAccount's `spec.adoption` allows this namespace. Its tags are
+    /// kept (and left unmanaged) beside the spec's. Without it such a set
+    /// is left untouched and this object goes Stalled with reason
+    /// AlreadyExists.
     #[serde(default)]
     pub adopt: bool,
+}
+
+impl ConfigurationSet {
+    /// The deletion policy in force: adopted sets are retained unless the
+    /// spec says otherwise, since the operator did not make them.
+    pub fn deletion_policy(&self) -> DeletionPolicy {
+        self.spec.deletion_policy.unwrap_or_else(|| {
+            if self.status.as_ref().is_some_and(|s| s.adoption.is_some()) {
+                DeletionPolicy::Retain
+            } else {
+                DeletionPolicy::Delete
+            }
+        })
+    }
 }
 
 /// Whether the configuration set may send email.
@@ -228,11 +251,31 @@ pub struct ConfigurationSetStatus {
     /// When sending was last resumed after a pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Option groups the spec leaves out (suppression, tracking, delivery,
+    /// vdm): AWS keeps whatever they are set to and drift is not corrected.
+    /// Removing a group from the spec releases it; it does not reset it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_options: Vec<String>,
+    /// Set when this object adopted a set it did not create; recorded
+    /// before the first write to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Adoption>,
     /// EmailIdentities (same namespace) that use this set as their default:
     /// all mail from them is measured here. The set is not deleted while
     /// any remain.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<String>,
+}
+
+/// An adopted configuration set.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// Tag keys the set carried when adopted: kept as they are in AWS
+    /// (unless the spec sets them) and left there on deletion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_tags: Vec<String>,
 }
 
 /// Who paused sending, why and since when.
@@ -247,6 +290,10 @@ pub struct PauseStatus {
     /// Since when both rates have been below warning (auto-resume clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet_since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// A `ses.reputation.io/resume-at` value that was refused because it
+    /// lies in the future (set the current time to resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_resume_at: Option<String>,
 }
 
 /// Reputation of a configuration set as CloudWatch reports it.

@@ -32,13 +32,51 @@ pub const RESUME_ANNOTATION: &str = "ses.reputation.io/resume-at";
 
 /// Every CRD of this operator, in the order they should be applied.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         SesAccount::crd(),
         ConfigurationSet::crd(),
         EventDestination::crd(),
         ReputationPolicy::crd(),
         EmailIdentity::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        default_unobserved_status(crd);
+    }
+    crds
+}
+
+/// An object the operator has not looked at yet reads as
+/// `status.observedGeneration: 0` (the API server applies the default when
+/// it serves the object), so kstatus, Flux and Argo CD see it in progress
+/// instead of Current until the first status write.
+fn default_unobserved_status(crd: &mut CustomResourceDefinition) {
+    for version in &mut crd.spec.versions {
+        let status = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        if let Some(status) = status {
+            let mut default = serde_json::json!({"observedGeneration": 0});
+            // Required status fields (counts) default to their zero value.
+            for field in status.required.iter().flatten() {
+                let zero = match status
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.get(field))
+                    .and_then(|p| p.type_.as_deref())
+                {
+                    Some("integer" | "number") => serde_json::json!(0),
+                    Some("array") => serde_json::json!([]),
+                    Some("boolean") => serde_json::json!(false),
+                    _ => serde_json::json!(""),
+                };
+                default[field] = zero;
+            }
+            status.default = Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(default));
+        }
+    }
 }
 
 /// All CRDs as one multi-document YAML stream (what `crds` prints).

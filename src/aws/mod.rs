@@ -483,6 +483,7 @@ impl Registry {
     }
 
     async fn build_session(&self, key: &AccountKey) -> Result<Arc<Session>, AwsError> {
+        check_region(&key.region).await?;
         let mut config = self.base.to_builder().region(Region::new(key.region.clone())).build();
         if let Some(role) = &key.role_arn {
             let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
@@ -536,6 +537,78 @@ impl Registry {
         });
         Ok(session)
     }
+}
+
+/// Regions where SES v2 runs (AWS's SES endpoints page, 2026). The SDK
+/// builds an endpoint for any region-shaped name and retries one that never
+/// resolves forever, so a typo like `us-east-99` would look like a slow
+/// network instead of the dead end it is.
+const SES_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "sa-east-1",
+    "mx-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "af-south-1",
+    "il-central-1",
+    "me-south-1",
+    "me-central-1",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "us-gov-west-1",
+    "us-gov-east-1",
+    "cn-north-1",
+    "cn-northwest-1",
+];
+
+/// Refuses a region that is neither a known SES region nor one whose SES
+/// endpoint resolves (a region AWS opened after this list was written).
+/// Refused regions are looked at again each drift period, like every
+/// dead end.
+async fn check_region(region: &str) -> Result<(), AwsError> {
+    if SES_REGIONS.contains(&region) {
+        return Ok(());
+    }
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    let host = format!("email.{region}.{domain}");
+    let lookup = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host.as_str(), 443))).await;
+    let resolves = lookup
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|mut addrs| addrs.next().is_some());
+    if resolves {
+        return Ok(());
+    }
+    Err(AwsError {
+        operation: "SES endpoint lookup",
+        kind: ErrorKind::BadRequest,
+        code: "UnknownRegion".into(),
+        message: format!(
+            "{region} is not a region where SES runs: the SES endpoint {host} does not resolve; check spec.region of the SesAccount"
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -277,9 +277,10 @@ fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds
     let applied = rep::Applied {
         bounce: thresholds.bounce_rate,
         complaint: thresholds.complaint_rate,
-        bounce_source: None,
-        complaint_source: None,
+        bounce_sources: Default::default(),
+        complaint_sources: Default::default(),
         pause_by: None,
+        pause_point: None,
         auto_resume_after: None,
     };
     let levels = rep::levels(

@@ -10,16 +10,14 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of, reputation};
+use super::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation};
 use crate::api::conditions::{self, Desired};
+use crate::api::configuration_set::Adoption;
 use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind};
 use crate::diff::configuration_set::{self as diff, SetChange};
 use crate::reputation::{Pause, PauseStep};
-
-/// How long a set waits for its SesAccount to appear before it is Stalled.
-const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(cs, ctx, apply, cleanup).await
@@ -30,9 +28,17 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     let name = cs.aws_name();
-    let (account, account_generation, account_key) = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
+    let mut access = ctx.account_for(&ns, cs.spec.account_ref.as_deref());
+    if let AccountAccess::NotOurs(account) = &access
+        && !ctx.account_exists(account).await?
+    {
+        // Not another instance's: it does not exist at all.
+        access = AccountAccess::Missing(account.clone());
+    }
+    let (account, account_generation, account_key) = match access {
         AccountAccess::Missing(account) => {
-            let msg = format!("SesAccount {account} does not exist");
+            let msg =
+                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
             // Applied together (GitOps), the account may simply come later;
             // past the grace period it is a dead end until someone creates it
             // (which triggers this set at once).
@@ -41,13 +47,15 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             });
             // Blocked before AWS: the next unblocked pass must sync at once.
             ctx.forget(&key);
-            if age > ACCOUNT_GRACE {
+            if age > ctx.settings.account_grace {
                 o.stall(&ctx, "AccountNotFound", msg).await?;
                 return Ok(Action::requeue(ctx.settings.drift_interval));
             }
             o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
                 .await?;
-            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
+            return Ok(Action::requeue(
+                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+            ));
         }
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {
@@ -103,15 +111,38 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     {
         return Ok(later);
     }
-    o.ensure_fresh_for(priority)?;
+    let gate = o.write_gate(priority);
+    if priority != Priority::Drift {
+        gate.check()?;
+    }
 
-    match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
+    let target = Target {
+        account: &account_key,
+        account_name: &account,
+        name: &name,
+    };
+    let mut result = sync(cs, &ctx, &target, gate, priority, pause.is_some()).await;
+    // Adoption is recorded before the first write to the set, so deleting
+    // this object knows the set was not its own (default Retain).
+    let o = match result {
+        Err(SyncError::Adopting(adoption)) => {
+            let mut status = o.status();
+            status.adoption = Some(adoption);
+            let o = o.record(status, |cs, s| cs.status = Some(s)).await?;
+            result = sync(&o.obj, &ctx, &target, gate, priority, pause.is_some()).await;
+            o
+        }
+        _ => o,
+    };
+    let cs = &*o.obj;
+    match result {
         Ok(synced) => {
             let mut status = o.status();
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
             status.account = Some(account.clone());
             status.identities = identities_using(cs, &ctx);
+            status.unmanaged_options = diff::unmanaged_groups(&cs.spec);
             let mut desired = conditions::ready(format!("configuration set {name} is in sync"));
             desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
             o.merge_conditions(&mut status, &desired);
@@ -126,6 +157,9 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             Ok(ctx.synced(&key, fp, &account))
         }
         Err(SyncError::Kube(e)) => Err(e),
+        // Recorded above, so only a status write that did not stick gets
+        // here: run the pass again.
+        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account);
@@ -148,6 +182,15 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
 enum SyncError {
     Aws(AwsError),
     Kube(Error),
+    /// The set may be adopted: record it in status, then sync again.
+    Adopting(Adoption),
+}
+
+/// Where a set lives.
+struct Target<'a> {
+    account: &'a crate::aws::AccountKey,
+    account_name: &'a str,
+    name: &'a str,
 }
 
 impl From<AwsError> for SyncError {
@@ -183,15 +226,16 @@ fn not_ours(message: String) -> SyncError {
 async fn sync(
     cs: &ConfigurationSet,
     ctx: &Context,
-    account: &crate::aws::AccountKey,
-    name: &str,
+    target: &Target<'_>,
+    gate: WriteGate,
     priority: Priority,
     paused: bool,
 ) -> Result<Synced, SyncError> {
-    let session = ctx.session(account).await?;
+    let name = target.name;
+    let session = ctx.session(target.account).await?;
     let owner = ctx.owner_value(cs);
     let desired = diff::desired_options(&cs.spec, paused);
-    let desired_tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner));
+    let mut desired_tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner));
     let arn = session.configuration_set_arn(name);
 
     // A set this object never created: create without reading first (the
@@ -206,6 +250,7 @@ async fn sync(
         }
     }
     let Some(observed) = session.get_configuration_set(name, priority).await? else {
+        gate.check()?;
         create(cs, ctx, &session, name, &desired, &desired_tags, priority).await?;
         return Ok(Synced { arn });
     };
@@ -217,12 +262,33 @@ async fn sync(
                 "configuration set {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
+        None if cs.spec.adopt && !ctx.adoption_allowed(&cs.namespace().unwrap_or_default(), target.account_name) => {
+            return Err(SyncError::Aws(AwsError {
+                operation: "sesv2:TagResource",
+                kind: ErrorKind::AlreadyExists,
+                code: "AdoptionNotAllowed".into(),
+                message: format!(
+                    "configuration set {name} already exists in AWS and SesAccount {} does not let this namespace adopt sets (spec.adoption.allowedNamespaces); it is left untouched",
+                    target.account_name
+                ),
+            }));
+        }
         None if cs.spec.adopt => {
+            gate.check()?;
+            let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
+                return Err(SyncError::Adopting(Adoption {
+                    since: super::now(),
+                    kept_tags: observed.tags.keys().cloned().collect(),
+                }));
+            };
             ctx.event(
                 cs,
                 EventType::Normal,
                 "Adopted",
-                format!("adopting existing configuration set {name}"),
+                format!(
+                    "adopting existing configuration set {name}; its tags {:?} are kept; deletionPolicy defaults to Retain",
+                    adoption.kept_tags
+                ),
             )
             .await;
         }
@@ -233,8 +299,28 @@ async fn sync(
         }
     }
 
+    // Tags an adopted set came with stay as they are unless the spec sets them.
+    if let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) {
+        for key in &adoption.kept_tags {
+            if let Some(value) = observed.tags.get(key)
+                && !desired_tags.contains_key(key)
+            {
+                desired_tags.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let mut changes = diff::diff(&desired, &observed.options);
-    changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
+    if observed.tags.contains_key(OWNER_TAG) {
+        changes.extend(tag_changes);
+    } else {
+        // Adopting: the owner tag goes on first, since the IAM policy lets
+        // the operator change only sets that carry it.
+        changes.splice(0..0, tag_changes);
+    }
+    if !changes.is_empty() {
+        gate.check()?;
+    }
     for change in &changes {
         session.apply_set_change(name, change, priority).await?;
     }
@@ -295,7 +381,7 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
     let ns = cs.namespace().unwrap_or_default();
     ctx.metrics.remove_set(&ns, &cs.name_any());
     let name = cs.aws_name();
-    if cs.spec.deletion_policy == DeletionPolicy::Retain {
+    if cs.deletion_policy() == DeletionPolicy::Retain {
         ctx.event(
             cs,
             EventType::Normal,

@@ -10,7 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of};
+use super::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of};
 use crate::api::conditions;
 use crate::api::event_destination::{ClaimState, DestinationClaim, SubscriptionStatus, TopicSpec};
 use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, OWNER_TAG};
@@ -114,7 +114,10 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
     {
         return Ok(later);
     }
-    o.ensure_fresh_for(priority)?;
+    let gate = o.write_gate(priority);
+    if priority != Priority::Drift {
+        gate.check()?;
+    }
 
     // Event destinations carry no tags: this object's claim on one is
     // recorded before the create call.
@@ -146,6 +149,7 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         let drift_period = ctx.drift_period(&account_name);
         let plan = Plan {
             priority,
+            gate,
             drift_period,
             claim,
         };
@@ -207,6 +211,8 @@ enum Claim {
 /// How one sync runs.
 struct Plan {
     priority: Priority,
+    /// Checked before each AWS write (drift checks read from the cache).
+    gate: WriteGate,
     /// Drift reads of the set's destination list younger than this are reused.
     drift_period: std::time::Duration,
     claim: Claim,
@@ -246,6 +252,7 @@ async fn sync(
 ) -> Result<EventDestinationStatus, Error> {
     let Plan {
         priority,
+        gate,
         drift_period,
         claim,
     } = plan;
@@ -259,10 +266,19 @@ async fn sync(
         Some(sns) => match (&sns.topic_arn, &sns.topic) {
             (Some(arn), _) => Some(arn.clone()),
             (None, Some(spec)) => {
+                if let Some(message) = topic::invalid_filter_policy(&spec.subscriptions) {
+                    return Err(AwsError {
+                        operation: "sns:SetSubscriptionAttributes",
+                        kind: ErrorKind::BadRequest,
+                        code: "InvalidFilterPolicy".into(),
+                        message,
+                    }
+                    .into());
+                }
                 let name = topic_name(spec, set_name, &dest_name);
-                let arn = ensure_topic(ed, ctx, session, &name, spec, set_arn).await?;
+                let arn = ensure_topic(ed, ctx, session, &name, spec, set_arn, gate).await?;
                 status.topic_owned = true;
-                status.subscriptions = ensure_subscriptions(session, &arn, spec).await?;
+                status.subscriptions = ensure_subscriptions(session, &arn, spec, gate).await?;
                 Some(arn)
             }
             (None, None) => None,
@@ -327,6 +343,7 @@ async fn sync(
         return Err(not_ours(set_name, &dest_name));
     }
     if let Some(change) = diff::diff(&desired, current) {
+        gate.check()?;
         session
             .put_event_destination(set_name, &desired, change == DestinationChange::Create, priority)
             .await?;
@@ -357,6 +374,7 @@ async fn sync(
         .and_then(|s| s.topic_arn.clone())
         && status.topic_arn.as_deref() != Some(previous.as_str())
     {
+        gate.check()?;
         delete_owned_topic(ed, ctx, session, &previous).await?;
     }
     Ok(status)
@@ -393,6 +411,7 @@ async fn ensure_topic(
     name: &str,
     spec: &TopicSpec,
     set_arn: &str,
+    gate: WriteGate,
 ) -> Result<String, Error> {
     let owner = ctx.owner_value(ed);
     let arn = session.topic_arn(name);
@@ -416,19 +435,35 @@ async fn ensure_topic(
             .into());
         }
         None => {
+            gate.check()?;
             session.create_topic(name, (OWNER_TAG, &owner)).await?;
-            ctx.event(
-                ed,
-                EventType::Normal,
-                "TopicCreated",
-                format!("created SNS topic {name}"),
-            )
-            .await;
+            // A topic this object had made and someone deleted is drift:
+            // its subscriptions had to be made anew too.
+            let recreated = ed
+                .status
+                .as_ref()
+                .is_some_and(|s| s.topic_owned && s.topic_arn.as_deref() == Some(arn.as_str()));
+            let (type_, reason, note) = if recreated {
+                (
+                    EventType::Warning,
+                    "TopicRecreated",
+                    format!(
+                        "SNS topic {name} was deleted outside the operator; recreated with its policy and subscriptions"
+                    ),
+                )
+            } else {
+                (EventType::Normal, "TopicCreated", format!("created SNS topic {name}"))
+            };
+            ctx.event(ed, type_, reason, note).await;
             Default::default()
         }
     };
     let desired = topic::desired_attributes(spec, &arn, &session.account_id, set_arn);
-    for (attr, value) in topic::diff_attributes(&desired, &observed) {
+    let changes = topic::diff_attributes(&desired, &observed);
+    if !changes.is_empty() {
+        gate.check()?;
+    }
+    for (attr, value) in changes {
         session.set_topic_attribute(&arn, &attr, &value).await?;
     }
     Ok(arn)
@@ -438,38 +473,42 @@ async fn ensure_subscriptions(
     session: &Session,
     arn: &str,
     spec: &TopicSpec,
+    gate: WriteGate,
 ) -> Result<Vec<SubscriptionStatus>, Error> {
     let observed = session.list_subscriptions(arn).await?;
     let plan = topic::plan_subscriptions(&spec.subscriptions, &observed);
     let changed = !plan.subscribe.is_empty() || !plan.unsubscribe.is_empty();
+    if changed {
+        gate.check()?;
+    }
     for sub in plan.subscribe {
         session
             .subscribe(
                 arn,
                 sub.protocol.as_str(),
                 &sub.endpoint,
-                topic::subscription_attributes(sub),
+                topic::subscribe_attributes(sub),
             )
             .await?;
     }
     for sub_arn in plan.unsubscribe {
         session.unsubscribe(&sub_arn).await?;
     }
-    // Existing confirmed subscriptions keep the attributes the spec sets
+    // Confirmed subscriptions carry exactly the options the spec sets
     // (raw delivery, filter policy); pending ones cannot be changed yet.
     for sub in &spec.subscriptions {
-        let desired = topic::subscription_attributes(sub);
         let Some(existing) = observed
             .iter()
             .find(|o| !o.is_pending() && o.protocol == sub.protocol.as_str() && o.endpoint == sub.endpoint)
         else {
             continue;
         };
-        if desired.is_empty() {
-            continue;
-        }
         let current = session.get_subscription_attributes(&existing.arn).await?;
-        for (name, value) in topic::diff_attributes(&desired, &current) {
+        let changes = topic::subscription_changes(sub, &current);
+        if !changes.is_empty() {
+            gate.check()?;
+        }
+        for (name, value) in changes {
             session.set_subscription_attribute(&existing.arn, &name, &value).await?;
         }
     }

@@ -105,6 +105,8 @@ pub struct Settings {
     /// How often converged objects are compared with AWS again (stretched
     /// per account when the drift share of the SES budget is too small).
     pub drift_interval: Duration,
+    /// How long an object waits for a missing SesAccount before it is Stalled.
+    pub account_grace: Duration,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
     /// Label selector limiting which SesAccounts this instance reconciles.
@@ -452,13 +454,7 @@ impl Context {
                 AccountAccess::Missing(name)
             };
         };
-        let labels = self
-            .caches
-            .namespaces
-            .get(&ObjectRef::new(namespace))
-            .and_then(|ns| ns.metadata.labels.clone())
-            .unwrap_or_default();
-        if !account.spec.allows(&labels) {
+        if !account.spec.allows(&self.namespace_labels(namespace)) {
             return AccountAccess::NotAllowed(name);
         }
         AccountAccess::Allowed {
@@ -466,6 +462,34 @@ impl Context {
             key: account_key(&account.spec),
             name,
         }
+    }
+
+    fn namespace_labels(&self, namespace: &str) -> std::collections::BTreeMap<String, String> {
+        self.caches
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the SesAccount lets `namespace` adopt sets no operator owns.
+    pub fn adoption_allowed(&self, namespace: &str, account: &str) -> bool {
+        self.caches
+            .accounts
+            .get(&ObjectRef::new(account))
+            .is_some_and(|a| a.spec.allows_adoption(&self.namespace_labels(namespace)))
+    }
+
+    /// Whether an SesAccount outside this instance's cache exists (with an
+    /// account selector, another instance may own it): one GET, made only
+    /// for objects whose account the cache does not hold.
+    pub async fn account_exists(&self, name: &str) -> Result<bool, Error> {
+        let accounts: Api<SesAccount> = Api::all(self.client.clone());
+        Ok(accounts
+            .get_metadata_opt(name)
+            .await
+            .map_err(Error::kube("reading an SesAccount"))?
+            .is_some())
     }
 
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, Error> {
@@ -668,10 +692,14 @@ impl<K: Managed> Obj<K> {
 
     /// [`Self::ensure_fresh`] before AWS calls at `priority`.
     pub fn ensure_fresh_for(&self, priority: Priority) -> Result<(), Error> {
-        if self.fresh {
-            Ok(())
-        } else {
-            Err(Error::Stale(Some(priority)))
+        self.write_gate(priority).check()
+    }
+
+    /// The gate a pass checks before each AWS write; see [`WriteGate`].
+    pub fn write_gate(&self, priority: Priority) -> WriteGate {
+        WriteGate {
+            fresh: self.fresh,
+            priority,
         }
     }
 
@@ -743,6 +771,27 @@ impl<K: Managed> Obj<K> {
             ctx.event(&*self.obj, EventType::Warning, reason, message.clone()).await;
         }
         self.write_conditions(&conditions::stalled(reason, message)).await
+    }
+}
+
+/// Drift checks read AWS from the cached object and go fresh only when
+/// they find something to write: at thousands of objects a fresh GET per
+/// check would be a steady stream of API requests for checks that almost
+/// always find nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteGate {
+    fresh: bool,
+    priority: Priority,
+}
+
+impl WriteGate {
+    /// Call before an AWS write: a pass from the cache re-runs fresh.
+    pub fn check(self) -> Result<(), Error> {
+        if self.fresh {
+            Ok(())
+        } else {
+            Err(Error::Stale(Some(self.priority)))
+        }
     }
 }
 

@@ -289,6 +289,8 @@ pub struct SetEvaluation {
     step: PauseStep,
     /// Policies selecting the set that want alerts, by name.
     notify: Vec<(String, crate::api::reputation_policy::Notify)>,
+    /// A resume annotation refused for lying in the future.
+    refused_resume_at: Option<String>,
     now: Timestamp,
 }
 
@@ -308,22 +310,26 @@ impl SetEvaluation {
     /// if not, a pause or resume is not recorded yet (status must not claim
     /// what SES does not do).
     pub fn apply_to(&self, status: &mut ConfigurationSetStatus, generation: Option<i64>, in_aws: bool) {
-        let sources = [
-            self.applied.bounce_source.as_deref(),
-            self.applied.complaint_source.as_deref(),
+        // Each condition names the policy of the threshold it was judged
+        // against: warning and critical may come from different policies.
+        let by = [
+            self.applied.bounce_sources.for_level(self.levels.bounce),
+            self.applied.complaint_sources.for_level(self.levels.complaint),
         ];
-        let [bounce, complaint] = sources.map(|s| s.unwrap_or("AWS"));
-        let thresholds_from = if bounce == complaint {
-            bounce.to_string()
-        } else {
-            format!("{bounce}, {complaint}")
-        };
+        let mut from: Vec<&str> = [&self.applied.bounce_sources, &self.applied.complaint_sources]
+            .into_iter()
+            .flat_map(|s| [s.warning.as_deref(), s.critical.as_deref()])
+            .map(|s| s.unwrap_or("AWS"))
+            .collect();
+        from.dedup();
+        from.sort_unstable();
+        from.dedup();
         let (block, desired) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,
-            thresholds_from,
-            sources.map(rep::source_label),
+            from.join(", "),
+            by.map(rep::source_label),
         );
         status.reputation = Some(hold_observed_at(status.reputation.as_ref(), block));
         match &self.step {
@@ -338,6 +344,7 @@ impl SetEvaluation {
                     reason: p.reason.clone(),
                     since: Time(p.since),
                     quiet_since: p.quiet_since.map(Time),
+                    refused_resume_at: self.refused_resume_at.clone(),
                 })
             }
         }
@@ -374,6 +381,20 @@ impl SetEvaluation {
                 .await;
             }
             PauseStep::Stay(_) => {}
+        }
+        let refused_before = cs
+            .status
+            .as_ref()
+            .and_then(|s| s.pause.as_ref())
+            .and_then(|p| p.refused_resume_at.as_ref());
+        if let Some(refused) = &self.refused_resume_at
+            && self.paused().is_some()
+            && refused_before != Some(refused)
+        {
+            let note = format!(
+                "{RESUME_ANNOTATION}={refused} is in the future and was ignored (it would lift every later pause); set the current time to resume"
+            );
+            ctx.event(cs, EventType::Warning, "ResumeRefused", note).await;
         }
         let level = self.levels.overall();
         if !is_alertable(self.previous, level) {
@@ -651,38 +672,37 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         .as_ref()
         .and_then(|r| r.level.as_deref())
         .map_or(Level::Unknown, Level::parse);
+    let staleness = ctx.settings.reputation.staleness;
+    let unknown = Levels {
+        bounce: Level::Unknown,
+        complaint: Level::Unknown,
+    };
+    let (pause_levels, previous_at_pause_point) = match &applied.pause_point {
+        Some(point) => (
+            point.levels(&reading, now_ts, staleness),
+            point
+                .levels(&stored_reading(status.reputation.as_ref()), now_ts, staleness)
+                .overall(),
+        ),
+        None => (unknown, Level::Unknown),
+    };
     let current = stored_pause(cs);
     let resume_requested_at = cs
         .annotations()
         .get(RESUME_ANNOTATION)
         .and_then(|v| v.parse::<Timestamp>().ok());
-    let worst = if levels.complaint > levels.bounce {
-        reading.complaint.map(|s| {
-            (
-                "complaint rate",
-                rep::percent(s.value, Metric::Complaint),
-                rep::percent(applied.complaint.critical, Metric::Complaint),
-            )
-        })
-    } else {
-        reading.bounce.map(|s| {
-            (
-                "bounce rate",
-                rep::percent(s.value, Metric::Bounce),
-                rep::percent(applied.bounce.critical, Metric::Bounce),
-            )
-        })
-    };
-    let reason = worst.map_or_else(String::new, |(noun, value, limit)| {
-        format!("{noun} {value} >= critical {limit}")
-    });
+    let refused_resume_at = rep::resume_in_future(resume_requested_at, now_ts)
+        .then(|| cs.annotations().get(RESUME_ANNOTATION).cloned())
+        .flatten();
+    let reason = pause_reason(&reading, &applied, &pause_levels);
     // A selector the apiserver accepted but kube cannot parse must not
     // silently release a paused set: keep the pause as it is.
     let unreadable = selecting_errors(&all_policies);
     let step = rep::pause_step(PauseInput {
         current,
         levels,
-        previous,
+        pause_levels,
+        previous: previous_at_pause_point,
         applied: &applied,
         resumed_at: status.resumed_at.as_ref().map(|t| t.0),
         resume_requested_at,
@@ -704,8 +724,45 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         previous,
         step,
         notify,
+        refused_resume_at,
         now: now_ts,
     })
+}
+
+/// Why a set pauses: the rate at its pause point, the threshold and the
+/// policy it came from.
+fn pause_reason(reading: &Reading, applied: &Applied, pause_levels: &Levels) -> String {
+    let Some(point) = &applied.pause_point else {
+        return String::new();
+    };
+    let (metric, sample, (limit, policy)) = if pause_levels.bounce == Level::Critical {
+        (Metric::Bounce, reading.bounce, &point.bounce)
+    } else {
+        (Metric::Complaint, reading.complaint, &point.complaint)
+    };
+    sample.map_or_else(String::new, |s| {
+        format!(
+            "{} {} >= critical {} (ReputationPolicy {policy})",
+            metric.noun(),
+            rep::percent(s.value, metric),
+            rep::percent(*limit, metric)
+        )
+    })
+}
+
+/// The reading a set's stored status shows (the previous evaluation's).
+fn stored_reading(block: Option<&Reputation>) -> Reading {
+    let sample = |value: Option<&String>| -> Option<rep::Sample> {
+        Some(rep::Sample {
+            value: value?.parse().ok()?,
+            at: block?.observed_at.as_ref()?.0,
+        })
+    };
+    Reading {
+        bounce: sample(block.and_then(|b| b.bounce_rate.as_ref())),
+        complaint: sample(block.and_then(|b| b.complaint_rate.as_ref())),
+        read_at: None,
+    }
 }
 
 /// The pause recorded in a set's status.

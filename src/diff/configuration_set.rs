@@ -94,6 +94,21 @@ pub fn desired_options(spec: &ConfigurationSetSpec, sending_paused: bool) -> Set
     }
 }
 
+/// Option groups the spec leaves to AWS (omitted groups are not managed:
+/// removing one from the spec leaves AWS's value as it is).
+pub fn unmanaged_groups(spec: &ConfigurationSetSpec) -> Vec<String> {
+    [
+        ("suppression", spec.suppression.is_none()),
+        ("tracking", spec.tracking.is_none()),
+        ("delivery", spec.delivery.is_none()),
+        ("vdm", spec.vdm.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, unmanaged)| *unmanaged)
+    .map(|(group, _)| group.to_string())
+    .collect()
+}
+
 /// Tags the set should carry: the user's plus the ownership tag.
 pub fn desired_tags(spec: &ConfigurationSetSpec, owner_tag: (&str, &str)) -> BTreeMap<String, String> {
     let mut tags = spec.tags.clone();
@@ -182,6 +197,15 @@ mod tests {
         assert_eq!(desired.tracking, None);
         assert_eq!(desired.delivery, None);
         assert_eq!(desired.vdm, None);
+    }
+
+    #[test]
+    fn status_names_the_groups_the_spec_leaves_to_aws() {
+        let mut s = spec();
+        assert_eq!(unmanaged_groups(&s), ["suppression", "tracking", "delivery", "vdm"]);
+        s.delivery = Some(DeliverySpec::default());
+        s.vdm = Some(VdmSpec::default());
+        assert_eq!(unmanaged_groups(&s), ["suppression", "tracking"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::api::event_destination::{Subscription, TopicSpec};
+use crate::api::event_destination::{Protocol, Subscription, TopicSpec};
 
 /// Topic attributes the operator manages, by SNS attribute name.
 pub fn desired_attributes(
@@ -114,22 +114,72 @@ pub fn plan_subscriptions<'a>(desired: &'a [Subscription], observed: &[ObservedS
     SubscriptionPlan { subscribe, unsubscribe }
 }
 
-/// Subscription attributes the spec sets (raw delivery, filter policy).
+/// Subscription attributes the operator manages, as the spec wants them:
+/// an option the spec leaves out is wanted at SNS's default, so removing
+/// `filterPolicy` or `rawMessageDelivery` from the spec removes it in AWS.
 pub fn subscription_attributes(sub: &Subscription) -> BTreeMap<String, String> {
     let mut attrs = BTreeMap::new();
-    if let Some(raw) = sub.raw_message_delivery {
+    // SNS refuses RawMessageDelivery on protocols without it.
+    if matches!(sub.protocol, Protocol::Sqs | Protocol::Https) {
+        let raw = sub.raw_message_delivery.unwrap_or(false);
         attrs.insert("RawMessageDelivery".to_string(), raw.to_string());
     }
-    if let Some(policy) = &sub.filter_policy {
-        attrs.insert("FilterPolicy".to_string(), policy.clone());
-    }
+    // An empty value is how SetSubscriptionAttributes removes a policy.
+    attrs.insert(
+        "FilterPolicy".to_string(),
+        sub.filter_policy.clone().unwrap_or_default(),
+    );
     attrs
+}
+
+/// Attributes for the Subscribe call: only those away from SNS's default.
+pub fn subscribe_attributes(sub: &Subscription) -> BTreeMap<String, String> {
+    let mut attrs = subscription_attributes(sub);
+    attrs.retain(|_, v| !v.is_empty() && v != "false");
+    attrs
+}
+
+/// Subscription attributes to set so the observed ones match the spec.
+/// Attributes SNS omits are at their default (`false`, no policy).
+pub fn subscription_changes(sub: &Subscription, observed: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut observed = observed.clone();
+    observed
+        .entry("RawMessageDelivery".to_string())
+        .or_insert_with(|| "false".to_string());
+    let desired = subscription_attributes(sub);
+    diff_attributes(&desired, &observed)
+        .into_iter()
+        .filter(|(name, want)| {
+            // "" and a missing policy both mean none.
+            !(name == "FilterPolicy" && want.is_empty() && observed.get(name).is_none_or(|v| v.trim().is_empty()))
+        })
+        .collect()
+}
+
+/// The first subscription whose filter policy is not a JSON object, with
+/// the parser's message (admission checks only its outer shape).
+pub fn invalid_filter_policy(subs: &[Subscription]) -> Option<String> {
+    subs.iter().find_map(|sub| {
+        let policy = sub.filter_policy.as_deref()?;
+        match serde_json::from_str::<Value>(policy) {
+            Ok(Value::Object(_)) => None,
+            Ok(_) => Some(format!(
+                "filterPolicy of the {} subscription {} is not a JSON object",
+                sub.protocol.as_str(),
+                sub.endpoint
+            )),
+            Err(e) => Some(format!(
+                "filterPolicy of the {} subscription {} is not valid JSON: {e}",
+                sub.protocol.as_str(),
+                sub.endpoint
+            )),
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::event_destination::Protocol;
 
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:t";
     const SET: &str = "arn:aws:ses:us-east-1:123456789012:configuration-set/cs";
@@ -203,5 +253,56 @@ mod tests {
         assert_eq!(plan.subscribe.len(), 1);
         assert_eq!(plan.subscribe[0].endpoint, "ops@example.com");
         assert_eq!(plan.unsubscribe, vec![format!("{TOPIC}:2")]);
+    }
+
+    fn sqs(raw: Option<bool>, filter: Option<&str>) -> Subscription {
+        Subscription {
+            protocol: Protocol::Sqs,
+            endpoint: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+            raw_message_delivery: raw,
+            filter_policy: filter.map(str::to_string),
+        }
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn options_removed_from_the_spec_are_removed_in_aws() {
+        let observed = attrs(&[("RawMessageDelivery", "true"), ("FilterPolicy", r#"{"a":["b"]}"#)]);
+        let changes = subscription_changes(&sqs(None, None), &observed);
+        assert_eq!(
+            changes,
+            vec![
+                ("FilterPolicy".to_string(), String::new()),
+                ("RawMessageDelivery".to_string(), "false".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_sns_leaves_out_are_not_changes() {
+        assert!(subscription_changes(&sqs(None, None), &BTreeMap::new()).is_empty());
+        assert!(subscription_changes(&sqs(Some(false), None), &attrs(&[("FilterPolicy", "")])).is_empty());
+        let reformatted = attrs(&[("RawMessageDelivery", "true"), ("FilterPolicy", r#"{ "a" : [ "b" ] }"#)]);
+        assert!(subscription_changes(&sqs(Some(true), Some(r#"{"a":["b"]}"#)), &reformatted).is_empty());
+    }
+
+    #[test]
+    fn email_subscriptions_never_get_raw_delivery() {
+        let mut sub = sqs(None, None);
+        sub.protocol = Protocol::Email;
+        assert!(!subscription_attributes(&sub).contains_key("RawMessageDelivery"));
+        assert!(subscribe_attributes(&sub).is_empty());
+    }
+
+    #[test]
+    fn filter_policies_must_be_json_objects() {
+        assert_eq!(invalid_filter_policy(&[sqs(None, Some(r#"{"a":["b"]}"#))]), None);
+        let bad = invalid_filter_policy(&[sqs(None, Some("{not json}"))]).expect("rejected");
+        assert!(bad.contains("not valid JSON"), "{bad}");
+        let array = invalid_filter_policy(&[sqs(None, Some("[1]"))]).expect("rejected");
+        assert!(array.contains("not a JSON object"), "{array}");
     }
 }

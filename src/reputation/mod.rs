@@ -110,11 +110,63 @@ pub struct Applied {
     pub bounce: Thresholds,
     pub complaint: Thresholds,
     /// Policy that set each threshold (`None`: AWS's levels).
-    pub bounce_source: Option<String>,
-    pub complaint_source: Option<String>,
-    /// Policies that ask to pause at critical, and to auto-resume.
+    pub bounce_sources: Sources,
+    pub complaint_sources: Sources,
+    /// First policy (by name) that asks to pause at critical.
     pub pause_by: Option<String>,
+    /// Where sending pauses: the critical thresholds of the policies that
+    /// pause only. A monitor-only policy's stricter threshold alerts but
+    /// does not move the pause point.
+    pub pause_point: Option<PausePoint>,
     pub auto_resume_after: Option<Duration>,
+}
+
+/// The policy each level of one metric's thresholds came from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sources {
+    pub warning: Option<String>,
+    pub critical: Option<String>,
+}
+
+impl Sources {
+    /// The source of the threshold a level was judged against.
+    pub fn for_level(&self, level: Level) -> Option<&str> {
+        match level {
+            Level::Critical => self.critical.as_deref(),
+            _ => self.warning.as_deref(),
+        }
+    }
+}
+
+/// Per metric, the strictest critical threshold among pausing policies and
+/// the policy it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PausePoint {
+    pub bounce: (f64, String),
+    pub complaint: (f64, String),
+}
+
+impl PausePoint {
+    /// Levels at the pause point: Critical at or above it, Healthy below.
+    pub fn levels(&self, reading: &Reading, now: Timestamp, staleness: Duration) -> Levels {
+        let at = |critical: f64| Thresholds {
+            warning: critical,
+            critical,
+        };
+        Levels {
+            bounce: level(reading.bounce, &at(self.bounce.0), now, staleness),
+            complaint: level(reading.complaint, &at(self.complaint.0), now, staleness),
+        }
+    }
+
+    /// The policy whose threshold `levels` (from [`Self::levels`]) reached.
+    pub fn policy_for(&self, levels: &Levels) -> &str {
+        if levels.bounce == Level::Critical {
+            &self.bounce.1
+        } else {
+            &self.complaint.1
+        }
+    }
 }
 
 /// The stricter thresholds of all selecting policies win, per metric and
@@ -123,9 +175,10 @@ pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
     let mut out = Applied {
         bounce: AWS_BOUNCE,
         complaint: AWS_COMPLAINT,
-        bounce_source: None,
-        complaint_source: None,
+        bounce_sources: Sources::default(),
+        complaint_sources: Sources::default(),
         pause_by: None,
+        pause_point: None,
         auto_resume_after: None,
     };
     let mut sorted: Vec<_> = policies.iter().collect();
@@ -135,26 +188,36 @@ pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
         if first {
             out.bounce = spec.bounce_rate;
             out.complaint = spec.complaint_rate;
-            out.bounce_source = Some(name.clone());
-            out.complaint_source = Some(name.clone());
+            out.bounce_sources = Sources {
+                warning: Some(name.clone()),
+                critical: Some(name.clone()),
+            };
+            out.complaint_sources = out.bounce_sources.clone();
             first = false;
         } else {
-            if spec.bounce_rate.critical < out.bounce.critical
-                || (spec.bounce_rate.critical == out.bounce.critical && spec.bounce_rate.warning < out.bounce.warning)
-            {
-                out.bounce_source = Some(name.clone());
-            }
-            if spec.complaint_rate.critical < out.complaint.critical
-                || (spec.complaint_rate.critical == out.complaint.critical
-                    && spec.complaint_rate.warning < out.complaint.warning)
-            {
-                out.complaint_source = Some(name.clone());
-            }
-            out.bounce = stricter(out.bounce, spec.bounce_rate);
-            out.complaint = stricter(out.complaint, spec.complaint_rate);
+            // Per level: the first policy (by name) with the strictest value.
+            stricter_from(&mut out.bounce, &mut out.bounce_sources, spec.bounce_rate, name);
+            stricter_from(
+                &mut out.complaint,
+                &mut out.complaint_sources,
+                spec.complaint_rate,
+                name,
+            );
         }
-        if spec.actions.pause_sending && out.pause_by.is_none() {
-            out.pause_by = Some(name.clone());
+        if spec.actions.pause_sending {
+            if out.pause_by.is_none() {
+                out.pause_by = Some(name.clone());
+            }
+            let point = out.pause_point.get_or_insert_with(|| PausePoint {
+                bounce: (spec.bounce_rate.critical, name.clone()),
+                complaint: (spec.complaint_rate.critical, name.clone()),
+            });
+            if spec.bounce_rate.critical < point.bounce.0 {
+                point.bounce = (spec.bounce_rate.critical, name.clone());
+            }
+            if spec.complaint_rate.critical < point.complaint.0 {
+                point.complaint = (spec.complaint_rate.critical, name.clone());
+            }
         }
         if let Some(after) = spec.actions.auto_resume.as_ref().and_then(|a| parse_duration(&a.after)) {
             // The longest quiet period asked for wins: resuming is the risky side.
@@ -164,10 +227,14 @@ pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
     out
 }
 
-fn stricter(a: Thresholds, b: Thresholds) -> Thresholds {
-    Thresholds {
-        warning: a.warning.min(b.warning),
-        critical: a.critical.min(b.critical),
+fn stricter_from(t: &mut Thresholds, sources: &mut Sources, other: Thresholds, name: &str) {
+    if other.warning < t.warning {
+        t.warning = other.warning;
+        sources.warning = Some(name.to_string());
+    }
+    if other.critical < t.critical {
+        t.critical = other.critical;
+        sources.critical = Some(name.to_string());
     }
 }
 
@@ -306,8 +373,11 @@ impl PauseStep {
 /// Inputs of [`pause_step`].
 pub struct PauseInput<'a> {
     pub current: Option<Pause>,
+    /// Levels against the applied thresholds (auto-resume needs Healthy).
     pub levels: Levels,
-    /// Overall level at the previous evaluation.
+    /// Levels against the pause point ([`PausePoint::levels`]).
+    pub pause_levels: Levels,
+    /// Overall level at the previous evaluation, against the pause point.
     pub previous: Level,
     pub applied: &'a Applied,
     /// Time of the last resume (manual or automatic), if any.
@@ -318,14 +388,31 @@ pub struct PauseInput<'a> {
     pub now: Timestamp,
 }
 
-/// Decides pause and resume. A set pauses when it reaches Critical under a
-/// policy with `pauseSending`, except right after a resume while the rate
-/// has stayed Critical (AWS rates trail: re-pausing at once would make a
-/// resume impossible); it must drop below Critical first.
+/// How far ahead of the operator's clock a resume time may be (clock skew
+/// between the user's machine and the cluster).
+pub const RESUME_SKEW: Duration = Duration::from_secs(60);
+
+/// A resume time in the future is refused: it would otherwise lift every
+/// later pause until that time.
+pub fn resume_in_future(requested: Option<Timestamp>, now: Timestamp) -> bool {
+    requested.is_some_and(|at| at.duration_since(now).as_secs_f64() > RESUME_SKEW.as_secs_f64())
+}
+
+/// Decides pause and resume. A set pauses when it reaches the pause point
+/// (the critical threshold of a policy with `pauseSending`), except right
+/// after a resume while the rate has stayed there (AWS rates trail:
+/// re-pausing at once would make a resume impossible); it must drop below
+/// first. Auto-resume needs `after` of continuous quiet: no rate at
+/// Warning or above and at least one known; no data at all (both Unknown)
+/// restarts the clock, so a set whose data stops while paused stays paused
+/// until data returns or someone resumes it.
 pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
     let overall = input.levels.overall();
     if let Some(mut pause) = input.current {
-        if input.resume_requested_at.is_some_and(|at| at > pause.since) {
+        if input
+            .resume_requested_at
+            .is_some_and(|at| at > pause.since && !resume_in_future(Some(at), input.now))
+        {
             return PauseStep::Resumed { how: "manual" };
         }
         let quiet = matches!(overall, Level::Healthy);
@@ -348,9 +435,9 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
     // After a resume, only a known level below Critical re-arms: a gap in
     // the data (Unknown) says nothing about the trailing rate.
     let armed = input.resumed_at.is_none() || matches!(input.previous, Level::Healthy | Level::Warning);
-    match (&input.applied.pause_by, overall) {
-        (Some(policy), Level::Critical) if armed => PauseStep::Paused(Pause {
-            policy: policy.clone(),
+    match &input.applied.pause_point {
+        Some(point) if armed && input.pause_levels.overall() == Level::Critical => PauseStep::Paused(Pause {
+            policy: point.policy_for(&input.pause_levels).to_string(),
             reason: input.reason,
             since: input.now,
             quiet_since: None,
@@ -439,7 +526,8 @@ mod tests {
                 critical: 0.04
             }
         );
-        assert_eq!(a.bounce_source.as_deref(), Some("strict"));
+        assert_eq!(a.bounce_sources.for_level(Level::Warning), Some("strict"));
+        assert_eq!(a.bounce_sources.for_level(Level::Critical), Some("strict"));
         assert_eq!(
             a.complaint,
             Thresholds {
@@ -447,8 +535,53 @@ mod tests {
                 critical: 0.001
             }
         );
-        assert_eq!(a.complaint_source.as_deref(), Some("loose"));
+        assert_eq!(a.complaint_sources.for_level(Level::Healthy), Some("loose"));
         assert_eq!(a.pause_by.as_deref(), Some("strict"));
+    }
+
+    #[test]
+    fn warning_and_critical_name_the_policy_each_came_from() {
+        let early = policy((0.01, 0.08), (0.001, 0.005), false);
+        let hard = policy((0.03, 0.05), (0.001, 0.005), true);
+        let a = applied(&[("early".into(), &early), ("hard".into(), &hard)]);
+        assert_eq!(
+            a.bounce,
+            Thresholds {
+                warning: 0.01,
+                critical: 0.05
+            }
+        );
+        assert_eq!(a.bounce_sources.for_level(Level::Warning), Some("early"));
+        assert_eq!(a.bounce_sources.for_level(Level::Critical), Some("hard"));
+    }
+
+    #[test]
+    fn a_monitor_only_policy_does_not_move_the_pause_point() {
+        let monitor = policy((0.01, 0.02), (0.0005, 0.001), false);
+        let pauser = policy((0.025, 0.05), (0.0005, 0.001), true);
+        let a = applied(&[("monitor".into(), &monitor), ("pauser".into(), &pauser)]);
+        let point = a.pause_point.clone().expect("pause point");
+        assert_eq!(point.bounce, (0.05, "pauser".to_string()));
+        let reading = Reading {
+            bounce: Some(Sample { value: 0.03, at: at(0) }),
+            complaint: Some(Sample { value: 0.0, at: at(0) }),
+            read_at: None,
+        };
+        // Critical for the monitor (alerts), below the pauser's point.
+        assert_eq!(levels(&reading, &a, at(0), STALE).bounce, Level::Critical);
+        let at_point = point.levels(&reading, at(0), STALE);
+        assert_eq!(at_point.overall(), Level::Healthy);
+        let mut i = input(None, Level::Critical, Level::Warning, &a, 0);
+        i.pause_levels = at_point;
+        assert_eq!(pause_step(i), PauseStep::Stay(None));
+        // At the pauser's point the pause names the pauser.
+        let high = Reading {
+            bounce: Some(Sample { value: 0.06, at: at(0) }),
+            ..reading
+        };
+        let mut i = input(None, Level::Critical, Level::Warning, &a, 0);
+        i.pause_levels = point.levels(&high, at(0), STALE);
+        assert!(matches!(pause_step(i), PauseStep::Paused(ref p) if p.policy == "pauser"));
     }
 
     #[test]
@@ -475,6 +608,10 @@ mod tests {
         PauseInput {
             current,
             levels: Levels {
+                bounce: overall,
+                complaint: Level::Healthy,
+            },
+            pause_levels: Levels {
                 bounce: overall,
                 complaint: Level::Healthy,
             },
@@ -514,6 +651,13 @@ mod tests {
         let mut i = input(Some(paused.clone()), Level::Critical, Level::Critical, &a, 10);
         i.resume_requested_at = Some(at(5));
         assert_eq!(pause_step(i), PauseStep::Resumed { how: "manual" });
+        // A resume time in the future is refused, not kept as a standing
+        // exemption from later pauses.
+        let mut i = input(Some(paused.clone()), Level::Critical, Level::Critical, &a, 10);
+        i.resume_requested_at = Some(at(10 + 3600));
+        assert!(matches!(pause_step(i), PauseStep::Stay(Some(_))));
+        assert!(resume_in_future(Some(at(10 + 3600)), at(10)));
+        assert!(!resume_in_future(Some(at(30)), at(10)), "clock skew is tolerated");
         // An annotation older than the pause does not resume it.
         let mut i = input(Some(paused), Level::Critical, Level::Critical, &a, 10);
         i.resume_requested_at = Some(at(-5));
@@ -555,6 +699,13 @@ mod tests {
             panic!("still paused");
         };
         assert_eq!(reset.quiet_since, None);
+        // So does a gap in the data: auto-resume needs observed quiet.
+        let mut no_data = input(Some(quiet.clone()), Level::Unknown, Level::Healthy, &a, 300);
+        no_data.levels.complaint = Level::Unknown;
+        let PauseStep::Stay(Some(gap)) = pause_step(no_data) else {
+            panic!("still paused");
+        };
+        assert_eq!(gap.quiet_since, None);
         assert_eq!(
             pause_step(input(Some(quiet), Level::Healthy, Level::Healthy, &a, 660)),
             PauseStep::Resumed { how: "automatic" }

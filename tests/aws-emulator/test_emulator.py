@@ -1181,3 +1181,87 @@ def test_send_without_set_uses_identity_default_set(endpoint, ses):
     events = [json.loads(m["Body"]) for m in msgs]
     assert [(e["eventType"], e["mail"]["messageId"]) for e in events] == [("Send", message_id)]
     assert events[0]["mail"]["tags"]["ses:configuration-set"] == [name]
+
+
+# --- write log and denied roles ----------------------------------------------
+
+
+def assumed(endpoint: str, service: str, role_arn: str):
+    """A client signed with credentials from AssumeRole of `role_arn`."""
+    creds = client(endpoint, "sts").assume_role(RoleArn=role_arn, RoleSessionName="test")["Credentials"]
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def test_writes_are_logged_per_configuration_set_and_topic(endpoint, ses):
+    admin(endpoint, "POST", "calls/reset")
+    name, other = unique("wl"), unique("wl")
+    arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{name}"
+    ses.create_configuration_set(ConfigurationSetName=name)
+    ses.create_configuration_set(ConfigurationSetName=other)
+    with pytest.raises(ClientError):  # AlreadyExists: refused, so not a write
+        ses.create_configuration_set(ConfigurationSetName=other)
+    with pytest.raises(ClientError):  # NotFound
+        ses.put_configuration_set_sending_options(ConfigurationSetName=unique("none"), SendingEnabled=True)
+    ses.put_configuration_set_sending_options(ConfigurationSetName=name, SendingEnabled=False)
+    ses.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
+    ses.untag_resource(ResourceArn=arn, TagKeys=["k"])
+    ses.get_configuration_set(ConfigurationSetName=name)  # a read: not logged
+    ses.create_configuration_set_event_destination(
+        ConfigurationSetName=name, EventDestinationName="d",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["BOUNCE"],
+                          "CloudWatchDestination": {"DimensionConfigurations": [
+                              {"DimensionName": "x", "DimensionValueSource": "MESSAGE_TAG",
+                               "DefaultDimensionValue": "y"}]}})
+    ses.delete_configuration_set(ConfigurationSetName=name)
+    sns = client(endpoint, "sns")
+    topic = sns.create_topic(Name=unique("wlt"))["TopicArn"]
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="DisplayName", AttributeValue="x")
+    sns.get_topic_attributes(TopicArn=topic)
+
+    writes = admin(endpoint, "GET", "calls")["writes"]
+    assert writes[f"configuration-set/{name}"] == {
+        "sesv2:CreateConfigurationSet": 1,
+        "sesv2:CreateConfigurationSetEventDestination": 1,
+        "sesv2:DeleteConfigurationSet": 1,
+        "sesv2:PutConfigurationSetSendingOptions": 1,
+        "sesv2:TagResource": 1,
+        "sesv2:UntagResource": 1,
+    }
+    assert writes[f"configuration-set/{other}"] == {"sesv2:CreateConfigurationSet": 1}
+    assert writes[f"topic/{topic}"] == {"sns:CreateTopic": 1, "sns:SetTopicAttributes": 1}
+    admin(endpoint, "POST", "calls/reset")
+    assert admin(endpoint, "GET", "calls")["writes"] == {}
+
+
+def test_a_denied_role_gets_access_denied_and_writes_nothing(endpoint, ses):
+    role = f"arn:aws:iam::{ACCOUNT}:role/{unique('denied')}"
+    other_role = f"arn:aws:iam::{ACCOUNT}:role/{unique('allowed')}"
+    admin(endpoint, "POST", "deny", {"role_arn": role, "operations": ["sesv2:CreateConfigurationSet", "sns:*"]})
+    assert admin(endpoint, "GET", "deny")[role] == ["sesv2:CreateConfigurationSet", "sns:*"]
+    admin(endpoint, "POST", "calls/reset")
+    name = unique("den")
+    denied_ses = assumed(endpoint, "sesv2", role)
+    with pytest.raises(ClientError) as err:
+        denied_ses.create_configuration_set(ConfigurationSetName=name)
+    assert code(err) == "AccessDeniedException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert f"assumed-role/{role.rsplit('/', 1)[1]}/" in str(err.value)
+    assert "ses:CreateConfigurationSet" in str(err.value)
+    denied_ses.get_account()  # not in the rule
+    with pytest.raises(ClientError) as err:
+        assumed(endpoint, "sns", role).create_topic(Name=unique("den"))
+    assert code(err) == "AuthorizationError"
+    # Another role, and the plain test credentials, are not affected.
+    assumed(endpoint, "sesv2", other_role).create_configuration_set(ConfigurationSetName=name)
+    snapshot = admin(endpoint, "GET", "calls")
+    assert snapshot["denied"] == {"sesv2:CreateConfigurationSet": 1, "sns:CreateTopic": 1}
+    assert snapshot["writes"][f"configuration-set/{name}"] == {"sesv2:CreateConfigurationSet": 1}
+    admin(endpoint, "POST", "deny", {"role_arn": role, "operations": []})
+    assert role not in admin(endpoint, "GET", "deny")
+    with pytest.raises(urllib.error.HTTPError):
+        admin(endpoint, "POST", "deny", {"role_arn": role, "operations": ["CreateConfigurationSet"]})

@@ -180,3 +180,31 @@ async fn account_health_suppression_and_rates_show_in_status() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_that_does_not_exist_is_a_dead_end() {
+    // Region-shaped, so admission accepts it; SES has no endpoint there.
+    let w = World::with(
+        "no-region",
+        WorldOptions {
+            region: "us-east-99",
+            ..Default::default()
+        },
+    )
+    .await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let sets: Api<ses_reputation_operator::api::ConfigurationSet> = w.api();
+    apply_json(
+        &sets,
+        crate::configuration_set_tests::cs_object("orders", json!({"name": crate::support::unique("orders")})),
+    )
+    .await;
+    let (_, _, message) = wait_account_condition(&accounts, &w.account, "Stalled", |(s, r, _)| {
+        s == "True" && r == "UnknownRegion"
+    })
+    .await;
+    assert!(message.contains("us-east-99") && !message.contains('\n'), "{message}");
+    let set = crate::configuration_set_tests::wait_condition(&sets, "orders", "Stalled", "True", "UnknownRegion").await;
+    let ready = condition(&set.status.expect("status").conditions, "Ready").expect("Ready");
+    assert_eq!(ready.0, "False");
+}

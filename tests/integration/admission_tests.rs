@@ -60,6 +60,24 @@ async fn bad_specs_are_rejected_with_a_message_naming_the_field() {
     let cases: Vec<(&str, &str, serde_json::Value, Vec<&str>)> = vec![
         (
             "ConfigurationSet",
+            "bad-tag-key",
+            serde_json::json!({"tags": {"team*": "orders"}}),
+            vec!["spec.tags", "tag keys may contain only letters"],
+        ),
+        (
+            "ConfigurationSet",
+            "bad-tag-value",
+            serde_json::json!({"tags": {"team": "<orders>"}}),
+            vec!["spec.tags.team", "should match"],
+        ),
+        (
+            "ConfigurationSet",
+            "long-tag-value",
+            serde_json::json!({"tags": {"team": "x".repeat(257)}}),
+            vec!["spec.tags.team", "256"],
+        ),
+        (
+            "ConfigurationSet",
             "bad-name",
             serde_json::json!({"name": "has space"}),
             vec!["spec.name", "should match"],
@@ -92,7 +110,7 @@ async fn bad_specs_are_rejected_with_a_message_naming_the_field() {
             "ConfigurationSet",
             "many-tags",
             serde_json::json!({"tags": fifty_tags}),
-            vec!["spec.tags", "at most 49 tags"],
+            vec!["spec.tags", "at most 49 items"],
         ),
         (
             "ConfigurationSet",
@@ -206,6 +224,14 @@ async fn bad_specs_are_rejected_with_a_message_naming_the_field() {
                 serde_json::json!({"protocol": "email", "endpoint": "a@example.com", "rawMessageDelivery": true}),
             ),
             vec!["rawMessageDelivery is only valid"],
+        ),
+        (
+            "EventDestination",
+            "filter-not-object",
+            topic_with(
+                serde_json::json!({"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:q", "filterPolicy": "not json"}),
+            ),
+            vec!["spec.sns.topic.subscriptions[0].filterPolicy", "should match"],
         ),
         (
             "SesAccount",

@@ -703,6 +703,267 @@ fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
         missing.is_empty() && extra.is_empty(),
         "deploy/iam-policy.json is out of date with src/aws/*.rs\n  missing (add): {missing:?}\n  extra (remove): {extra:?}"
     );
+
+    iam_policy_is_scoped(&policy);
+    let in_chart = std::fs::read_to_string(chart().join("files/iam-policy.json")).expect("read chart copy");
+    let in_chart: serde_json::Value = serde_json::from_str(&in_chart).expect("JSON");
+    assert_eq!(
+        in_chart, policy,
+        "charts/ses-reputation-operator/files/iam-policy.json must equal deploy/iam-policy.json (copy it)"
+    );
+}
+
+/// The owner tag every operator-made set and topic carries.
+const OWNER_TAG_KEY: &str = "ses.reputation.io/owner";
+
+/// Actions AWS defines without a resource type (Service Authorization
+/// Reference): they need `"Resource": "*"`.
+const RESOURCELESS: &[&str] = &[
+    "ses:GetAccount",
+    "ses:PutAccountSendingAttributes",
+    "ses:PutAccountSuppressionAttributes",
+    "cloudwatch:GetMetricData",
+];
+
+/// Mutating SES/SNS actions without an owner-tag condition, each with the
+/// reason (README.md "IAM scope" repeats them; the test checks it names each).
+const UNCONDITIONED_WRITES: &[(&str, &str)] = &[
+    ("ses:PutAccountSendingAttributes", "account-level, no resource type"),
+    ("ses:PutAccountSuppressionAttributes", "account-level, no resource type"),
+    (
+        "sns:Publish",
+        "notify topics the SesAccount allows need not be the operator's",
+    ),
+    (
+        "sns:SetSubscriptionAttributes",
+        "acts on a subscription ARN, not a tagged topic",
+    ),
+    ("sns:Unsubscribe", "acts on a subscription ARN, not a tagged topic"),
+];
+
+/// Condition keys the Service Authorization Reference documents for each
+/// action the policy grants (SES v2 `ses:`, SNS `sns:`). A key an action
+/// does not document is never present in its request context: a condition
+/// on it would silently deny (Null/String*) or silently allow (negated).
+fn documented_condition_keys(action: &str) -> &'static [&'static str] {
+    const RESOURCE: &[&str] = &["aws:ResourceTag"];
+    const CREATE: &[&str] = &["aws:RequestTag", "aws:TagKeys"];
+    const TAG: &[&str] = &["aws:RequestTag", "aws:ResourceTag", "aws:TagKeys"];
+    const UNTAG: &[&str] = &["aws:ResourceTag", "aws:TagKeys"];
+    match action {
+        "ses:CreateConfigurationSet" | "ses:CreateEmailIdentity" => CREATE,
+        "ses:TagResource" | "sns:TagResource" | "sns:CreateTopic" => TAG,
+        "ses:UntagResource" => UNTAG,
+        "sns:Subscribe" => &["aws:ResourceTag", "sns:Endpoint", "sns:Protocol"],
+        a if RESOURCELESS.contains(&a) || a.starts_with("sts:") => &[],
+        a if a.starts_with("ses:") || a.starts_with("sns:") => RESOURCE,
+        _ => &[],
+    }
+}
+
+fn is_mutating(action: &str) -> bool {
+    let op = action.split_once(':').map_or(action, |(_, op)| op);
+    !(op.starts_with("Get") || op.starts_with("List"))
+}
+
+/// Resource and Condition of every statement: no `*` except for
+/// resource-less actions, ARNs with the `${Partition}` placeholder, an
+/// owner-tag condition on every SES/SNS write unless documented as an
+/// exception, only condition keys AWS documents for the action, and
+/// sts:AssumeRole only on listed roles.
+fn iam_policy_is_scoped(policy: &serde_json::Value) {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    for (action, _) in UNCONDITIONED_WRITES {
+        assert!(
+            readme.contains(&format!("`{action}`")),
+            "README.md must explain why {action} has no owner-tag condition"
+        );
+    }
+    for statement in policy["Statement"].as_array().expect("Statement") {
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let actions: Vec<&str> = match &statement["Action"] {
+            serde_json::Value::String(a) => vec![a.as_str()],
+            v => v
+                .as_array()
+                .expect("Action")
+                .iter()
+                .map(|a| a.as_str().expect("action"))
+                .collect(),
+        };
+        let resources: Vec<&str> = match &statement["Resource"] {
+            serde_json::Value::String(r) => vec![r.as_str()],
+            v => v
+                .as_array()
+                .unwrap_or_else(|| panic!("{sid}: Resource"))
+                .iter()
+                .map(|r| r.as_str().expect("resource"))
+                .collect(),
+        };
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        for resource in &resources {
+            if *resource == "*" {
+                let scoped: Vec<_> = actions.iter().filter(|a| !RESOURCELESS.contains(a)).collect();
+                assert!(
+                    scoped.is_empty(),
+                    "{sid}: Resource \"*\" for {scoped:?}, which take a resource"
+                );
+            } else {
+                assert!(
+                    resource.starts_with("arn:${Partition}:"),
+                    "{sid}: {resource} must start with arn:${{Partition}}: (China, GovCloud)"
+                );
+            }
+        }
+        let condition = statement.get("Condition").and_then(|c| c.as_object());
+        let keys: Vec<&str> = condition
+            .map(|c| {
+                c.values()
+                    .flat_map(|m| m.as_object().expect("condition operator").keys())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let owner_tag_condition = keys.iter().any(|k| {
+            *k == format!("aws:ResourceTag/{OWNER_TAG_KEY}") || *k == format!("aws:RequestTag/{OWNER_TAG_KEY}")
+        });
+        if owner_tag_condition {
+            // The tag's value starts with the cluster: this cluster's, not any owner's.
+            let pinned = condition
+                .and_then(|c| c.get("StringLike"))
+                .and_then(|m| m.as_object())
+                .is_some_and(|m| {
+                    m.iter()
+                        .filter(|(k, _)| k.ends_with(OWNER_TAG_KEY))
+                        .all(|(_, v)| v == "${Cluster}/*")
+                });
+            assert!(
+                pinned,
+                "{sid}: the owner-tag condition must be StringLike \"${{Cluster}}/*\""
+            );
+        }
+        for action in &actions {
+            for key in &keys {
+                let base = key.split_once('/').map_or(*key, |(b, _)| b);
+                assert!(
+                    documented_condition_keys(action).contains(&base),
+                    "{sid}: AWS documents no condition key {base} for {action}"
+                );
+            }
+            let service_write = (action.starts_with("ses:") || action.starts_with("sns:")) && is_mutating(action);
+            let excepted = UNCONDITIONED_WRITES.iter().any(|(a, _)| a == action);
+            if service_write && !excepted {
+                assert!(
+                    owner_tag_condition,
+                    "{sid}: {action} writes without a condition on the {OWNER_TAG_KEY} tag"
+                );
+            }
+            if *action == "sts:AssumeRole" {
+                assert!(
+                    resources
+                        .iter()
+                        .all(|r| r.starts_with("arn:${Partition}:iam::") && r.contains(":role/")),
+                    "{sid}: sts:AssumeRole only on the SesAccount roles, not {resources:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The chart renders the policy for its `aws` values: partition, account
+/// and region filled in, sts:AssumeRole on exactly the listed roles (or no
+/// such statement), and otherwise the same statements as deploy/.
+#[test]
+fn chart_renders_the_iam_policy_for_its_aws_values() {
+    let policy_of = |yaml: &str| -> serde_json::Value {
+        let cm: serde_json::Value = serde_yaml::from_str(yaml).expect("ConfigMap YAML");
+        assert_eq!(cm["kind"], "ConfigMap");
+        serde_json::from_str(cm["data"]["policy.json"].as_str().expect("policy.json")).expect("policy JSON")
+    };
+    let show = ["--show-only", "templates/iam-policy.yaml"];
+    let all_on = all_on_values();
+    let mut args = vec!["--values", all_on.to_str().expect("utf-8 path")];
+    args.extend(show);
+    let rendered = template("iam", "default", &args);
+    assert!(
+        !rendered.contains("${"),
+        "placeholders left in the rendered policy:\n{rendered}"
+    );
+    let policy = policy_of(&rendered);
+
+    let source: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/iam-policy.json"))
+            .expect("read iam-policy.json")
+            .replace("${Partition}", "aws-us-gov")
+            .replace("${Region}", "us-gov-west-1")
+            .replace("${Account}", "123456789012")
+            .replace("${Cluster}", "prod-eu-1"),
+    )
+    .expect("JSON");
+    let by_sid = |p: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        p["Statement"]
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .map(|s| (s["Sid"].as_str().expect("Sid").to_string(), s.clone()))
+            .collect()
+    };
+    let (rendered_sids, mut source_sids) = (by_sid(&policy), by_sid(&source));
+    let assume = rendered_sids
+        .values()
+        .find(|s| s["Action"] == json!(["sts:AssumeRole"]))
+        .expect("AssumeRole statement");
+    assert_eq!(
+        assume["Resource"],
+        json!([
+            "arn:aws-us-gov:iam::210987654321:role/ses-mail",
+            "arn:aws-us-gov:iam::210987654321:role/ses-billing"
+        ])
+    );
+    let assume_sid = assume["Sid"].as_str().expect("Sid").to_string();
+    source_sids.get_mut(&assume_sid).expect("same Sid in deploy/")["Resource"] = assume["Resource"].clone();
+    assert_eq!(
+        rendered_sids, source_sids,
+        "the chart and deploy/iam-policy.json differ"
+    );
+
+    // No roles listed: no sts:AssumeRole at all.
+    let rendered = template(
+        "iam",
+        "default",
+        &[
+            "--set",
+            "aws.iamPolicy.render=true",
+            "--set-string",
+            "aws.accountId=123456789012",
+            "--show-only",
+            "templates/iam-policy.yaml",
+        ],
+    );
+    let policy = policy_of(&rendered);
+    assert!(
+        !policy.to_string().contains("sts:AssumeRole"),
+        "no assumeRoleArns must mean no sts:AssumeRole"
+    );
+    assert!(
+        policy
+            .to_string()
+            .contains("arn:aws:ses:*:123456789012:configuration-set/*")
+    );
+    // No operator.clusterName (derived at run time): any cluster's owner tag.
+    assert!(
+        policy
+            .to_string()
+            .contains(r#""aws:ResourceTag/ses.reputation.io/owner":"*/*""#)
+    );
+
+    // Off by default; on without an account it fails instead of guessing.
+    assert!(!template("iam", "default", &[]).contains("iam-policy"));
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", "iam"])
+        .arg(chart())
+        .args(["--set", "aws.iamPolicy.render=true"]);
+    let (ok, _, err) = try_run(&mut cmd, None);
+    assert!(!ok && err.contains("aws.accountId is required"), "{err}");
 }
 
 /// Helm 4 (`HELM4` from tools/ground.sh) lints, renders and installs the
@@ -743,4 +1004,129 @@ async fn helm4_lints_renders_and_installs_the_chart() {
         .await
         .expect("Deployment installed by Helm 4");
     assert_eq!(deployment.spec.and_then(|s| s.replicas), Some(2));
+}
+
+/// Expands the `{{ $labels.NAME }}` placeholders of an alert annotation
+/// the way Prometheus does for the given labels.
+fn expand_labels(template: &str, labels: &[(&str, &str)]) -> String {
+    labels.iter().fold(template.to_string(), |text, (name, value)| {
+        text.replace(&format!("{{{{ $labels.{name} }}}}"), value)
+    })
+}
+
+/// The chart's PrometheusRule, run through Prometheus's own rule tester
+/// (`promtool test rules`): each alert fires after its `for` on the series
+/// the operator exports; Stalled objects and objects waiting for others
+/// add no reconcile errors (the operator does not count them), so they do
+/// not page.
+#[test]
+fn prometheus_rule_alerts_fire_as_documented() {
+    let release = "x";
+    let namespace = "sro";
+    let rendered = template(
+        release,
+        namespace,
+        &[
+            "--set",
+            "prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+        ],
+    );
+    let rule: serde_json::Value = serde_yaml::from_str(&rendered).expect("PrometheusRule YAML");
+    let groups = rule["spec"]["groups"].clone();
+    let annotations = |alert: &str, labels: &[(&str, &str)]| -> serde_json::Value {
+        let found = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+            .find(|r| r["alert"] == alert)
+            .unwrap_or_else(|| panic!("no alert {alert} in the chart"));
+        let mut out = serde_json::Map::new();
+        for (key, value) in found["annotations"].as_object().into_iter().flatten() {
+            out.insert(
+                key.clone(),
+                json!(expand_labels(value.as_str().unwrap_or_default(), labels)),
+            );
+        }
+        serde_json::Value::Object(out)
+    };
+    let job = fullname(release);
+    let orders = [("namespace", "mail"), ("configuration_set", "orders")];
+    let cases = json!({
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    // 0 healthy, 1 warning, 2 critical, -1 unknown.
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"orders\"}", "values": "2x40"},
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"news\"}", "values": "1x40"},
+                    {"series": "ses_reputation_level{namespace=\"mail\",configuration_set=\"quiet\"}", "values": "-1x40"},
+                    // Failing ConfigurationSet passes; EventDestinations only waiting or Stalled.
+                    {"series": "ses_reputation_reconcile_errors_total{kind=\"ConfigurationSet\"}", "values": "0+2x40"},
+                    {"series": "ses_reputation_reconcile_errors_total{kind=\"EventDestination\"}", "values": "0x40"},
+                    {"series": format!("up{{job=\"{job}\",namespace=\"{namespace}\"}}"), "values": "1x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "SesConfigurationSetReputationCritical", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "SesConfigurationSetReputationCritical", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "namespace": "mail", "configuration_set": "orders"},
+                        "exp_annotations": annotations("SesConfigurationSetReputationCritical", &orders),
+                    }]},
+                    {"eval_time": "29m", "alertname": "SesConfigurationSetReputationWarning", "exp_alerts": []},
+                    {"eval_time": "31m", "alertname": "SesConfigurationSetReputationWarning", "exp_alerts": [{
+                        "exp_labels": {"severity": "warning", "namespace": "mail", "configuration_set": "news"},
+                        "exp_annotations": annotations(
+                            "SesConfigurationSetReputationWarning",
+                            &[("namespace", "mail"), ("configuration_set", "news")],
+                        ),
+                    }]},
+                    {"eval_time": "30m", "alertname": "SesReputationOperatorReconcileErrors", "exp_alerts": [{
+                        "exp_labels": {"severity": "warning", "kind": "ConfigurationSet"},
+                        "exp_annotations": annotations("SesReputationOperatorReconcileErrors", &[("kind", "ConfigurationSet")]),
+                    }]},
+                    {"eval_time": "30m", "alertname": "SesReputationOperatorDown", "exp_alerts": []},
+                ],
+            },
+            {
+                // Scraped but failing: down after 10 minutes too.
+                "interval": "1m",
+                "input_series": [{"series": format!("up{{job=\"{job}\",namespace=\"{namespace}\"}}"), "values": "0x20"}],
+                "alert_rule_test": [
+                    {"eval_time": "11m", "alertname": "SesReputationOperatorDown", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "job": job, "namespace": namespace},
+                        "exp_annotations": annotations("SesReputationOperatorDown", &[]),
+                    }]},
+                ],
+            },
+            {
+                // Nothing scrapes the operator: down after 10 minutes.
+                "interval": "1m",
+                "input_series": [],
+                "alert_rule_test": [
+                    {"eval_time": "9m", "alertname": "SesReputationOperatorDown", "exp_alerts": []},
+                    {"eval_time": "11m", "alertname": "SesReputationOperatorDown", "exp_alerts": [{
+                        "exp_labels": {"severity": "critical", "job": job, "namespace": namespace},
+                        "exp_annotations": annotations("SesReputationOperatorDown", &[]),
+                    }]},
+                ],
+            },
+        ],
+    });
+    let dir = std::env::temp_dir().join(unique("promtool"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // JSON is YAML: promtool reads both files as they are.
+    std::fs::write(dir.join("rules.yaml"), json!({"groups": groups}).to_string()).expect("rules file");
+    std::fs::write(dir.join("tests.yaml"), cases.to_string()).expect("tests file");
+    let promtool = run(&mut Command::new(root().join("tools/promtool.sh")), None).0;
+    run(
+        Command::new(promtool.trim())
+            .args(["test", "rules", "tests.yaml"])
+            .current_dir(&dir),
+        None,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

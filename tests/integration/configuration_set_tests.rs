@@ -93,6 +93,7 @@ async fn every_option_lands_in_ses_and_each_change_uses_only_its_put_call() {
     apply_json(&api, cs_object("all", spec.clone())).await;
     let cs = wait_set_ready(&api, "all").await;
     let status = cs.status.clone().expect("status");
+    assert!(status.unmanaged_options.is_empty(), "{:?}", status.unmanaged_options);
     assert_eq!(status.aws_name.as_deref(), Some(aws_name.as_str()));
     assert_eq!(
         status.arn,
@@ -272,7 +273,12 @@ async fn drift_in_aws_is_put_back_and_recorded_as_an_event() {
         ),
     )
     .await;
-    wait_set_ready(&api, "drift").await;
+    let cs = wait_set_ready(&api, "drift").await;
+    assert_eq!(
+        cs.status.expect("status").unmanaged_options,
+        ["suppression", "tracking", "delivery", "vdm"],
+        "status names the groups left to AWS"
+    );
 
     // Someone turns sending back on and retags the set in the console.
     ses.put_configuration_set_sending_options()
@@ -351,6 +357,7 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
     );
     assert!(!tags_of(&got).contains_key("ses.reputation.io/owner"));
 
+    // Asking to adopt is not enough: the SesAccount must let this namespace.
     apply_json(
         &api,
         cs_object(
@@ -359,7 +366,39 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
         ),
     )
     .await;
-    wait_set_ready(&api, "pre").await;
+    let cs = wait_condition(&api, "pre", "Stalled", "True", "AdoptionNotAllowed").await;
+    let (_, _, message) = condition(&cs.status.expect("status").conditions, "Stalled").expect("Stalled");
+    assert!(
+        message.contains("spec.adoption"),
+        "message tells who decides: {message}"
+    );
+    let got = ses
+        .get_configuration_set()
+        .configuration_set_name(&aws_name)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.sending_options().map(|s| s.sending_enabled()), Some(true));
+    assert!(!tags_of(&got).contains_key("ses.reputation.io/owner"));
+
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .patch(
+            &w.account,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"adoption": {"allowedNamespaces": {
+                "matchLabels": {"kubernetes.io/metadata.name": w.ns}
+            }}}})),
+        )
+        .await
+        .expect("allow adoption");
+    let cs = wait_set_ready(&api, "pre").await;
+    let adoption = cs
+        .status
+        .as_ref()
+        .and_then(|s| s.adoption.clone())
+        .expect("adoption recorded");
+    assert_eq!(adoption.kept_tags, ["made-by"]);
     let got = ses
         .get_configuration_set()
         .configuration_set_name(&aws_name)
@@ -372,10 +411,26 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
         tags.get("ses.reputation.io/owner").map(String::as_str),
         Some(format!("test/{}/pre", w.ns).as_str())
     );
-    assert!(
-        !tags.contains_key("made-by"),
-        "spec tags replace hand-made ones once adopted: {tags:?}"
+    assert_eq!(
+        tags.get("made-by").map(String::as_str),
+        Some("hand"),
+        "the set's own tags are kept: {tags:?}"
     );
+
+    // Deleting the object leaves an adopted set in AWS (default Retain).
+    api.delete("pre", &DeleteParams::default()).await.expect("delete");
+    eventually("pre deleted", Duration::from_secs(30), || async {
+        match api.get_opt("pre").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still present".to_string()),
+        }
+    })
+    .await;
+    ses.get_configuration_set()
+        .configuration_set_name(&aws_name)
+        .send()
+        .await
+        .expect("an adopted set is retained");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -254,6 +254,92 @@ async fn owned_topic_gets_the_ses_policy_and_bounces_reach_the_queue() {
         .expect("the user's queue is not touched");
 }
 
+/// The subscription's attributes as SNS reports them.
+async fn subscription_attributes(
+    sns: &aws_sdk_sns::Client,
+    arn: &str,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let out = sns
+        .get_subscription_attributes()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(out.attributes().cloned().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscription_options_removed_from_the_spec_are_removed_in_aws() {
+    let w = World::new("ed-sub-options").await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let dests: Api<EventDestination> = w.api();
+    let sns = aws_sdk_sns::Client::new(&emulator::sdk_config().await);
+    let (_, queue_arn) = emulator::sqs_queue("us-east-1", "options").await;
+    let topic_name = unique("options-topic");
+    let with_options = |subscription: Value| {
+        ed_object(
+            "bounces",
+            json!({
+                "configurationSetRef": {"name": "events"},
+                "sns": {"topic": {"name": topic_name, "subscriptions": [subscription]}},
+            }),
+        )
+    };
+    let policy = r#"{"eventType": ["Bounce"]}"#;
+
+    apply_json(&sets, cs_object("events", json!({"name": unique("events")}))).await;
+    apply_json(
+        &dests,
+        with_options(
+            json!({"protocol": "sqs", "endpoint": queue_arn, "rawMessageDelivery": true, "filterPolicy": policy}),
+        ),
+    )
+    .await;
+    let ed = support::wait_ready(&dests, "bounces", ed_status).await;
+    let sub_arn = ed.status.expect("status").subscriptions[0]
+        .arn
+        .clone()
+        .expect("confirmed");
+    let attrs = subscription_attributes(&sns, &sub_arn).await.expect("attributes");
+    assert_eq!(attrs.get("RawMessageDelivery").map(String::as_str), Some("true"));
+    let set_policy: Value = serde_json::from_str(attrs.get("FilterPolicy").expect("filter policy")).expect("JSON");
+    assert_eq!(set_policy, json!({"eventType": ["Bounce"]}));
+
+    // Both options removed from the spec: gone in AWS too.
+    apply_json(&dests, with_options(json!({"protocol": "sqs", "endpoint": queue_arn}))).await;
+    eventually("options removed in SNS", Duration::from_secs(30), || async {
+        let attrs = subscription_attributes(&sns, &sub_arn).await?;
+        let raw = attrs.get("RawMessageDelivery").map(String::as_str);
+        let policy = attrs.get("FilterPolicy").map(String::as_str).unwrap_or("");
+        if raw == Some("false") && policy.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("RawMessageDelivery {raw:?}, FilterPolicy {policy:?}"))
+        }
+    })
+    .await;
+
+    // An object shape that is not JSON passes admission's outer check and
+    // is Stalled with the parser's message; SNS keeps what it had.
+    apply_json(
+        &dests,
+        with_options(json!({"protocol": "sqs", "endpoint": queue_arn, "filterPolicy": "{eventType: Bounce}"})),
+    )
+    .await;
+    let message = eventually("Stalled InvalidFilterPolicy", Duration::from_secs(30), || async {
+        let ed = dests.get("bounces").await.map_err(|e| e.to_string())?;
+        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "InvalidFilterPolicy" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(message.contains("not valid JSON"), "{message}");
+    let attrs = subscription_attributes(&sns, &sub_arn).await.expect("attributes");
+    assert_eq!(attrs.get("FilterPolicy").map(String::as_str).unwrap_or(""), "");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_eleventh_destination_is_stalled_with_the_aws_message() {
     let w = World::new("ed-limit").await;
@@ -294,4 +380,46 @@ async fn an_eleventh_destination_is_stalled_with_the_aws_message() {
     assert_eq!(stalled.len(), 1);
     assert_eq!(stalled[0].1, "LimitExceeded");
     assert!(!stalled[0].2.is_empty(), "AWS's message is shown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
+    let w = World::with(
+        "ed-topic-gone",
+        support::WorldOptions {
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let dests: Api<EventDestination> = w.api();
+    let sns = aws_sdk_sns::Client::new(&emulator::sdk_config().await);
+    let (_, queue_arn) = emulator::sqs_queue("us-east-1", "recreated").await;
+    let topic_name = unique("gone-topic");
+    apply_json(&sets, cs_object("events", json!({"name": unique("events")}))).await;
+    apply_json(&dests, bounce_destination(&topic_name, &queue_arn, true)).await;
+    let ed = support::wait_ready(&dests, "bounces", ed_status).await;
+    let topic_arn = ed.status.and_then(|s| s.topic_arn).expect("topic ARN");
+
+    sns.delete_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .expect("delete by hand");
+    let event = support::wait_event(&w.client, &w.ns, "bounces", "TopicRecreated").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    eventually("its subscription is back too", Duration::from_secs(30), || async {
+        let subs = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic_arn)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match subs.subscriptions().len() {
+            1 => Ok(()),
+            n => Err(format!("{n} subscriptions")),
+        }
+    })
+    .await;
 }

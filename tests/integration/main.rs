@@ -13,6 +13,7 @@ mod email_identity_tests;
 mod emulator_tests;
 mod event_destination_tests;
 mod ground_tests;
+mod kstatus_tests;
 mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;

@@ -395,3 +395,73 @@ async fn auto_resume_waits_for_the_quiet_period() {
     assert!(waited >= 6.0, "resumed {waited}s after the quiet period began");
     assert_eq!(sending_in_ses(&aws_name).await, Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pausing_policy_sets_the_pause_point_and_a_future_resume_is_refused() {
+    let w = World::with("rep-point", fast_rates()).await;
+    let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+    let aws_name = unique("point");
+    apply_json(&sets, labelled_set("point", &aws_name, "gold")).await;
+    // A stricter monitor-only policy beside the one that pauses (2.5%/5%).
+    apply_json(
+        &policies,
+        policy(
+            "monitor",
+            json!({"selector": {"matchLabels": {"tier": "gold"}}, "bounceRate": {"warning": 0.01, "critical": 0.02}}),
+        ),
+    )
+    .await;
+    apply_json(
+        &policies,
+        policy(
+            "brake",
+            json!({"selector": {"matchLabels": {"tier": "gold"}}, "actions": {"pauseSending": true}}),
+        ),
+    )
+    .await;
+    wait_set_ready(&sets, "point").await;
+
+    // 3%: Critical for the monitor, below the brake's 5%: alert, no pause.
+    seed_bounce(&aws_name, 0.03, 30).await;
+    let cs = wait_level(&sets, "point", "Critical").await;
+    let (_, reason, message) = cond(&cs, "BounceRateHealthy");
+    assert_eq!(reason, "AboveCritical");
+    assert!(message.contains("ReputationPolicy monitor"), "{message}");
+    assert_eq!(cond(&cs, "SendingEnabled").0, "True");
+    assert!(cs.status.as_ref().and_then(|s| s.pause.as_ref()).is_none());
+    assert_eq!(sending_in_ses(&aws_name).await, Some(true));
+
+    // 6%: at the brake's point; the pause names the brake and its threshold.
+    seed_bounce(&aws_name, 0.06, 29).await;
+    let cs = eventually("paused by brake", Duration::from_secs(30), || async {
+        let cs = sets.get("point").await.map_err(|e| e.to_string())?;
+        match cs.status.as_ref().and_then(|s| s.pause.clone()) {
+            Some(p) => Ok((cs, p)),
+            None => Err("not paused".to_string()),
+        }
+    })
+    .await;
+    let (cs, pause) = cs;
+    assert_eq!(pause.policy, "brake");
+    assert!(
+        pause.reason.contains("5.00%") && pause.reason.contains("ReputationPolicy brake"),
+        "{}",
+        pause.reason
+    );
+    assert_eq!(cond(&cs, "SendingEnabled").1, "PausedByPolicy");
+
+    // A resume time an hour ahead is refused, with a Warning, not kept.
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+    sets.patch(
+        "point",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"ses.reputation.io/resume-at": later}}})),
+    )
+    .await
+    .expect("annotate");
+    crate::support::wait_event(&w.client, &w.ns, "point", "ResumeRefused").await;
+    let cs = sets.get("point").await.expect("get");
+    let pause = cs.status.as_ref().and_then(|s| s.pause.clone()).expect("still paused");
+    assert_eq!(pause.refused_resume_at.as_deref(), Some(later.as_str()));
+    assert_eq!(sending_in_ses(&aws_name).await, Some(false));
+}

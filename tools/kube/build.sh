@@ -11,6 +11,16 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
   echo "$out"
   exit 0
 fi
+# Two grounds starting at once on a fresh machine: one builds, the other
+# waits for it and reuses the result.
+mkdir -p "$cache_root/kube"
+exec 9>"$cache_root/kube/.lock"
+flock 9
+if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
+  echo "$out"
+  exit 0
+fi
+rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2}' "$here/go.mod")
 major=${k8s_version#v}; major=${major%%.*}

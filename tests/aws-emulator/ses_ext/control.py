@@ -8,12 +8,21 @@ tokens per second, `ses_burst` tokens deep; README.md states the rules) and
 fails a fraction of SES v2, SNS and CloudWatch calls with HTTP 500; and the
 WSGI middleware that serves the admin API and resets this state with moto's
 `/moto-api/reset`.
+
+It also keeps a write log per resource (every SES v2 and SNS call that
+changes or publishes to a configuration set or topic, keyed
+`configuration-set/<name>` or `topic/<ARN>`, so a test can prove that
+nothing wrote to another tenant's resource) and denies chosen operations
+to chosen IAM roles: calls signed with credentials from AssumeRole of a
+denied role fail as AWS does when the role's policy lacks the action
+(SES v2: 403 AccessDeniedException; SNS: 403 AuthorizationError).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -21,9 +30,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any, Callable
+from urllib.parse import unquote
 
 from moto.core.responses import BaseResponse
 from moto.sesv2.models import sesv2_backends
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
 
 from . import identities
 from .sesv2 import account_state
@@ -71,6 +83,9 @@ class Control:
             self.throttled: Counter[str] = Counter()
             self.failed: Counter[str] = Counter()
             self.by_access_key: dict[str, Counter[str]] = {}
+            self.writes: dict[str, Counter[str]] = {}
+            self.denied_calls: Counter[str] = Counter()
+            self.deny_rules: dict[str, set[str]] = {}
             self.global_faults = Faults()
             self.region_faults: dict[str, Faults] = {}
             self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
@@ -81,6 +96,8 @@ class Control:
             self.throttled.clear()
             self.failed.clear()
             self.by_access_key.clear()
+            self.writes.clear()
+            self.denied_calls.clear()
 
     def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
                    burst: int = 1) -> None:
@@ -101,15 +118,32 @@ class Control:
             return {**self.global_faults.to_dict(),
                     "regions": {r: f.to_dict() for r, f in sorted(self.region_faults.items())}}
 
+    def set_denied(self, role_arn: str, operations: list[str]) -> None:
+        """Deny `operations` (`service:Operation`, or `service:*`) to the
+        role; an empty list lifts the rule."""
+        with self.lock:
+            if operations:
+                self.deny_rules[role_arn] = set(operations)
+            else:
+                self.deny_rules.pop(role_arn, None)
+
+    def denied(self) -> dict[str, list[str]]:
+        with self.lock:
+            return {role: sorted(ops) for role, ops in sorted(self.deny_rules.items())}
+
     def admit(self, service: str, operation: str, account: str, region: str,
-              access_key: str | None = None) -> str | None:
+              access_key: str | None = None, role_arn: str | None = None) -> str | None:
         """Count the call (also per signing access key, so a test can tell
-        which client made it); return "throttle", "fail" or None."""
+        which client made it); return "deny", "throttle", "fail" or None."""
         key = f"{service}:{operation}"
         with self.lock:
             self.calls[key] += 1
             if access_key:
                 self.by_access_key.setdefault(access_key, Counter())[key] += 1
+            rule = self.deny_rules.get(role_arn or "", set())
+            if key in rule or f"{service}:*" in rule:
+                self.denied_calls[key] += 1
+                return "deny"
             faults = self.region_faults.get(region, self.global_faults)
             if service == "sesv2" and operation not in SENDING_OPERATIONS and faults.ses_rps:
                 # Token bucket: starts full at `ses_burst` tokens, refills
@@ -129,6 +163,11 @@ class Control:
                 return "fail"
         return None
 
+    def record_write(self, resource: str, key: str) -> None:
+        """A write that succeeded (a refused one, e.g. AlreadyExists, wrote nothing)."""
+        with self.lock:
+            self.writes.setdefault(resource, Counter())[key] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -136,10 +175,31 @@ class Control:
                 "throttled": dict(sorted(self.throttled.items())),
                 "failed": dict(sorted(self.failed.items())),
                 "by_access_key": {k: dict(sorted(c.items())) for k, c in sorted(self.by_access_key.items())},
+                "denied": dict(sorted(self.denied_calls.items())),
+                "writes": {r: dict(sorted(c.items())) for r, c in sorted(self.writes.items())},
             }
 
 
 CONTROL = Control()
+
+
+def _deny_response(resp: BaseResponse, operation: str, role_arn: str) -> tuple[int, dict[str, str], str]:
+    """What AWS answers when the caller's policy lacks the action."""
+    request_id = str(uuid.uuid4())
+    role = role_arn.rsplit("/", 1)[-1]
+    partition = role_arn.split(":")[1] if role_arn.count(":") > 1 else "aws"
+    user = f"arn:{partition}:sts::{resp.current_account}:assumed-role/{role}/session"
+    if resp.service_name == "sesv2":
+        message = f"User: {user} is not authorized to perform: ses:{operation}"
+        headers = {"x-amzn-ErrorType": "AccessDeniedException", "Content-Type": "application/json",
+                   "x-amzn-RequestId": request_id}
+        return 403, headers, json.dumps({"message": message})
+    message = f"User: {user} is not authorized to perform: SNS:{operation}"
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+        f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return 403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
 
 
 def _fault_response(resp: BaseResponse, verdict: str) -> tuple[int, dict[str, str], str]:
@@ -181,13 +241,80 @@ def _access_key(resp: BaseResponse) -> str | None:
     return auth.split(marker, 1)[1].split("/", 1)[0] or None
 
 
+def _role_arn(resp: BaseResponse, access_key: str | None) -> str | None:
+    """The IAM role whose AssumeRole credentials signed the request."""
+    if not access_key or resp.service_name not in ("sesv2", "sns"):
+        return None
+    try:
+        backend = sts_backends[resp.current_account][get_partition(resp.region)]
+    except KeyError:
+        return None
+    role = backend.get_assumed_role_from_access_key(access_key)
+    return role.role_arn if role else None
+
+
+SES_SET_PATH = re.compile(r"^/v2/email/configuration-sets/([^/]+)")
+SNS_WRITES = {"CreateTopic", "DeleteTopic", "SetTopicAttributes", "Subscribe", "Publish", "TagResource",
+              "UntagResource", "AddPermission", "RemovePermission", "PutDataProtectionPolicy"}
+
+
+def _set_of_arn(arn: str) -> str | None:
+    marker = ":configuration-set/"
+    return f"configuration-set/{arn.split(marker, 1)[1]}" if marker in arn else None
+
+
+def _written_resource(resp: BaseResponse, operation: str) -> str | None:
+    """The configuration set or topic a write goes to, if any."""
+    service = resp.service_name
+    if service == "sesv2":
+        if operation.startswith(("Get", "List")) or operation in SENDING_OPERATIONS:
+            return None
+        match = SES_SET_PATH.match(resp.path or "")
+        if match:
+            return f"configuration-set/{unquote(match.group(1))}"
+        if operation == "CreateConfigurationSet":
+            name = _json_body(resp).get("ConfigurationSetName")
+            return f"configuration-set/{name}" if name else None
+        if operation == "TagResource":
+            return _set_of_arn(str(_json_body(resp).get("ResourceArn", "")))
+        if operation == "UntagResource":
+            return _set_of_arn(str((resp.querystring.get("ResourceArn") or [""])[0]))
+        return None
+    if service == "sns" and operation in SNS_WRITES:
+        if operation == "CreateTopic":
+            name = resp._get_param("Name")
+            return f"topic/arn:{get_partition(resp.region)}:sns:{resp.region}:{resp.current_account}:{name}"
+        arn = resp._get_param("TopicArn") or resp._get_param("ResourceArn")
+        return f"topic/{arn}" if arn else None
+    return None
+
+
+def _json_body(resp: BaseResponse) -> dict[str, Any]:
+    try:
+        body = json.loads(resp.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def call_action(self: BaseResponse) -> Any:
     operation = self._get_action()
     if operation:
+        access_key = _access_key(self)
+        role_arn = _role_arn(self, access_key)
         verdict = CONTROL.admit(self.service_name or "", operation, self.current_account, self.region,
-                                _access_key(self))
+                                access_key, role_arn)
+        if verdict == "deny":
+            return _deny_response(self, operation, role_arn or "")
         if verdict:
             return _fault_response(self, verdict)
+        resource = _written_resource(self, operation)
+        # moto raises for AWS errors; a returned 4xx/5xx tuple wrote nothing either.
+        result = _moto_call_action(self)
+        status = result[0] if isinstance(result, tuple) and isinstance(result[0], int) else 200
+        if resource and status < 400:
+            CONTROL.record_write(resource, f"{self.service_name}:{operation}")
+        return result
     return _moto_call_action(self)
 
 
@@ -257,6 +384,17 @@ class AdminApp:
                 int(burst),
             )
             return 200, CONTROL.faults()
+        if (method, path) == ("GET", "/_emulator/deny"):
+            return 200, CONTROL.denied()
+        if (method, path) == ("POST", "/_emulator/deny"):
+            data = self._json(environ)
+            role_arn = data["role_arn"]
+            operations = data.get("operations") or []
+            if not isinstance(role_arn, str) or not isinstance(operations, list) \
+                    or not all(isinstance(o, str) and ":" in o for o in operations):
+                raise ValueError("role_arn must be a string and operations a list of service:Operation")
+            CONTROL.set_denied(role_arn, operations)
+            return 200, CONTROL.denied()
         if (method, path) == ("POST", "/_emulator/account"):
             data = self._json(environ)
             account_id = str(data.get("account_id", "123456789012"))

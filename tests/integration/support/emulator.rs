@@ -139,6 +139,27 @@ impl Emulator {
         .await;
     }
 
+    /// Writes to one resource (`configuration-set/<name>` or `topic/<ARN>`)
+    /// per `service:Operation` that got past the faults: option groups,
+    /// tags, event destinations, create and delete of a set; SNS writes and
+    /// publishes to a topic. Emptied by [`Emulator::reset_calls`].
+    pub async fn writes_to(&self, resource: &str) -> BTreeMap<String, u64> {
+        let v = call("GET", "/_emulator/calls", None).await;
+        serde_json::from_value(v["writes"][resource].clone()).unwrap_or_default()
+    }
+
+    /// Calls signed with credentials from AssumeRole of `role_arn` fail with
+    /// AccessDenied for these `service:Operation`s (`service:*` for all);
+    /// an empty list lifts the rule. Give each test a role of its own.
+    pub async fn deny(&self, role_arn: &str, operations: &[&str]) {
+        call(
+            "POST",
+            "/_emulator/deny",
+            Some(json!({"role_arn": role_arn, "operations": operations})),
+        )
+        .await;
+    }
+
     /// The account state GetAccount shows in `region` (test-only control).
     pub async fn set_account(&self, region: &str, enforcement_status: &str, sending_enabled: bool) {
         call(

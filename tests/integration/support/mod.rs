@@ -102,6 +102,8 @@ pub struct WorldOptions {
     pub rate_interval: Duration,
     /// Share of the SES rate drift checks may use.
     pub drift_share: f64,
+    /// How long objects wait for a missing SesAccount.
+    pub account_grace: Duration,
 }
 
 impl Default for WorldOptions {
@@ -114,6 +116,7 @@ impl Default for WorldOptions {
             start_operator: true,
             rate_interval: Duration::from_secs(30),
             drift_share: 0.5,
+            account_grace: Duration::from_secs(60),
         }
     }
 }
@@ -156,6 +159,7 @@ impl World {
         let settings = Settings {
             default_account: account.clone(),
             drift_interval: opts.drift,
+            account_grace: opts.account_grace,
             namespace: Some(ns.clone()),
             account_selector: Some(format!("test={ns}")),
             cluster_name: "test".into(),
@@ -259,6 +263,62 @@ pub fn operator_command(w: &World) -> std::process::Command {
     cmd
 }
 
+/// A tenant of `ns`: the ServiceAccount `tenant` there, bound to a Role
+/// that may edit `ses.reputation.io` objects in that namespace only (what a
+/// platform team gives an application team), and a client that acts as it
+/// (the ground's admin is in system:masters, which may impersonate).
+/// Returns once the apiserver's authorizer honours the binding.
+pub async fn tenant_client(admin: &Client, ns: &str) -> Client {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    apply_json::<ServiceAccount>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant"}}),
+    )
+    .await;
+    apply_json::<Role>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "ses-editor"},
+            "rules": [{
+                "apiGroups": ["ses.reputation.io"],
+                "resources": ["configurationsets", "eventdestinations", "reputationpolicies"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }],
+        }),
+    )
+    .await;
+    apply_json::<RoleBinding>(
+        &Api::namespaced(admin.clone(), ns),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "tenant-ses-editor"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ses-editor"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": ns}],
+        }),
+    )
+    .await;
+    let mut config = kube::Config::infer().await.expect("kube config");
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:tenant"));
+    let tenant = Client::try_from(config).expect("impersonating client");
+    let sets: Api<ses_reputation_operator::api::ConfigurationSet> = Api::namespaced(tenant.clone(), ns);
+    eventually(
+        "the tenant's RoleBinding in effect",
+        Duration::from_secs(10),
+        || async {
+            sets.list(&Default::default())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    tenant
+}
+
 /// Server-side applies a JSON object as the test user.
 pub async fn apply_json<K>(api: &Api<K>, obj: serde_json::Value) -> K
 where
@@ -329,5 +389,22 @@ where
             other => Err(format!("{other:?}")),
         }
     })
+    .await
+}
+
+/// Waits for an Event with `reason` about the object `name` in `ns`.
+pub async fn wait_event(client: &Client, ns: &str, name: &str, reason: &str) -> k8s_openapi::api::core::v1::Event {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    eventually(
+        &format!("{reason} event for {name}"),
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason) && e.involved_object.name.as_deref() == Some(name))
+                .ok_or_else(|| format!("no {reason} yet"))
+        },
+    )
     .await
 }
