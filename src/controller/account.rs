@@ -185,7 +185,13 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
                 max_send_rate: state.max_send_rate,
                 sent_last24_hours: state.sent_last_24_hours,
             });
-            let mut desired = conditions::ready(format!("credentials work in {}", account.spec.region));
+            // Open to every namespace is a choice a reviewer should see.
+            let scope = if account.spec.allowed_namespaces.is_none() {
+                "; every namespace may use this account (spec.allowedNamespaces is not set)"
+            } else {
+                ""
+            };
+            let mut desired = conditions::ready(format!("credentials work in {}{scope}", account.spec.region));
             desired.push(if state.sending_enabled {
                 Desired::new(
                     conditions::SENDING_ENABLED,

@@ -80,6 +80,11 @@ async fn account_health_suppression_and_rates_show_in_status() {
     })
     .await;
     let status = account.status.expect("status");
+    let (_, _, ready) = condition(&status.conditions, "Ready").expect("Ready");
+    assert!(
+        ready.contains("every namespace may use this account"),
+        "an open account says so: {ready}"
+    );
     assert_eq!(status.account_id.as_deref(), Some("123456789012"));
     assert_eq!(status.enforcement_status.as_deref(), Some("HEALTHY"));
     assert_eq!(status.sending_enabled, Some(true));
