@@ -19,6 +19,7 @@ use tracing::info;
 use super::configuration_set::aws_reason;
 use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, drive, fingerprint, key_of};
 use crate::api::conditions;
+use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
@@ -132,7 +133,21 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     }
     o.ensure_fresh_for(priority)?;
 
-    match sync(id, &ctx, &account_key, &name, set, priority).await {
+    let mut result = sync(id, &ctx, (&account_key, &account), &name, set.clone(), priority).await;
+    // Adoption is recorded before the first write to the identity, so
+    // deleting this object knows it was not its own (default Retain).
+    let o = match result {
+        Err(SyncError::Adopting(adoption)) => {
+            let mut status = o.status();
+            status.adoption = Some(adoption);
+            let o = o.record(status, |id, s| id.status = Some(s)).await?;
+            result = sync(&o.obj, &ctx, (&account_key, &account), &name, set, priority).await;
+            o
+        }
+        _ => o,
+    };
+    let id = &*o.obj;
+    match result {
         Ok((session, observed)) => {
             let mut status = o.status();
             // The wait for verification starts over with each spec.
@@ -195,6 +210,9 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             })
         }
         Err(SyncError::Kube(e)) => Err(e),
+        // Recorded above, so only a status write that did not stick gets
+        // here: run the pass again.
+        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account);
@@ -331,6 +349,8 @@ async fn delete_dns_endpoint(api: &kube::Api<DynamicObject>, name: &str) -> Resu
 enum SyncError {
     Aws(AwsError),
     Kube(Error),
+    /// The identity may be adopted: record it in status, then sync again.
+    Adopting(Adoption),
 }
 
 impl From<AwsError> for SyncError {
@@ -362,7 +382,7 @@ fn not_ours(message: String) -> SyncError {
 async fn sync(
     id: &EmailIdentity,
     ctx: &Context,
-    account: &AccountKey,
+    (account, account_name): (&AccountKey, &str),
     name: &str,
     set: Option<String>,
     priority: Priority,
@@ -370,7 +390,7 @@ async fn sync(
     let session = ctx.session(account).await?;
     let owner = ctx.owner_value(id);
     let desired = diff::desired(&id.spec, set);
-    let desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
+    let mut desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
     let recorded = id.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
 
     // Never created by this object: create first (AlreadyExists answers
@@ -407,12 +427,31 @@ async fn sync(
                 "email identity {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
+        None if id.spec.adopt && !ctx.adoption_allowed(&id.namespace().unwrap_or_default(), account_name) => {
+            return Err(SyncError::Aws(AwsError {
+                operation: "sesv2:TagResource",
+                kind: ErrorKind::AlreadyExists,
+                code: "AdoptionNotAllowed".into(),
+                message: format!(
+                    "email identity {name} already exists in AWS and SesAccount {account_name} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
+                ),
+            }));
+        }
         None if id.spec.adopt => {
+            let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
+                return Err(SyncError::Adopting(Adoption {
+                    since: super::now(),
+                    kept_tags: observed.tags.keys().cloned().collect(),
+                }));
+            };
             ctx.event(
                 id,
                 EventType::Normal,
                 "Adopted",
-                format!("adopting existing email identity {name}"),
+                format!(
+                    "adopting existing email identity {name}; its tags {:?} are kept; deletionPolicy defaults to Retain",
+                    adoption.kept_tags
+                ),
             )
             .await;
         }
@@ -423,9 +462,26 @@ async fn sync(
         }
     }
 
-    let mut changes = diff::diff(&desired, &observed.settings);
-    changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    // Tags an adopted identity came with stay as they are unless the spec sets them.
+    if let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) {
+        for key in &adoption.kept_tags {
+            if let Some(value) = observed.tags.get(key)
+                && !desired_tags.contains_key(key)
+            {
+                desired_tags.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let adopting = !observed.tags.contains_key(OWNER_TAG);
+    let mut changes = diff::diff(&desired, &observed.settings);
+    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
+    if adopting {
+        // The owner tag goes on first: the IAM policy lets the operator
+        // change only identities that carry it.
+        changes.splice(0..0, tag_changes);
+    } else {
+        changes.extend(tag_changes);
+    }
     for change in &changes {
         session.apply_identity_change(name, change, priority).await?;
         observed.apply(change);
@@ -482,7 +538,7 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Err
     if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
         delete_dns_endpoint(&dns_endpoints_api(id, &ctx), &id.name_any()).await?;
     }
-    if id.spec.deletion_policy == DeletionPolicy::Retain {
+    if id.deletion_policy() == DeletionPolicy::Retain {
         ctx.event(
             id,
             EventType::Normal,

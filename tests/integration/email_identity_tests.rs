@@ -342,11 +342,22 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
     let address = format!("{}@example.net", unique("ops"));
     ses.create_email_identity()
         .email_identity(&address)
+        .tags(
+            aws_sdk_sesv2::types::Tag::builder()
+                .key("made-by")
+                .value("hand")
+                .build()
+                .expect("tag"),
+        )
         .send()
         .await
         .expect("identity made outside");
 
-    apply_json(&ids, id_object("ops", json!({"identity": address}))).await;
+    apply_json(
+        &ids,
+        id_object("ops", json!({"identity": address, "feedbackForwarding": false})),
+    )
+    .await;
     let id = wait_identity(&ids, "ops", "Stalled", "True", "AlreadyExists").await;
     let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
     assert!(message.contains("spec.adopt"), "{message}");
@@ -356,11 +367,40 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
         .send()
         .await
         .expect("identity");
-    assert!(got.tags().is_empty(), "left untouched while not adopted");
+    assert_eq!(got.tags().len(), 1, "left untouched while not adopted");
+    assert!(got.feedback_forwarding_status());
 
-    apply_json(&ids, id_object("ops", json!({"identity": address, "adopt": true}))).await;
+    // Asking to adopt is not enough: the SesAccount must let this namespace.
+    let spec = json!({"identity": address, "feedbackForwarding": false, "adopt": true});
+    apply_json(&ids, id_object("ops", spec)).await;
+    let id = wait_identity(&ids, "ops", "Stalled", "True", "AdoptionNotAllowed").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
+    assert!(message.contains("spec.adoption"), "{message}");
+    let got = ses
+        .get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("identity");
+    assert!(got.feedback_forwarding_status(), "still untouched");
+
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .patch(
+            &w.account,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"adoption": {"allowedNamespaces": {
+                "matchLabels": {"kubernetes.io/metadata.name": w.ns}
+            }}}})),
+        )
+        .await
+        .expect("allow adoption");
     let id = wait_identity(&ids, "ops", "Reconciling", "True", "VerificationPending").await;
     let status = id.status.expect("status");
+    assert_eq!(
+        status.adoption.as_ref().map(|a| a.kept_tags.clone()),
+        Some(vec!["made-by".to_string()])
+    );
     assert_eq!(status.identity_type.as_deref(), Some("EMAIL_ADDRESS"));
     assert!(status.dns_records.is_empty(), "an address has no records to publish");
     assert_eq!(
@@ -377,6 +417,26 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
         got.tags().iter().any(|t| t.key() == "ses.reputation.io/owner"),
         "adopted: the owner tag is set"
     );
+    assert!(
+        got.tags().iter().any(|t| t.key() == "made-by" && t.value() == "hand"),
+        "its own tags are kept"
+    );
+    assert!(!got.feedback_forwarding_status(), "the spec applies once adopted");
+
+    // Deleting the object leaves an adopted identity in AWS (default Retain).
+    ids.delete("ops", &DeleteParams::default()).await.expect("delete");
+    eventually("ops deleted", Duration::from_secs(30), || async {
+        match ids.get_opt("ops").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still present".to_string()),
+        }
+    })
+    .await;
+    ses.get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("an adopted identity is retained by default");
 }
 
 #[tokio::test]
