@@ -17,7 +17,7 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, drive, fingerprint, key_of};
+use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of};
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
@@ -25,8 +25,6 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 
-/// How long an identity waits for its SesAccount to appear before it is Stalled.
-const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
 /// First look at a pending verification after this long; the interval
 /// grows with the time spent pending (a tenth of it), up to the drift
 /// period, so thousands of pending identities do not crowd out spec work.
@@ -70,20 +68,32 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
     let name = id.spec.identity.clone();
-    let (account, account_generation, account_key) = match ctx.account_for(&ns, id.spec.account_ref.as_deref()) {
+    let mut access = ctx.account_for(&ns, id.spec.account_ref.as_deref());
+    if let AccountAccess::NotOurs(account) = &access
+        && !ctx.account_exists(account).await?
+    {
+        // Not another instance's: it does not exist at all.
+        access = AccountAccess::Missing(account.clone());
+    }
+    let (account, account_generation, account_key) = match access {
         AccountAccess::Missing(account) => {
-            let msg = format!("SesAccount {account} does not exist");
+            let msg =
+                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
+            // Applied together (GitOps), the account may come later; past
+            // the grace period it is a dead end until someone creates it.
             let age = id.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
                 jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
             });
             ctx.forget(&key);
-            if age > ACCOUNT_GRACE {
+            if age > ctx.settings.account_grace {
                 o.stall(&ctx, "AccountNotFound", msg).await?;
                 return Ok(Action::requeue(ctx.settings.drift_interval));
             }
             o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
                 .await?;
-            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
+            return Ok(Action::requeue(
+                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+            ));
         }
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {
@@ -131,9 +141,14 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     {
         return Ok(later);
     }
-    o.ensure_fresh_for(priority)?;
+    // Drift checks read AWS from the cached object and go fresh only when
+    // they find something to write.
+    let gate = o.write_gate(priority);
+    if priority != Priority::Drift {
+        gate.check()?;
+    }
 
-    let mut result = sync(id, &ctx, (&account_key, &account), &name, set.clone(), priority).await;
+    let mut result = sync(id, &ctx, (&account_key, &account), &name, set.clone(), (gate, priority)).await;
     // Adoption is recorded before the first write to the identity, so
     // deleting this object knows it was not its own (default Retain).
     let o = match result {
@@ -141,7 +156,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             let mut status = o.status();
             status.adoption = Some(adoption);
             let o = o.record(status, |id, s| id.status = Some(s)).await?;
-            result = sync(&o.obj, &ctx, (&account_key, &account), &name, set, priority).await;
+            result = sync(&o.obj, &ctx, (&account_key, &account), &name, set, (gate, priority)).await;
             o
         }
         _ => o,
@@ -173,7 +188,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             status.configuration_set = observed.settings.configuration_set.clone();
             status.dns_records = diff::dns_records(&name, &observed, &session.region);
             let mut desired = diff::conditions(&name, &observed, &verdict);
-            match publish_dns(&o, &ctx, &status.dns_records).await? {
+            match publish_dns(&o, &ctx, &status.dns_records, gate).await? {
                 Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
                 Published::Off => status.dns_endpoint = None,
                 Published::Blocked(reason, message) => {
@@ -187,12 +202,13 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
                 }
             }
             o.merge_conditions(&mut status, &desired);
-            if let Verification::Failed { reason, message } = &verdict
-                && !o.is_stalled_with(reason)
-            {
+            // Announced once, after the status that records it is written
+            // (a pass from the cache re-runs fresh at that write).
+            let announce = matches!(&verdict, Verification::Failed { reason, .. } if !o.is_stalled_with(reason));
+            o.patch_status(&status).await?;
+            if let (true, Verification::Failed { reason, message }) = (announce, &verdict) {
                 ctx.event(id, EventType::Warning, reason, message.clone()).await;
             }
-            o.patch_status(&status).await?;
             Ok(match verdict {
                 // Look again soon: nothing in the spec changes when AWS
                 // verifies, so no watch event would bring it.
@@ -265,6 +281,7 @@ async fn publish_dns(
     o: &Obj<EmailIdentity>,
     ctx: &Context,
     records: &[crate::api::email_identity::DnsRecord],
+    gate: WriteGate,
 ) -> Result<Published, Error> {
     let id = &*o.obj;
     let api = dns_endpoints_api(id, ctx);
@@ -272,10 +289,12 @@ async fn publish_dns(
     let wanted = id.spec.dns.as_ref().is_some_and(|d| d.external_dns);
     if !wanted {
         if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
+            gate.check()?;
             delete_dns_endpoint(&api, &name).await?;
         }
         return Ok(Published::Off);
     }
+    let endpoints = diff::external_dns_endpoints(records);
     // Never take over a DNSEndpoint someone else made under this name.
     match api.get_opt(&name).await {
         Ok(Some(existing))
@@ -291,8 +310,13 @@ async fn publish_dns(
                 ),
             ));
         }
-        // Absent (or no such CRD: the apply below tells).
-        Ok(_) => {}
+        // Ours and as it should be: nothing to write (a drift check stays
+        // a read).
+        Ok(Some(existing)) if existing.data["spec"]["endpoints"] == serde_json::json!(endpoints) => {
+            return Ok(Published::Written(name));
+        }
+        // Absent, changed by someone (or no such CRD: the apply below tells).
+        Ok(_) => gate.check()?,
         Err(source) => {
             return Err(Error::Kube {
                 action: "reading the DNSEndpoint",
@@ -314,7 +338,7 @@ async fn publish_dns(
             "labels": {"app.kubernetes.io/managed-by": MANAGER},
             "ownerReferences": [owner],
         },
-        "spec": {"endpoints": diff::external_dns_endpoints(records)},
+        "spec": {"endpoints": endpoints},
     });
     match api
         .patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
@@ -385,7 +409,7 @@ async fn sync(
     (account, account_name): (&AccountKey, &str),
     name: &str,
     set: Option<String>,
-    priority: Priority,
+    (gate, priority): (WriteGate, Priority),
 ) -> Result<(Arc<Session>, ObservedIdentity), SyncError> {
     let session = ctx.session(account).await?;
     let owner = ctx.owner_value(id);
@@ -406,6 +430,7 @@ async fn sync(
     let mut observed = match session.get_email_identity(name, priority).await? {
         Some(observed) => observed,
         None => {
+            gate.check()?;
             create(id, ctx, &session, name, &desired, &desired_tags, priority).await?;
             created = true;
             session
@@ -438,6 +463,7 @@ async fn sync(
             }));
         }
         None if id.spec.adopt => {
+            gate.check()?;
             let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
                 return Err(SyncError::Adopting(Adoption {
                     since: super::now(),
@@ -481,6 +507,9 @@ async fn sync(
         changes.splice(0..0, tag_changes);
     } else {
         changes.extend(tag_changes);
+    }
+    if !changes.is_empty() {
+        gate.check()?;
     }
     for change in &changes {
         session.apply_identity_change(name, change, priority).await?;

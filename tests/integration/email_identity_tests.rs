@@ -481,6 +481,16 @@ async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
             vec!["spec.configurationSetRef.namespace", "own namespace"],
         ),
         (
+            "bad-tag",
+            json!({"identity": "example.com", "tags": {"team!": "x"}}),
+            vec!["spec.tags", "tag keys may contain only"],
+        ),
+        (
+            "owner-tag",
+            json!({"identity": "example.com", "tags": {"ses.reputation.io/owner": "x"}}),
+            vec!["spec.tags", "must not start with"],
+        ),
+        (
             "mx",
             json!({"identity": "example.com", "behaviorOnMxFailure": "BOUNCE"}),
             vec!["spec.behaviorOnMxFailure", "Unsupported value"],
