@@ -869,3 +869,50 @@ async fn a_default_set_in_another_account_is_stalled_and_a_missing_one_waits() {
     })
     .await;
 }
+
+/// What Flux and kpt see (kstatus, the real library): pending verification
+/// is InProgress, a verified identity Current, AWS's FAILED a Failed dead
+/// end with a one-line message.
+#[tokio::test(flavor = "multi_thread")]
+async fn kstatus_reads_pending_as_in_progress_verified_as_current_and_failed_as_failed() {
+    use crate::kstatus_tests::kstatus;
+    let w = World::new("id-kstatus").await;
+    let ids: Api<EmailIdentity> = w.api();
+    let (ok, bad) = (
+        format!("{}.example.org", unique("ks-ok")),
+        format!("{}.example.org", unique("ks-bad")),
+    );
+    apply_json(&ids, id_object("ok", json!({"identity": ok}))).await;
+    apply_json(&ids, id_object("bad", json!({"identity": bad}))).await;
+    // (status, words of the message): before the operator's first status
+    // write kstatus says InProgress too, for the unobserved generation.
+    let wait = |name: &'static str, want: &'static str, saying: String| {
+        let ids = ids.clone();
+        async move {
+            eventually(
+                &format!("kstatus {want} for {name}"),
+                Duration::from_secs(60),
+                || async {
+                    let obj = ids.get(name).await.map_err(|e| e.to_string())?;
+                    match kstatus(&obj) {
+                        (status, message) if status == want && message.contains(&saying) => Ok(message),
+                        other => Err(format!("{other:?}")),
+                    }
+                },
+            )
+            .await
+        }
+    };
+    wait("ok", "InProgress", "waiting for AWS to verify".into()).await;
+
+    verify_as(&ok, json!({"verification": "SUCCESS"})).await;
+    wait("ok", "Current", String::new()).await;
+
+    verify_as(&bad, json!({"verification": "FAILED", "error_type": "TYPE_NOT_FOUND"})).await;
+    let message = wait("bad", "Failed", "TYPE_NOT_FOUND".into()).await;
+    assert!(message.contains(&bad), "{message}");
+}
+
+async fn verify_as(identity: &str, update: Value) {
+    emulator::Emulator.set_identity(REGION, identity, update).await;
+}
