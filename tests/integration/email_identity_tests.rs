@@ -916,3 +916,79 @@ async fn kstatus_reads_pending_as_in_progress_verified_as_current_and_failed_as_
 async fn verify_as(identity: &str, update: Value) {
     emulator::Emulator.set_identity(REGION, identity, update).await;
 }
+
+/// A tenant names another tenant's domain: its identity is Stalled without
+/// saying whose the domain is, `adopt` does not help (the identity has an
+/// owner), and deleting its object deletes nothing; nothing is written to
+/// the victim's identity (the emulator's per-resource write log).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_cannot_take_over_or_delete_another_tenants_identity() {
+    let victim = World::new("id-victim").await;
+    let victim_ids: Api<EmailIdentity> = victim.api();
+    let domain = format!("{}.example.org", unique("victim"));
+    apply_json(&victim_ids, id_object("brand", json!({"identity": domain}))).await;
+    wait_identity(&victim_ids, "brand", "Reconciling", "True", "VerificationPending").await;
+    let resource = format!("identity/{domain}");
+    let before = emulator::Emulator.writes_to(&resource).await;
+    assert_eq!(before.get("sesv2:CreateEmailIdentity"), Some(&1), "{before:?}");
+
+    let w = World::new("id-attacker").await;
+    // Even an account that lets the attacker adopt does not hand over an
+    // identity another object owns.
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .patch(
+            &w.account,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"adoption": {"allowedNamespaces": {}}}})),
+        )
+        .await
+        .expect("allow adoption");
+    let tenant = support::tenant_client(&w.client, &w.ns).await;
+    let ids: Api<EmailIdentity> = Api::namespaced(tenant, &w.ns);
+    apply_json(
+        &ids,
+        id_object(
+            "mine",
+            json!({"identity": domain, "adopt": true, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await;
+    let id = wait_identity(&ids, "mine", "Stalled", "True", "AlreadyExists").await;
+    let (status, summary) = crate::kstatus_tests::kstatus(&id);
+    assert_eq!(status, "Failed", "{summary}");
+    let messages: String = id
+        .status
+        .expect("status")
+        .conditions
+        .iter()
+        .map(|c| c.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(messages.contains("owned by another resource"), "{messages}");
+    assert!(
+        !messages.contains(&victim.ns) && !messages.contains("brand"),
+        "names the victim:\n{messages}"
+    );
+
+    ids.delete("mine", &DeleteParams::default()).await.expect("delete");
+    eventually("attacker identity gone", Duration::from_secs(30), || async {
+        match ids.get_opt("mine").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    assert_eq!(
+        emulator::Emulator.writes_to(&resource).await,
+        before,
+        "nothing written to the victim's identity"
+    );
+    ses_client()
+        .await
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("the victim's identity is still there");
+}

@@ -284,7 +284,7 @@ pub async fn tenant_client(admin: &Client, ns: &str) -> Client {
             "metadata": {"name": "ses-editor"},
             "rules": [{
                 "apiGroups": ["ses.reputation.io"],
-                "resources": ["configurationsets", "eventdestinations", "reputationpolicies"],
+                "resources": ["configurationsets", "eventdestinations", "reputationpolicies", "emailidentities"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
             }],
         }),
