@@ -17,15 +17,14 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, drive, fingerprint, key_of};
+use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of};
 use crate::api::conditions;
+use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 
-/// How long an identity waits for its SesAccount to appear before it is Stalled.
-const ACCOUNT_GRACE: Duration = Duration::from_secs(60);
 /// First look at a pending verification after this long; the interval
 /// grows with the time spent pending (a tenth of it), up to the drift
 /// period, so thousands of pending identities do not crowd out spec work.
@@ -69,20 +68,32 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
     let name = id.spec.identity.clone();
-    let (account, account_generation, account_key) = match ctx.account_for(&ns, id.spec.account_ref.as_deref()) {
+    let mut access = ctx.account_for(&ns, id.spec.account_ref.as_deref());
+    if let AccountAccess::NotOurs(account) = &access
+        && !ctx.account_exists(account).await?
+    {
+        // Not another instance's: it does not exist at all.
+        access = AccountAccess::Missing(account.clone());
+    }
+    let (account, account_generation, account_key) = match access {
         AccountAccess::Missing(account) => {
-            let msg = format!("SesAccount {account} does not exist");
+            let msg =
+                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
+            // Applied together (GitOps), the account may come later; past
+            // the grace period it is a dead end until someone creates it.
             let age = id.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
                 jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
             });
             ctx.forget(&key);
-            if age > ACCOUNT_GRACE {
+            if age > ctx.settings.account_grace {
                 o.stall(&ctx, "AccountNotFound", msg).await?;
                 return Ok(Action::requeue(ctx.settings.drift_interval));
             }
             o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
                 .await?;
-            return Ok(Action::requeue(ACCOUNT_GRACE - age + Duration::from_secs(1)));
+            return Ok(Action::requeue(
+                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+            ));
         }
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::NotAllowed(account) => {
@@ -130,9 +141,28 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     {
         return Ok(later);
     }
-    o.ensure_fresh_for(priority)?;
+    // Drift checks read AWS from the cached object and go fresh only when
+    // they find something to write.
+    let gate = o.write_gate(priority);
+    if priority != Priority::Drift {
+        gate.check()?;
+    }
 
-    match sync(id, &ctx, &account_key, &name, set, priority).await {
+    let mut result = sync(id, &ctx, (&account_key, &account), &name, set.clone(), (gate, priority)).await;
+    // Adoption is recorded before the first write to the identity, so
+    // deleting this object knows it was not its own (default Retain).
+    let o = match result {
+        Err(SyncError::Adopting(adoption)) => {
+            let mut status = o.status();
+            status.adoption = Some(adoption);
+            let o = o.record(status, |id, s| id.status = Some(s)).await?;
+            result = sync(&o.obj, &ctx, (&account_key, &account), &name, set, (gate, priority)).await;
+            o
+        }
+        _ => o,
+    };
+    let id = &*o.obj;
+    match result {
         Ok((session, observed)) => {
             let mut status = o.status();
             // The wait for verification starts over with each spec.
@@ -158,7 +188,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             status.configuration_set = observed.settings.configuration_set.clone();
             status.dns_records = diff::dns_records(&name, &observed, &session.region);
             let mut desired = diff::conditions(&name, &observed, &verdict);
-            match publish_dns(&o, &ctx, &status.dns_records).await? {
+            match publish_dns(&o, &ctx, &status.dns_records, gate).await? {
                 Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
                 Published::Off => status.dns_endpoint = None,
                 Published::Blocked(reason, message) => {
@@ -172,12 +202,13 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
                 }
             }
             o.merge_conditions(&mut status, &desired);
-            if let Verification::Failed { reason, message } = &verdict
-                && !o.is_stalled_with(reason)
-            {
+            // Announced once, after the status that records it is written
+            // (a pass from the cache re-runs fresh at that write).
+            let announce = matches!(&verdict, Verification::Failed { reason, .. } if !o.is_stalled_with(reason));
+            o.patch_status(&status).await?;
+            if let (true, Verification::Failed { reason, message }) = (announce, &verdict) {
                 ctx.event(id, EventType::Warning, reason, message.clone()).await;
             }
-            o.patch_status(&status).await?;
             Ok(match verdict {
                 // Look again soon: nothing in the spec changes when AWS
                 // verifies, so no watch event would bring it.
@@ -195,6 +226,9 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             })
         }
         Err(SyncError::Kube(e)) => Err(e),
+        // Recorded above, so only a status write that did not stick gets
+        // here: run the pass again.
+        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
             o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
             ctx.stalled(&key, fp, &account);
@@ -247,6 +281,7 @@ async fn publish_dns(
     o: &Obj<EmailIdentity>,
     ctx: &Context,
     records: &[crate::api::email_identity::DnsRecord],
+    gate: WriteGate,
 ) -> Result<Published, Error> {
     let id = &*o.obj;
     let api = dns_endpoints_api(id, ctx);
@@ -254,10 +289,12 @@ async fn publish_dns(
     let wanted = id.spec.dns.as_ref().is_some_and(|d| d.external_dns);
     if !wanted {
         if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
+            gate.check()?;
             delete_dns_endpoint(&api, &name).await?;
         }
         return Ok(Published::Off);
     }
+    let endpoints = diff::external_dns_endpoints(records);
     // Never take over a DNSEndpoint someone else made under this name.
     match api.get_opt(&name).await {
         Ok(Some(existing))
@@ -273,8 +310,13 @@ async fn publish_dns(
                 ),
             ));
         }
-        // Absent (or no such CRD: the apply below tells).
-        Ok(_) => {}
+        // Ours and as it should be: nothing to write (a drift check stays
+        // a read).
+        Ok(Some(existing)) if existing.data["spec"]["endpoints"] == serde_json::json!(endpoints) => {
+            return Ok(Published::Written(name));
+        }
+        // Absent, changed by someone (or no such CRD: the apply below tells).
+        Ok(_) => gate.check()?,
         Err(source) => {
             return Err(Error::Kube {
                 action: "reading the DNSEndpoint",
@@ -296,7 +338,7 @@ async fn publish_dns(
             "labels": {"app.kubernetes.io/managed-by": MANAGER},
             "ownerReferences": [owner],
         },
-        "spec": {"endpoints": diff::external_dns_endpoints(records)},
+        "spec": {"endpoints": endpoints},
     });
     match api
         .patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
@@ -331,6 +373,8 @@ async fn delete_dns_endpoint(api: &kube::Api<DynamicObject>, name: &str) -> Resu
 enum SyncError {
     Aws(AwsError),
     Kube(Error),
+    /// The identity may be adopted: record it in status, then sync again.
+    Adopting(Adoption),
 }
 
 impl From<AwsError> for SyncError {
@@ -362,15 +406,15 @@ fn not_ours(message: String) -> SyncError {
 async fn sync(
     id: &EmailIdentity,
     ctx: &Context,
-    account: &AccountKey,
+    (account, account_name): (&AccountKey, &str),
     name: &str,
     set: Option<String>,
-    priority: Priority,
+    (gate, priority): (WriteGate, Priority),
 ) -> Result<(Arc<Session>, ObservedIdentity), SyncError> {
     let session = ctx.session(account).await?;
     let owner = ctx.owner_value(id);
     let desired = diff::desired(&id.spec, set);
-    let desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
+    let mut desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
     let recorded = id.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
 
     // Never created by this object: create first (AlreadyExists answers
@@ -386,6 +430,7 @@ async fn sync(
     let mut observed = match session.get_email_identity(name, priority).await? {
         Some(observed) => observed,
         None => {
+            gate.check()?;
             create(id, ctx, &session, name, &desired, &desired_tags, priority).await?;
             created = true;
             session
@@ -407,12 +452,32 @@ async fn sync(
                 "email identity {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
+        None if id.spec.adopt && !ctx.adoption_allowed(&id.namespace().unwrap_or_default(), account_name) => {
+            return Err(SyncError::Aws(AwsError {
+                operation: "sesv2:TagResource",
+                kind: ErrorKind::AlreadyExists,
+                code: "AdoptionNotAllowed".into(),
+                message: format!(
+                    "email identity {name} already exists in AWS and SesAccount {account_name} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
+                ),
+            }));
+        }
         None if id.spec.adopt => {
+            gate.check()?;
+            let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
+                return Err(SyncError::Adopting(Adoption {
+                    since: super::now(),
+                    kept_tags: observed.tags.keys().cloned().collect(),
+                }));
+            };
             ctx.event(
                 id,
                 EventType::Normal,
                 "Adopted",
-                format!("adopting existing email identity {name}"),
+                format!(
+                    "adopting existing email identity {name}; its tags {:?} are kept; deletionPolicy defaults to Retain",
+                    adoption.kept_tags
+                ),
             )
             .await;
         }
@@ -423,9 +488,29 @@ async fn sync(
         }
     }
 
-    let mut changes = diff::diff(&desired, &observed.settings);
-    changes.extend(diff::diff_tags(&desired_tags, &observed.tags));
+    // Tags an adopted identity came with stay as they are unless the spec sets them.
+    if let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) {
+        for key in &adoption.kept_tags {
+            if let Some(value) = observed.tags.get(key)
+                && !desired_tags.contains_key(key)
+            {
+                desired_tags.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let adopting = !observed.tags.contains_key(OWNER_TAG);
+    let mut changes = diff::diff(&desired, &observed.settings);
+    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
+    if adopting {
+        // The owner tag goes on first: the IAM policy lets the operator
+        // change only identities that carry it.
+        changes.splice(0..0, tag_changes);
+    } else {
+        changes.extend(tag_changes);
+    }
+    if !changes.is_empty() {
+        gate.check()?;
+    }
     for change in &changes {
         session.apply_identity_change(name, change, priority).await?;
         observed.apply(change);
@@ -482,7 +567,7 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Err
     if id.status.as_ref().and_then(|s| s.dns_endpoint.as_ref()).is_some() {
         delete_dns_endpoint(&dns_endpoints_api(id, &ctx), &id.name_any()).await?;
     }
-    if id.spec.deletion_policy == DeletionPolicy::Retain {
+    if id.deletion_policy() == DeletionPolicy::Retain {
         ctx.event(
             id,
             EventType::Normal,

@@ -1265,3 +1265,16 @@ def test_a_denied_role_gets_access_denied_and_writes_nothing(endpoint, ses):
     assert role not in admin(endpoint, "GET", "deny")
     with pytest.raises(urllib.error.HTTPError):
         admin(endpoint, "POST", "deny", {"role_arn": role, "operations": ["CreateConfigurationSet"]})
+
+
+def test_identity_writes_are_logged_per_identity(endpoint, ses):
+    domain = f"{unique('d')}.example.org"
+    resource = f"identity/{domain}"
+    ses.create_email_identity(EmailIdentity=domain)
+    ses.put_email_identity_feedback_attributes(EmailIdentity=domain, EmailForwardingEnabled=True)
+    ses.tag_resource(ResourceArn=f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{domain}", Tags=[{"Key": "k", "Value": "v"}])
+    ses.get_email_identity(EmailIdentity=domain)
+    with pytest.raises(ClientError):
+        ses.create_email_identity(EmailIdentity=domain)  # AlreadyExists writes nothing
+    assert admin(endpoint, "GET", "calls")["writes"][resource] == {
+        "sesv2:CreateEmailIdentity": 1, "sesv2:PutEmailIdentityFeedbackAttributes": 1, "sesv2:TagResource": 1}

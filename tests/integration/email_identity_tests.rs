@@ -342,11 +342,22 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
     let address = format!("{}@example.net", unique("ops"));
     ses.create_email_identity()
         .email_identity(&address)
+        .tags(
+            aws_sdk_sesv2::types::Tag::builder()
+                .key("made-by")
+                .value("hand")
+                .build()
+                .expect("tag"),
+        )
         .send()
         .await
         .expect("identity made outside");
 
-    apply_json(&ids, id_object("ops", json!({"identity": address}))).await;
+    apply_json(
+        &ids,
+        id_object("ops", json!({"identity": address, "feedbackForwarding": false})),
+    )
+    .await;
     let id = wait_identity(&ids, "ops", "Stalled", "True", "AlreadyExists").await;
     let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
     assert!(message.contains("spec.adopt"), "{message}");
@@ -356,11 +367,40 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
         .send()
         .await
         .expect("identity");
-    assert!(got.tags().is_empty(), "left untouched while not adopted");
+    assert_eq!(got.tags().len(), 1, "left untouched while not adopted");
+    assert!(got.feedback_forwarding_status());
 
-    apply_json(&ids, id_object("ops", json!({"identity": address, "adopt": true}))).await;
+    // Asking to adopt is not enough: the SesAccount must let this namespace.
+    let spec = json!({"identity": address, "feedbackForwarding": false, "adopt": true});
+    apply_json(&ids, id_object("ops", spec)).await;
+    let id = wait_identity(&ids, "ops", "Stalled", "True", "AdoptionNotAllowed").await;
+    let (_, _, message) = condition(&id.status.expect("status").conditions, "Stalled").expect("Stalled");
+    assert!(message.contains("spec.adoption"), "{message}");
+    let got = ses
+        .get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("identity");
+    assert!(got.feedback_forwarding_status(), "still untouched");
+
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .patch(
+            &w.account,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"adoption": {"allowedNamespaces": {
+                "matchLabels": {"kubernetes.io/metadata.name": w.ns}
+            }}}})),
+        )
+        .await
+        .expect("allow adoption");
     let id = wait_identity(&ids, "ops", "Reconciling", "True", "VerificationPending").await;
     let status = id.status.expect("status");
+    assert_eq!(
+        status.adoption.as_ref().map(|a| a.kept_tags.clone()),
+        Some(vec!["made-by".to_string()])
+    );
     assert_eq!(status.identity_type.as_deref(), Some("EMAIL_ADDRESS"));
     assert!(status.dns_records.is_empty(), "an address has no records to publish");
     assert_eq!(
@@ -377,6 +417,26 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
         got.tags().iter().any(|t| t.key() == "ses.reputation.io/owner"),
         "adopted: the owner tag is set"
     );
+    assert!(
+        got.tags().iter().any(|t| t.key() == "made-by" && t.value() == "hand"),
+        "its own tags are kept"
+    );
+    assert!(!got.feedback_forwarding_status(), "the spec applies once adopted");
+
+    // Deleting the object leaves an adopted identity in AWS (default Retain).
+    ids.delete("ops", &DeleteParams::default()).await.expect("delete");
+    eventually("ops deleted", Duration::from_secs(30), || async {
+        match ids.get_opt("ops").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still present".to_string()),
+        }
+    })
+    .await;
+    ses.get_email_identity()
+        .email_identity(&address)
+        .send()
+        .await
+        .expect("an adopted identity is retained by default");
 }
 
 #[tokio::test]
@@ -419,6 +479,16 @@ async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
             "set-elsewhere",
             json!({"identity": "example.com", "configurationSetRef": {"name": "cs", "namespace": "other"}}),
             vec!["spec.configurationSetRef.namespace", "own namespace"],
+        ),
+        (
+            "bad-tag",
+            json!({"identity": "example.com", "tags": {"team!": "x"}}),
+            vec!["spec.tags", "tag keys may contain only"],
+        ),
+        (
+            "owner-tag",
+            json!({"identity": "example.com", "tags": {"ses.reputation.io/owner": "x"}}),
+            vec!["spec.tags", "must not start with"],
         ),
         (
             "mx",
@@ -798,4 +868,127 @@ async fn a_default_set_in_another_account_is_stalled_and_a_missing_one_waits() {
         }
     })
     .await;
+}
+
+/// What Flux and kpt see (kstatus, the real library): pending verification
+/// is InProgress, a verified identity Current, AWS's FAILED a Failed dead
+/// end with a one-line message.
+#[tokio::test(flavor = "multi_thread")]
+async fn kstatus_reads_pending_as_in_progress_verified_as_current_and_failed_as_failed() {
+    use crate::kstatus_tests::kstatus;
+    let w = World::new("id-kstatus").await;
+    let ids: Api<EmailIdentity> = w.api();
+    let (ok, bad) = (
+        format!("{}.example.org", unique("ks-ok")),
+        format!("{}.example.org", unique("ks-bad")),
+    );
+    apply_json(&ids, id_object("ok", json!({"identity": ok}))).await;
+    apply_json(&ids, id_object("bad", json!({"identity": bad}))).await;
+    // (status, words of the message): before the operator's first status
+    // write kstatus says InProgress too, for the unobserved generation.
+    let wait = |name: &'static str, want: &'static str, saying: String| {
+        let ids = ids.clone();
+        async move {
+            eventually(
+                &format!("kstatus {want} for {name}"),
+                Duration::from_secs(60),
+                || async {
+                    let obj = ids.get(name).await.map_err(|e| e.to_string())?;
+                    match kstatus(&obj) {
+                        (status, message) if status == want && message.contains(&saying) => Ok(message),
+                        other => Err(format!("{other:?}")),
+                    }
+                },
+            )
+            .await
+        }
+    };
+    wait("ok", "InProgress", "waiting for AWS to verify".into()).await;
+
+    verify_as(&ok, json!({"verification": "SUCCESS"})).await;
+    wait("ok", "Current", String::new()).await;
+
+    verify_as(&bad, json!({"verification": "FAILED", "error_type": "TYPE_NOT_FOUND"})).await;
+    let message = wait("bad", "Failed", "TYPE_NOT_FOUND".into()).await;
+    assert!(message.contains(&bad), "{message}");
+}
+
+async fn verify_as(identity: &str, update: Value) {
+    emulator::Emulator.set_identity(REGION, identity, update).await;
+}
+
+/// A tenant names another tenant's domain: its identity is Stalled without
+/// saying whose the domain is, `adopt` does not help (the identity has an
+/// owner), and deleting its object deletes nothing; nothing is written to
+/// the victim's identity (the emulator's per-resource write log).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_cannot_take_over_or_delete_another_tenants_identity() {
+    let victim = World::new("id-victim").await;
+    let victim_ids: Api<EmailIdentity> = victim.api();
+    let domain = format!("{}.example.org", unique("victim"));
+    apply_json(&victim_ids, id_object("brand", json!({"identity": domain}))).await;
+    wait_identity(&victim_ids, "brand", "Reconciling", "True", "VerificationPending").await;
+    let resource = format!("identity/{domain}");
+    let before = emulator::Emulator.writes_to(&resource).await;
+    assert_eq!(before.get("sesv2:CreateEmailIdentity"), Some(&1), "{before:?}");
+
+    let w = World::new("id-attacker").await;
+    // Even an account that lets the attacker adopt does not hand over an
+    // identity another object owns.
+    let accounts: Api<ses_reputation_operator::api::SesAccount> = Api::all(w.client.clone());
+    accounts
+        .patch(
+            &w.account,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"adoption": {"allowedNamespaces": {}}}})),
+        )
+        .await
+        .expect("allow adoption");
+    let tenant = support::tenant_client(&w.client, &w.ns).await;
+    let ids: Api<EmailIdentity> = Api::namespaced(tenant, &w.ns);
+    apply_json(
+        &ids,
+        id_object(
+            "mine",
+            json!({"identity": domain, "adopt": true, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await;
+    let id = wait_identity(&ids, "mine", "Stalled", "True", "AlreadyExists").await;
+    let (status, summary) = crate::kstatus_tests::kstatus(&id);
+    assert_eq!(status, "Failed", "{summary}");
+    let messages: String = id
+        .status
+        .expect("status")
+        .conditions
+        .iter()
+        .map(|c| c.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(messages.contains("owned by another resource"), "{messages}");
+    assert!(
+        !messages.contains(&victim.ns) && !messages.contains("brand"),
+        "names the victim:\n{messages}"
+    );
+
+    ids.delete("mine", &DeleteParams::default()).await.expect("delete");
+    eventually("attacker identity gone", Duration::from_secs(30), || async {
+        match ids.get_opt("mine").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_string()),
+        }
+    })
+    .await;
+    assert_eq!(
+        emulator::Emulator.writes_to(&resource).await,
+        before,
+        "nothing written to the victim's identity"
+    );
+    ses_client()
+        .await
+        .get_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("the victim's identity is still there");
 }

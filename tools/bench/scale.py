@@ -1097,7 +1097,8 @@ def header(scenario: str, n: int, title: str, mach: dict, started: str, runs: li
         f"- machine: {mach['cpu']}; {mach['mem']}; kernel {mach['kernel']}; "
         f"load average at start {mach['load']} (shared machine)",
         f"- git: {mach['commit']}",
-        f"- operator: release build, own ServiceAccount, leader election on, `RUST_LOG=warn`, "
+        f"- operator: {'release build' if BIN.parent.name == 'release' else f'`{BIN}`'}, own ServiceAccount, "
+        "leader election on, `RUST_LOG=warn`, "
         + (f"flags `{flags}`, the others" if flags else "every flag") + f" at the default ({OP_DEFAULTS})",
         *extra,
         "",

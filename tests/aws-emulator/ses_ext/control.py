@@ -10,8 +10,9 @@ WSGI middleware that serves the admin API and resets this state with moto's
 `/moto-api/reset`.
 
 It also keeps a write log per resource (every SES v2 and SNS call that
-changes or publishes to a configuration set or topic, keyed
-`configuration-set/<name>` or `topic/<ARN>`, so a test can prove that
+changes or publishes to a configuration set, email identity or topic,
+keyed `configuration-set/<name>`, `identity/<name>` or `topic/<ARN>`, so a
+test can prove that
 nothing wrote to another tenant's resource) and denies chosen operations
 to chosen IAM roles: calls signed with credentials from AssumeRole of a
 denied role fail as AWS does when the role's policy lacks the action
@@ -254,13 +255,17 @@ def _role_arn(resp: BaseResponse, access_key: str | None) -> str | None:
 
 
 SES_SET_PATH = re.compile(r"^/v2/email/configuration-sets/([^/]+)")
+SES_IDENTITY_PATH = re.compile(r"^/v2/email/identities/([^/]+)")
 SNS_WRITES = {"CreateTopic", "DeleteTopic", "SetTopicAttributes", "Subscribe", "Publish", "TagResource",
               "UntagResource", "AddPermission", "RemovePermission", "PutDataProtectionPolicy"}
 
 
 def _set_of_arn(arn: str) -> str | None:
-    marker = ":configuration-set/"
-    return f"configuration-set/{arn.split(marker, 1)[1]}" if marker in arn else None
+    """`configuration-set/<name>` or `identity/<name>` of a tagged ARN."""
+    for marker in (":configuration-set/", ":identity/"):
+        if marker in arn:
+            return f"{marker[1:]}{arn.split(marker, 1)[1]}"
+    return None
 
 
 def _written_resource(resp: BaseResponse, operation: str) -> str | None:
@@ -272,6 +277,12 @@ def _written_resource(resp: BaseResponse, operation: str) -> str | None:
         match = SES_SET_PATH.match(resp.path or "")
         if match:
             return f"configuration-set/{unquote(match.group(1))}"
+        match = SES_IDENTITY_PATH.match(resp.path or "")
+        if match:
+            return f"identity/{unquote(match.group(1))}"
+        if operation == "CreateEmailIdentity":
+            name = _json_body(resp).get("EmailIdentity")
+            return f"identity/{name}" if name else None
         if operation == "CreateConfigurationSet":
             name = _json_body(resp).get("ConfigurationSetName")
             return f"configuration-set/{name}" if name else None
