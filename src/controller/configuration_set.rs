@@ -3,14 +3,15 @@
 //! differences, write status.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation};
+use super::{
+    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation, usable_account,
+};
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::Adoption;
 use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
@@ -28,44 +29,11 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     let name = cs.aws_name();
-    let mut access = ctx.account_for(&ns, cs.spec.account_ref.as_deref());
-    if let AccountAccess::NotOurs(account) = &access
-        && !ctx.account_exists(account).await?
-    {
-        // Not another instance's: it does not exist at all.
-        access = AccountAccess::Missing(account.clone());
-    }
-    let (account, account_generation, account_key) = match access {
-        AccountAccess::Missing(account) => {
-            let msg =
-                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
-            // Applied together (GitOps), the account may simply come later;
-            // past the grace period it is a dead end until someone creates it
-            // (which triggers this set at once).
-            let age = cs.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
-                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
-            });
-            // Blocked before AWS: the next unblocked pass must sync at once.
-            ctx.forget(&key);
-            if age > ctx.settings.account_grace {
-                o.stall(&ctx, "AccountNotFound", msg).await?;
-                return Ok(Action::requeue(ctx.settings.drift_interval));
-            }
-            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
-                .await?;
-            return Ok(Action::requeue(
-                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
-            ));
-        }
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::NotAllowed(account) => {
-            let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
-            o.stall(&ctx, "AccountNotAllowed", msg).await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
-        }
-        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
-    };
+    let (account, account_generation, account_key) =
+        match usable_account(&o, &ctx, cs.spec.account_ref.as_deref()).await? {
+            Ok(a) => (a.name, a.generation, a.key),
+            Err(blocked) => return Ok(blocked),
+        };
     // Reputation comes from the rate reader's cache: no AWS call here.
     let evaluation = reputation::evaluate(cs, &ctx);
     if let Some(ev) = &evaluation {

@@ -17,7 +17,7 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of};
+use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of, usable_account};
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
@@ -68,42 +68,11 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
     let name = id.spec.identity.clone();
-    let mut access = ctx.account_for(&ns, id.spec.account_ref.as_deref());
-    if let AccountAccess::NotOurs(account) = &access
-        && !ctx.account_exists(account).await?
-    {
-        // Not another instance's: it does not exist at all.
-        access = AccountAccess::Missing(account.clone());
-    }
-    let (account, account_generation, account_key) = match access {
-        AccountAccess::Missing(account) => {
-            let msg =
-                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
-            // Applied together (GitOps), the account may come later; past
-            // the grace period it is a dead end until someone creates it.
-            let age = id.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
-                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
-            });
-            ctx.forget(&key);
-            if age > ctx.settings.account_grace {
-                o.stall(&ctx, "AccountNotFound", msg).await?;
-                return Ok(Action::requeue(ctx.settings.drift_interval));
-            }
-            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
-                .await?;
-            return Ok(Action::requeue(
-                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
-            ));
-        }
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::NotAllowed(account) => {
-            let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
-            o.stall(&ctx, "AccountNotAllowed", msg).await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
-        }
-        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
-    };
+    let (account, account_generation, account_key) =
+        match usable_account(&o, &ctx, id.spec.account_ref.as_deref()).await? {
+            Ok(a) => (a.name, a.generation, a.key),
+            Err(blocked) => return Ok(blocked),
+        };
     let set = match default_set(id, &ctx, &account) {
         DefaultSet::None => None,
         DefaultSet::Ready(aws_name) => Some(aws_name),

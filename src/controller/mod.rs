@@ -774,6 +774,64 @@ impl<K: Managed> Obj<K> {
     }
 }
 
+/// An SesAccount a namespaced object may use.
+pub struct UsableAccount {
+    pub name: String,
+    pub generation: i64,
+    pub key: AccountKey,
+}
+
+/// Resolves the SesAccount of a namespaced object before any AWS call.
+/// When it cannot be used, the object's condition is written and the
+/// action to return comes back as `Err`: missing (Reconciling for the grace
+/// period, since GitOps may apply the account later, then Stalled), not
+/// allowed (Stalled), another instance's (nothing to do).
+pub async fn usable_account<K: Managed>(
+    o: &Obj<K>,
+    ctx: &Context,
+    account_ref: Option<&str>,
+) -> Result<Result<UsableAccount, Action>, Error> {
+    let obj = &*o.obj;
+    let key = key_of(obj);
+    let ns = obj.namespace().unwrap_or_default();
+    let mut access = ctx.account_for(&ns, account_ref);
+    if let AccountAccess::NotOurs(account) = &access
+        && !ctx.account_exists(account).await?
+    {
+        // Not another instance's: it does not exist at all.
+        access = AccountAccess::Missing(account.clone());
+    }
+    match access {
+        AccountAccess::Allowed { name, generation, key } => Ok(Ok(UsableAccount { name, generation, key })),
+        AccountAccess::NotOurs(_) => Ok(Err(Action::await_change())),
+        AccountAccess::Missing(account) => {
+            let msg =
+                format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
+            let age = obj.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
+                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
+            });
+            // Blocked before AWS: the next unblocked pass must sync at once
+            // (the account's creation triggers it).
+            ctx.forget(&key);
+            if age > ctx.settings.account_grace {
+                o.stall(ctx, "AccountNotFound", msg).await?;
+                return Ok(Err(Action::requeue(ctx.settings.drift_interval)));
+            }
+            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
+                .await?;
+            Ok(Err(Action::requeue(
+                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+            )))
+        }
+        AccountAccess::NotAllowed(account) => {
+            let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
+            o.stall(ctx, "AccountNotAllowed", msg).await?;
+            ctx.forget(&key);
+            Ok(Err(Action::requeue(ctx.settings.drift_interval)))
+        }
+    }
+}
+
 /// Drift checks read AWS from the cached object and go fresh only when
 /// they find something to write: at thousands of objects a fresh GET per
 /// check would be a steady stream of API requests for checks that almost
