@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of, reputation};
+use super::{AccountAccess, Context, Error, Obj, Pass, drive, fingerprint, key_of, reputation, stream};
 use crate::api::conditions::{self, Desired};
 use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
@@ -68,11 +68,14 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         // Before the first rate read: keep what status records.
         None => reputation::stored_pause(cs),
     };
+    // The account's event stream: this set carries a destination to it.
+    let stream_topic = stream::topic_for(&ctx, &account);
     let fp = fingerprint((
         cs.metadata.generation,
         account_generation,
         &account_key,
         pause.is_some(),
+        &stream_topic,
     ));
     let priority = match ctx.pass(&key, fp, &account) {
         Pass::Skip(action) => {
@@ -101,10 +104,37 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         return Ok(later);
     }
     o.ensure_fresh_for(priority)?;
+    // The stream destination is claimed in status before it is created, so
+    // a crash in between never leaves one this set does not know about.
+    let o = if stream_topic.is_some() && o.status().stream_destination.is_none() {
+        let mut status = o.status();
+        status.stream_destination = Some(crate::diff::stream::DESTINATION_NAME.to_string());
+        o.record(status, |cs, s| cs.status = Some(s)).await?
+    } else {
+        o
+    };
+    let cs = &*o.obj;
+    let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
 
-    match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
+    let synced = match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {
+            let period = ctx.drift_period(&account);
+            match ctx.session(&account_key).await {
+                Ok(session) => {
+                    stream::sync_destination(&session, &name, stream_topic.as_deref(), claimed, period, priority)
+                        .await
+                        .map(|claim| (synced, claim))
+                        .map_err(SyncError::Aws)
+                }
+                Err(e) => Err(SyncError::from(e)),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match synced {
+        Ok((synced, claim)) => {
             let mut status = o.status();
+            status.stream_destination = claim.then(|| crate::diff::stream::DESTINATION_NAME.to_string());
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
             status.account = Some(account.clone());
@@ -290,8 +320,21 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     ctx.metrics.remove_set(&ns, &cs.name_any());
+    ctx.live.forget(&ns, &cs.name_any());
     let name = cs.aws_name();
     if cs.spec.deletion_policy == DeletionPolicy::Retain {
+        // The set stays, the operator's stream destination does not: it
+        // would keep publishing to a topic nobody reads (or that is gone).
+        let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
+        if claimed
+            && let AccountAccess::Allowed { key: account_key, .. } =
+                ctx.account_for(&ns, cs.spec.account_ref.as_deref())
+        {
+            let session = ctx.session(&account_key).await?;
+            session
+                .delete_event_destination(&name, crate::diff::stream::DESTINATION_NAME, Priority::Spec)
+                .await?;
+        }
         ctx.event(
             cs,
             EventType::Normal,

@@ -11,7 +11,9 @@
 pub mod account;
 pub mod configuration_set;
 pub mod event_destination;
+pub mod live;
 pub mod reputation;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -158,6 +160,8 @@ pub struct Context {
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
     pub reputation: reputation::ReputationState,
+    /// Live windows filled from the SES event stream.
+    pub live: live::LiveState,
     pub caches: Caches,
     writers: Mutex<Option<Writers>>,
     /// Passes that write (and all cleanups) run at most
@@ -228,6 +232,7 @@ impl Context {
             health,
             recorder,
             reputation: Default::default(),
+            live: Default::default(),
             caches: Caches {
                 sets,
                 destinations,
@@ -1055,6 +1060,8 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         .for_each(|_| future::ready(()));
 
     let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
+    // Leader only, like every AWS call: it runs with the controllers.
+    let consumer = live::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
 
     // Ready (for /readyz) once every cache has its first full list; the
     // caches also feed `ses_reputation_objects` on each scrape.
@@ -1119,6 +1126,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         account_ctrl,
         policy_ctrl,
         rate_reader,
+        consumer,
         readiness,
         closer,
         feeds

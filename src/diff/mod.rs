@@ -4,4 +4,5 @@
 
 pub mod configuration_set;
 pub mod event_destination;
+pub mod stream;
 pub mod topic;

@@ -559,14 +559,20 @@ const IMPLIED: &[(&str, &str, &str)] = &[
     ("sns.rs", "sns:CreateTopic", "sns:TagResource"),
     // SesAccount.spec.roleArn: the SDK's AssumeRoleProvider calls AssumeRole.
     ("mod.rs", "AssumeRoleProvider", "sts:AssumeRole"),
+    // The event stream's queue is created with the ownership tag.
+    ("sqs.rs", "sqs:CreateQueue", "sqs:TagQueue"),
 ];
+
+/// Calls whose IAM action has another name (SQS authorizes a batch as the
+/// single-message action).
+const IAM_ACTION_OF: &[(&str, &str)] = &[("sqs:DeleteMessageBatch", "sqs:DeleteMessage")];
 
 /// `"service:Operation"` string literals in a source file.
 fn operation_labels(source: &str) -> BTreeSet<String> {
     let mut labels = BTreeSet::new();
     for piece in source.split('"').skip(1).step_by(2) {
         if let Some((service, op)) = piece.split_once(':')
-            && ["sesv2", "sns", "cloudwatch", "sts"].contains(&service)
+            && ["sesv2", "sns", "sqs", "cloudwatch", "sts"].contains(&service)
             && !op.is_empty()
             && op.chars().all(|c| c.is_ascii_alphabetic())
         {
@@ -591,6 +597,10 @@ fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
             if label == "sts:GetCallerIdentity" || NOT_AWS_CALLS.contains(&label.as_str()) {
                 continue;
             }
+            let label = IAM_ACTION_OF
+                .iter()
+                .find(|(call, _)| *call == label)
+                .map_or(label.clone(), |(_, action)| action.to_string());
             let (service, op) = label.split_once(':').expect("label");
             needed.insert(format!("{}:{op}", if service == "sesv2" { "ses" } else { service }));
         }
