@@ -160,6 +160,7 @@ pub struct Metrics {
     live_bounce_rate: RateFamily<SetLabels>,
     live_complaint_rate: RateFamily<SetLabels>,
     live_sends: Family<SetLabels, Gauge>,
+    paused: Family<SetLabels, Gauge>,
     stream_events: Family<OutcomeLabels, Counter>,
     stream_newest_age: Gauge<f64, AtomicU64>,
     /// Unix seconds of the newest event counted (age computed per scrape).
@@ -310,6 +311,12 @@ impl Metrics {
             "Sends (recipients) of a configuration set in its live window",
             live_sends.clone(),
         );
+        let paused = Family::<SetLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_paused",
+            "1 while a ReputationPolicy keeps sending through a configuration set paused, else 0",
+            paused.clone(),
+        );
         let stream_events = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "ses_reputation_stream_events",
@@ -328,6 +335,7 @@ impl Metrics {
             live_bounce_rate,
             live_complaint_rate,
             live_sends,
+            paused,
             stream_events,
             stream_newest_age,
             stream_newest: Mutex::new(None),
@@ -440,6 +448,16 @@ impl Metrics {
         self.live_bounce_rate.remove(&labels);
         self.live_complaint_rate.remove(&labels);
         self.live_sends.remove(&labels);
+        self.paused.remove(&labels);
+    }
+
+    /// Whether a policy keeps the set paused.
+    pub fn set_set_paused(&self, namespace: &str, set: &str, paused: bool) {
+        let labels = SetLabels {
+            namespace: namespace.to_string(),
+            configuration_set: set.to_string(),
+        };
+        self.paused.get_or_create(&labels).set(i64::from(paused));
     }
 
     /// Live counts of one set; a rate without sends has no series.

@@ -42,8 +42,8 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Per set: last trigger, the verdict it carried, and whether events
 /// arrived since.
 type Triggers = HashMap<String, (Instant, Option<Level>, bool)>;
-/// (SesAccount, AWS set name) -> set key, and when it was built.
-type Index = (Option<Instant>, HashMap<(String, String), String>);
+/// (SesAccount, AWS set name) -> set key.
+type Index = HashMap<(String, String), String>;
 
 /// Per-set windows and the consumer's counters.
 pub struct LiveState {
@@ -54,7 +54,8 @@ pub struct LiveState {
     /// arrived since.
     triggers: Mutex<Triggers>,
     /// (SesAccount, AWS set name) -> set key, rebuilt from the cache when
-    /// a name is missing (at most once a second).
+    /// a name is missing (at most once per batch, so foreign messages
+    /// cannot make every message scan the cache).
     index: Mutex<Index>,
     pub consumed: AtomicU64,
     pub malformed: AtomicU64,
@@ -118,32 +119,35 @@ impl LiveState {
         })
     }
 
-    fn lookup(&self, ctx: &Context, account: &str, aws_name: &str) -> Option<String> {
+    fn lookup(&self, ctx: &Context, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let key = (account.to_string(), aws_name.to_string());
-        if let Some(k) = index.1.get(&key) {
+        if let Some(k) = index.get(&key) {
             return Some(k.clone());
         }
-        if index.0.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+        if *rebuilt {
             return None;
         }
-        let mut map = HashMap::new();
-        for cs in ctx.caches.sets.state() {
-            let Some(aws) = cs.status.as_ref().and_then(|s| s.aws_name.clone()) else {
-                continue;
-            };
-            let acct = cs
-                .spec
-                .account_ref
-                .clone()
-                .unwrap_or_else(|| ctx.settings.default_account.clone());
-            map.insert(
-                (acct, aws),
-                set_key(&cs.namespace().unwrap_or_default(), &cs.name_any()),
-            );
-        }
-        *index = (Some(Instant::now()), map);
-        index.1.get(&key).cloned()
+        *rebuilt = true;
+        // By the spec's name: events can arrive before status records it.
+        *index = ctx
+            .caches
+            .sets
+            .state()
+            .iter()
+            .map(|cs| {
+                let acct = cs
+                    .spec
+                    .account_ref
+                    .clone()
+                    .unwrap_or_else(|| ctx.settings.default_account.clone());
+                (
+                    (acct, cs.aws_name()),
+                    set_key(&cs.namespace().unwrap_or_default(), &cs.name_any()),
+                )
+            })
+            .collect();
+        index.get(&key).cloned()
     }
 
     /// Counts one batch; returns the sets it touched. Messages that do not
@@ -152,6 +156,7 @@ impl LiveState {
     pub fn count(&self, ctx: &Context, account: &str, account_id: &str, messages: &[Received]) -> HashSet<String> {
         let now = Timestamp::now();
         let (mut malformed, mut foreign) = (0u64, 0u64);
+        let mut rebuilt = false;
         let mut events = Vec::with_capacity(messages.len());
         for m in messages {
             let event = match window::parse(&m.body) {
@@ -167,7 +172,7 @@ impl LiveState {
                 foreign += 1;
                 continue;
             }
-            let Some(key) = self.lookup(ctx, account, &event.set) else {
+            let Some(key) = self.lookup(ctx, account, &event.set, &mut rebuilt) else {
                 foreign += 1;
                 continue;
             };
@@ -412,9 +417,14 @@ fn verdict(cs: &ConfigurationSet, ctx: &Context) -> Option<Level> {
 
 /// Runs the consumers of every streaming account until `shutdown`.
 pub async fn run_consumer(ctx: Arc<Context>, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
+    // Events name sets: counting before the set cache is listed would drop
+    // them as foreign.
     tokio::select! {
         _ = &mut shutdown => return,
-        _ = ctx.caches.accounts.wait_until_ready() => {}
+        _ = async {
+            let _ = ctx.caches.accounts.wait_until_ready().await;
+            let _ = ctx.caches.sets.wait_until_ready().await;
+        } => {}
     }
     let mut queues: HashMap<(String, AccountKey, String), tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_refresh = Instant::now();

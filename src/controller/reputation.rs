@@ -385,6 +385,7 @@ impl SetEvaluation {
             rep::known_value(self.cw_levels.complaint, self.cw_reading.complaint),
             self.levels.overall().gauge(),
         );
+        metrics.set_set_paused(namespace, name, self.paused().is_some());
         if let Some(live) = &self.live {
             let s = &live.summary;
             metrics.set_set_live(namespace, name, s.bounce_rate, s.complaint_rate, s.counts.sends);

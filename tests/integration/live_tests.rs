@@ -13,9 +13,9 @@ use ses_reputation_operator::controller::Context;
 use crate::configuration_set_tests::cs_object;
 use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually, unique};
 
-const SENDER: &str = "sender@live.example.com";
+pub const SENDER: &str = "sender@live.example.com";
 
-fn world_options(region: &'static str) -> WorldOptions {
+pub fn world_options(region: &'static str) -> WorldOptions {
     WorldOptions {
         region,
         rate_interval: Duration::from_secs(1),
@@ -25,7 +25,7 @@ fn world_options(region: &'static str) -> WorldOptions {
 
 /// Turns the World's SesAccount stream on (or off) and returns its status
 /// once the stream is there (or gone).
-async fn set_stream(w: &World, region: &str, enabled: bool) -> Value {
+pub async fn set_stream(w: &World, region: &str, enabled: bool) -> Value {
     let accounts: Api<SesAccount> = Api::all(w.client.clone());
     apply_json(
         &accounts,
@@ -50,7 +50,7 @@ async fn set_stream(w: &World, region: &str, enabled: bool) -> Value {
     .await
 }
 
-fn policy(name: &str, tier: &str, minimum_sends: u32) -> Value {
+pub fn policy(name: &str, tier: &str, minimum_sends: u32) -> Value {
     json!({
         "apiVersion": "ses.reputation.io/v1alpha1", "kind": "ReputationPolicy",
         "metadata": {"name": name},
@@ -63,7 +63,7 @@ fn policy(name: &str, tier: &str, minimum_sends: u32) -> Value {
     })
 }
 
-fn set(name: &str, aws_name: &str, tier: &str) -> Value {
+pub fn live_test_set(name: &str, aws_name: &str, tier: &str) -> Value {
     let mut obj = cs_object(name, json!({"name": aws_name}));
     obj["metadata"]["labels"] = json!({"tier": tier});
     obj
@@ -74,7 +74,7 @@ async fn ses_in(region: &str) -> aws_sdk_sesv2::Client {
 }
 
 /// Waits until the set carries the operator's stream destination.
-async fn wait_stream_destination(sets: &Api<ConfigurationSet>, name: &str) -> ConfigurationSet {
+pub async fn wait_stream_destination(sets: &Api<ConfigurationSet>, name: &str) -> ConfigurationSet {
     eventually(
         &format!("{name} stream destination"),
         Duration::from_secs(60),
@@ -106,7 +106,7 @@ async fn destination_names(ses: &aws_sdk_sesv2::Client, set: &str) -> Vec<String
 }
 
 /// SendEmail through `set` to `to`: Ok, or AWS's error code.
-async fn send(ses: &aws_sdk_sesv2::Client, set: &str, to: &str) -> Result<(), String> {
+pub async fn send(ses: &aws_sdk_sesv2::Client, set: &str, to: &str) -> Result<(), String> {
     use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
     let text = |s: &str| Content::builder().data(s).build().expect("content");
     ses.send_email()
@@ -181,8 +181,8 @@ async fn a_spike_trips_the_breaker_in_seconds_while_another_set_keeps_sending_an
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
     apply_json(&policies, policy("breaker", "campaign", 100)).await;
     let (campaign, marketing) = (unique("campaign"), unique("marketing"));
-    apply_json(&sets, set("campaign", &campaign, "campaign")).await;
-    apply_json(&sets, set("marketing", &marketing, "marketing")).await;
+    apply_json(&sets, live_test_set("campaign", &campaign, "campaign")).await;
+    apply_json(&sets, live_test_set("marketing", &marketing, "marketing")).await;
     wait_stream_destination(&sets, "campaign").await;
     wait_stream_destination(&sets, "marketing").await;
     let ses = ses_in(REGION).await;
@@ -267,7 +267,7 @@ async fn below_minimum_sends_nothing_trips() {
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
     apply_json(&policies, policy("breaker", "small", 100)).await;
     let aws = unique("small");
-    apply_json(&sets, set("small", &aws, "small")).await;
+    apply_json(&sets, live_test_set("small", &aws, "small")).await;
     wait_stream_destination(&sets, "small").await;
     let ses = ses_in(REGION).await;
     ses.create_email_identity().email_identity(SENDER).send().await.ok();
@@ -288,7 +288,7 @@ async fn below_minimum_sends_nothing_trips() {
 
 /// One SES event record as SES publishes it (the emulator's simulator has
 /// no soft bounce, so the test publishes the record to the stream topic).
-fn record(set: &str, kind: &str, extra: Value) -> String {
+pub fn record(set: &str, kind: &str, extra: Value) -> String {
     let mut v = json!({
         "eventType": kind,
         "mail": {
@@ -314,7 +314,7 @@ async fn soft_bounces_do_not_count_and_malformed_messages_are_dropped_and_counte
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
     apply_json(&policies, policy("breaker", "soft", 10)).await;
     let aws = unique("soft");
-    apply_json(&sets, set("soft", &aws, "soft")).await;
+    apply_json(&sets, live_test_set("soft", &aws, "soft")).await;
     wait_stream_destination(&sets, "soft").await;
     let sns = aws_sdk_sns::Client::new(&emulator::sdk_config_in(REGION).await);
     let publish = |body: String| {
@@ -375,7 +375,7 @@ async fn the_stream_is_deleted_on_opt_out_and_with_the_account_nothing_orphaned(
     let stream = set_stream(&w, REGION, true).await;
     let sets: Api<ConfigurationSet> = w.api();
     let aws = unique("cleanup");
-    apply_json(&sets, set("cleanup", &aws, "none")).await;
+    apply_json(&sets, live_test_set("cleanup", &aws, "none")).await;
     wait_stream_destination(&sets, "cleanup").await;
     let config = emulator::sdk_config_in(REGION).await;
     let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));

@@ -12,6 +12,7 @@ mod crd_files;
 mod emulator_tests;
 mod event_destination_tests;
 mod ground_tests;
+mod live_bench;
 mod live_tests;
 mod operations_tests;
 mod reputation_tests;
