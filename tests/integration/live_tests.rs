@@ -475,3 +475,50 @@ async fn the_stream_is_deleted_on_opt_out_and_with_the_account_nothing_orphaned(
         "stream left behind after the account was deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_breaker_trips_through_sqs_and_ses_server_errors() {
+    const REGION: &str = "ap-northeast-2";
+    let w = World::with("live-faults", world_options(REGION)).await;
+    set_stream(&w, REGION, true).await;
+    let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+    apply_json(&policies, policy("breaker", "campaign", 100)).await;
+    let aws = unique("faulty");
+    apply_json(&sets, live_test_set("faulty", &aws, "campaign")).await;
+    wait_stream_destination(&sets, "faulty").await;
+    let ses = ses_in(REGION).await;
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+
+    // Half of the SES v2, SNS and SQS calls in this region fail with a 500.
+    let mut faults = emulator::fault_lock().await;
+    faults.set_faults_with_sqs_in(REGION, 0.5).await;
+    let mut i = 0;
+    let refused = loop {
+        let to = if i % 10 == 9 {
+            "bounce@simulator.amazonses.com"
+        } else {
+            "success@simulator.amazonses.com"
+        };
+        match send(&ses, &aws, to).await {
+            Ok(()) => i += 1,
+            // The sender's own calls fail too; it retries like any client.
+            Err(code) if code == "InternalFailure" => {}
+            Err(code) => break code,
+        }
+        assert!(i < 5000, "never paused");
+        if i >= 300 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(refused, "SendingPausedException");
+    let failed: u64 = w
+        .all_calls()
+        .iter()
+        .filter(|(k, _)| k.starts_with("sqs:") && k.ends_with(":Server"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(failed > 0, "the consumer met no SQS errors: {:?}", w.all_calls());
+    drop(faults);
+    let cs = sets.get("faulty").await.expect("set");
+    assert!(cs.status.and_then(|s| s.pause).is_some());
+}
