@@ -116,24 +116,21 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let cs = &*o.obj;
     let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
 
-    let synced = match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
+    match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {
-            let period = ctx.drift_period(&account);
-            match ctx.session(&account_key).await {
-                Ok(session) => {
+            // The stream destination after the set: a failure there must not
+            // hold back recording (and announcing) a pause SES already has.
+            let stream = async {
+                let session = ctx.session(&account_key).await?;
+                let period = ctx.drift_period(&account);
+                Ok::<_, Error>(
                     stream::sync_destination(&session, &name, stream_topic.as_deref(), claimed, period, priority)
-                        .await
-                        .map(|claim| (synced, claim))
-                        .map_err(SyncError::Aws)
-                }
-                Err(e) => Err(SyncError::from(e)),
+                        .await?,
+                )
             }
-        }
-        Err(e) => Err(e),
-    };
-    match synced {
-        Ok((synced, claim)) => {
+            .await;
             let mut status = o.status();
+            let claim = *stream.as_ref().unwrap_or(&claimed);
             status.stream_destination = claim.then(|| crate::diff::stream::DESTINATION_NAME.to_string());
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
@@ -149,7 +146,22 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
                 let session = ctx.session(&account_key).await.ok();
                 ev.announce(cs, &ctx, session.as_deref(), true).await;
             }
-            Ok(ctx.synced(&key, fp, &account))
+            match stream {
+                Ok(_) => Ok(ctx.synced(&key, fp, &account)),
+                // No free destination slot (SES allows 10), or refused:
+                // said once per drift period, when it is tried again.
+                Err(Error::Aws(e)) if e.is_terminal() => {
+                    let note = format!("the event stream destination cannot be created: {e}");
+                    ctx.event(cs, EventType::Warning, "StreamDestinationFailed", note).await;
+                    ctx.stalled(&key, fp, &account);
+                    Err(Error::Stalled(e))
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "stream destination not in sync, backing off");
+                    ctx.failed(&key, fp, priority);
+                    Err(e)
+                }
+            }
         }
         Err(SyncError::Kube(e)) => Err(e),
         Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {

@@ -479,9 +479,9 @@ impl Context {
 
     /// Recomputes each account's drift period: the configured interval, or
     /// longer when one round of drift reads (one per set, one destination
-    /// list per set with destinations, one GetAccount) needs more than the
-    /// drift share of the account's SES rate. Shown in SesAccount status
-    /// and on /metrics.
+    /// list per set with destinations or a stream destination, one
+    /// GetAccount) needs more than the drift share of the account's SES
+    /// rate. Shown in SesAccount status and on /metrics.
     pub fn refresh_drift_periods(&self) {
         let mut checks: HashMap<String, i64> = HashMap::new();
         let mut with_destinations: std::collections::HashSet<(String, String)> = Default::default();
@@ -494,7 +494,10 @@ impl Context {
         for cs in self.caches.sets.state() {
             let account = cs.spec.account_ref.as_deref().unwrap_or(&self.settings.default_account);
             let key = (cs.namespace().unwrap_or_default(), cs.name_any());
-            *checks.entry(account.to_string()).or_default() += 1 + i64::from(with_destinations.contains(&key));
+            // The stream's destination is checked with the same list read.
+            let lists =
+                with_destinations.contains(&key) || cs.status.as_ref().is_some_and(|s| s.stream_destination.is_some());
+            *checks.entry(account.to_string()).or_default() += 1 + i64::from(lists);
         }
         let drift_rate = self.settings.aws.ses_calls_per_second * self.settings.aws.drift_share * 0.95;
         let configured = self.settings.drift_interval;

@@ -519,6 +519,13 @@ async fn the_breaker_trips_through_sqs_and_ses_server_errors() {
         .sum();
     assert!(failed > 0, "the consumer met no SQS errors: {:?}", w.all_calls());
     drop(faults);
-    let cs = sets.get("faulty").await.expect("set");
-    assert!(cs.status.and_then(|s| s.pause).is_some());
+    // Status follows SES once the set's reconcile gets through.
+    eventually("the pause in status", Duration::from_secs(60), || async {
+        let cs = sets.get("faulty").await.map_err(|e| e.to_string())?;
+        match cs.status.and_then(|s| s.pause) {
+            Some(p) => Ok(p),
+            None => Err("not recorded yet".into()),
+        }
+    })
+    .await;
 }
