@@ -104,20 +104,24 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         return Ok(later);
     }
     o.ensure_fresh_for(priority)?;
-    // The stream destination is claimed in status before it is created, so
-    // a crash in between never leaves one this set does not know about.
-    let o = if stream_topic.is_some() && o.status().stream_destination.is_none() {
-        let mut status = o.status();
-        status.stream_destination = Some(crate::diff::stream::DESTINATION_NAME.to_string());
-        o.record(status, |cs, s| cs.status = Some(s)).await?
-    } else {
-        o
-    };
-    let cs = &*o.obj;
+    let fresh = o.obj.clone();
+    let cs = &*fresh;
     let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
 
     match sync(cs, &ctx, &account_key, &name, priority, pause.is_some()).await {
         Ok(synced) => {
+            // The set is this object's now (created, or its owner tag
+            // checked). The stream destination is claimed in status before
+            // it is created, so a crash in between never leaves one this set
+            // does not know about; never on a set owned by someone else.
+            let o = if stream_topic.is_some() && !claimed {
+                let mut status = o.status();
+                status.stream_destination = Some(crate::diff::stream::DESTINATION_NAME.to_string());
+                o.record(status, |cs, s| cs.status = Some(s)).await?
+            } else {
+                o
+            };
+            let claimed = claimed || stream_topic.is_some();
             // The stream destination after the set: a failure there must not
             // hold back recording (and announcing) a pause SES already has.
             let stream = async {

@@ -377,11 +377,44 @@ async fn the_stream_is_deleted_on_opt_out_and_with_the_account_nothing_orphaned(
     let aws = unique("cleanup");
     apply_json(&sets, live_test_set("cleanup", &aws, "none")).await;
     wait_stream_destination(&sets, "cleanup").await;
+    // A set kept in AWS on deletion keeps nothing of the stream.
+    let kept = unique("kept");
+    let mut retained = live_test_set("kept", &kept, "none");
+    retained["spec"]["deletionPolicy"] = json!("Retain");
+    apply_json(&sets, retained).await;
+    wait_stream_destination(&sets, "kept").await;
     let config = emulator::sdk_config_in(REGION).await;
     let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
     let ses = ses_in(REGION).await;
     let topic = stream["topicArn"].as_str().expect("topic").to_string();
     let queue = stream["queueUrl"].as_str().expect("queue").to_string();
+    assert!(
+        destination_names(&ses, &kept)
+            .await
+            .contains(&"ses-reputation-operator-stream".to_string())
+    );
+    sets.delete("kept", &DeleteParams::default())
+        .await
+        .expect("delete kept");
+    eventually("the kept set deleted", Duration::from_secs(60), || async {
+        match sets.get_opt("kept").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    let left = ses
+        .get_configuration_set_event_destinations()
+        .configuration_set_name(&kept)
+        .send()
+        .await
+        .expect("the retained set is still in SES");
+    assert!(
+        left.event_destinations()
+            .iter()
+            .all(|d| d.name() != "ses-reputation-operator-stream"),
+        "the retained set kept the stream destination"
+    );
 
     // The topic only lets SES publish for this account's sets; the queue
     // only takes the topic's messages, delivered raw.
