@@ -851,12 +851,22 @@ async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result
             breaching.push(crate::api::reputation_policy::Breach {
                 configuration_set: cs.name_any(),
                 level: level.as_str().to_string(),
-                detail: format!(
-                    "bounce {} / complaint {} (thresholds from {})",
-                    r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
-                    r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
-                    r.thresholds_from.as_deref().unwrap_or("AWS")
-                ),
+                detail: match (r.source.as_deref(), r.live.as_ref()) {
+                    // The live source drove the level: its rates are the news.
+                    (Some("Events"), Some(live)) => format!(
+                        "live bounce {} / complaint {} over {} (thresholds from {})",
+                        live.bounce_rate_percent.as_deref().unwrap_or("n/a"),
+                        live.complaint_rate_percent.as_deref().unwrap_or("n/a"),
+                        live.window,
+                        r.thresholds_from.as_deref().unwrap_or("AWS")
+                    ),
+                    _ => format!(
+                        "bounce {} / complaint {} (thresholds from {})",
+                        r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
+                        r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
+                        r.thresholds_from.as_deref().unwrap_or("AWS")
+                    ),
+                },
             });
         }
     }

@@ -231,6 +231,17 @@ async fn a_spike_trips_the_breaker_in_seconds_while_another_set_keeps_sending_an
     assert_eq!(live["window"], "15m");
     assert!(live["hardBounces"].as_i64() >= Some(10), "{live}");
     assert_eq!(live["topHardBounceDomains"][0]["name"], "simulator.amazonses.com");
+    // The policy names the breach with the live rate.
+    let breach = eventually("the policy lists the breach", Duration::from_secs(30), || async {
+        let p = policies.get("breaker").await.map_err(|e| e.to_string())?;
+        let breaching = p.status.map(|s| s.breaching).unwrap_or_default();
+        breaching
+            .into_iter()
+            .find(|b| b.configuration_set == "campaign")
+            .ok_or_else(|| "not breaching yet".to_string())
+    })
+    .await;
+    assert!(breach.detail.starts_with("live bounce"), "{}", breach.detail);
     let (sending, reason, _) = condition(&status.conditions, "SendingEnabled").expect("SendingEnabled");
     assert_eq!((sending.as_str(), reason.as_str()), ("False", "PausedByPolicy"));
     // Recipient addresses never reach status.
