@@ -26,13 +26,22 @@ pub fn world_options(region: &'static str) -> WorldOptions {
 /// Turns the World's SesAccount stream on (or off) and returns its status
 /// once the stream is there (or gone).
 pub async fn set_stream(w: &World, region: &str, enabled: bool) -> Value {
+    set_stream_with(w, region, enabled, json!({})).await
+}
+
+/// [`set_stream`] with more of the SesAccount's spec.
+async fn set_stream_with(w: &World, region: &str, enabled: bool, extra: Value) -> Value {
     let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let mut spec = json!({"region": region, "eventStream": {"enabled": enabled}});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
     apply_json(
         &accounts,
         json!({
             "apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
             "metadata": {"name": w.account, "labels": {"test": w.ns}},
-            "spec": {"region": region, "eventStream": {"enabled": enabled}},
+            "spec": spec,
         }),
     )
     .await;
@@ -572,4 +581,69 @@ async fn the_breaker_trips_through_sqs_and_ses_server_errors() {
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alert_says_the_event_stream_drove_the_level() {
+    const REGION: &str = "eu-central-1";
+    let w = World::with("live-alert", world_options(REGION)).await;
+    let config = emulator::sdk_config_in(REGION).await;
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
+    let (queue_url, queue_arn) = emulator::sqs_queue(REGION, "live-alerts").await;
+    let topic = sns
+        .create_topic()
+        .name(unique("live-alerts"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    set_stream_with(&w, REGION, true, json!({"notify": {"allowedTopicArns": [topic]}})).await;
+    let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+    let mut p = policy("breaker", "campaign", 100);
+    p["spec"]["actions"]["notify"] = json!({"topicArn": topic});
+    apply_json(&policies, p).await;
+    let aws = unique("alerted");
+    apply_json(&sets, live_test_set("alerted", &aws, "campaign")).await;
+    wait_stream_destination(&sets, "alerted").await;
+    let ses = ses_in(REGION).await;
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+    let (accepted, refused) = spike(&ses, &aws, 300, 10).await;
+    assert!(accepted >= 100, "{accepted}");
+    if refused.is_none() {
+        eventually("SES refuses the set", Duration::from_secs(30), || async {
+            send(&ses, &aws, "success@simulator.amazonses.com")
+                .await
+                .err()
+                .ok_or_else(|| "accepted".to_string())
+        })
+        .await;
+    }
+    let alert = eventually("the Critical alert", Duration::from_secs(30), || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        out.messages()
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m.body().unwrap_or_default()).ok())
+            .find(|a| a["level"] == "Critical")
+            .ok_or_else(|| "no Critical alert yet".to_string())
+    })
+    .await;
+    assert_eq!(alert["source"], "Events", "{alert}");
+    assert_eq!(alert["metric"], "bounceRate", "{alert}");
+    assert_eq!(alert["paused"], true, "{alert}");
+    assert!(alert["value"].as_f64() >= Some(0.05), "{alert}");
 }
