@@ -222,6 +222,8 @@ async fn all_on_render_is_accepted_by_the_apiserver() {
         "PodDisruptionBudget",
         "Role",
         "ClusterRole",
+        // The Grafana dashboard.
+        "ConfigMap",
     ] {
         assert!(
             yaml.contains(&format!("\nkind: {kind}\n")),
