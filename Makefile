@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale demo readme-test
+.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale bench-live demo readme-test
 
 all: build
 
@@ -74,3 +74,15 @@ SES_RPS ?= 1000
 RUNS ?= 1
 bench-scale:
 	N=$(N) SES_RPS=$(SES_RPS) RUNS=$(RUNS) tools/bench/scale.sh
+
+## Live-source benchmarks (not tests): the window's CPU per event and
+## memory per 1,000 sets (release build of src/reputation/live.rs alone),
+## then on the ground the time to protect (RUNS spikes, median) and the
+## consumer's drain rate beside the emulator's own (EVENTS events).
+## Prints Markdown for docs/benchmarks.md.
+EVENTS ?= 5000
+LIVE_RUNS ?= 5
+bench-live:
+	cd tools/bench/live-micro && $(CARGO) run --release --quiet
+	RUNS=$(LIVE_RUNS) tools/ground.sh run -- $(CARGO) test --test integration -- --ignored --nocapture --test-threads=1 live_bench::bench_time_to_protect
+	EVENTS=$(EVENTS) tools/ground.sh run -- $(CARGO) test --test integration -- --ignored --nocapture --test-threads=1 live_bench::bench_consumer_throughput

@@ -58,6 +58,11 @@ struct SetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AccountLabels {
     account: String,
 }
@@ -152,6 +157,14 @@ pub struct Metrics {
     ses_waiting: Family<QueueLabels, Gauge>,
     scheduler_source: Mutex<Option<SchedulerSource>>,
     drift_period: RateFamily<AccountLabels>,
+    live_bounce_rate: RateFamily<SetLabels>,
+    live_complaint_rate: RateFamily<SetLabels>,
+    live_sends: Family<SetLabels, Gauge>,
+    paused: Family<SetLabels, Gauge>,
+    stream_events: Family<OutcomeLabels, Counter>,
+    stream_newest_age: Gauge<f64, AtomicU64>,
+    /// Unix seconds of the newest event counted (age computed per scrape).
+    stream_newest: Mutex<Option<f64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -280,8 +293,52 @@ impl Metrics {
             Unit::Seconds,
             drift_period.clone(),
         );
+        let live_bounce_rate = RateFamily::<SetLabels>::default();
+        registry.register(
+            "ses_reputation_live_bounce_rate",
+            "Hard-bounce rate of a configuration set over its live window (fraction 0-1, from the SES event stream)",
+            live_bounce_rate.clone(),
+        );
+        let live_complaint_rate = RateFamily::<SetLabels>::default();
+        registry.register(
+            "ses_reputation_live_complaint_rate",
+            "Complaint rate of a configuration set over its live window (fraction 0-1, from the SES event stream)",
+            live_complaint_rate.clone(),
+        );
+        let live_sends = Family::<SetLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_live_sends",
+            "Sends (recipients) of a configuration set in its live window",
+            live_sends.clone(),
+        );
+        let paused = Family::<SetLabels, Gauge>::default();
+        registry.register(
+            "ses_reputation_paused",
+            "1 while a ReputationPolicy keeps sending through a configuration set paused, else 0",
+            paused.clone(),
+        );
+        let stream_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_stream_events",
+            "SES event stream messages consumed, by outcome (counted, malformed, foreign)",
+            stream_events.clone(),
+        );
+        let stream_newest_age = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "ses_reputation_stream_newest_event_age",
+            "Age of the newest SES event counted (its send time), at scrape time",
+            Unit::Seconds,
+            stream_newest_age.clone(),
+        );
         Self {
             registry,
+            live_bounce_rate,
+            live_complaint_rate,
+            live_sends,
+            paused,
+            stream_events,
+            stream_newest_age,
+            stream_newest: Mutex::new(None),
             ses_rate,
             ses_waiting,
             scheduler_source: Mutex::new(None),
@@ -388,6 +445,45 @@ impl Metrics {
         self.bounce_rate.remove(&labels);
         self.complaint_rate.remove(&labels);
         self.level.remove(&labels);
+        self.live_bounce_rate.remove(&labels);
+        self.live_complaint_rate.remove(&labels);
+        self.live_sends.remove(&labels);
+        self.paused.remove(&labels);
+    }
+
+    /// Whether a policy keeps the set paused.
+    pub fn set_set_paused(&self, namespace: &str, set: &str, paused: bool) {
+        let labels = SetLabels {
+            namespace: namespace.to_string(),
+            configuration_set: set.to_string(),
+        };
+        self.paused.get_or_create(&labels).set(i64::from(paused));
+    }
+
+    /// Live counts of one set; a rate without sends has no series.
+    pub fn set_set_live(&self, namespace: &str, set: &str, bounce: Option<f64>, complaint: Option<f64>, sends: u32) {
+        let labels = SetLabels {
+            namespace: namespace.to_string(),
+            configuration_set: set.to_string(),
+        };
+        set_or_remove(&self.live_bounce_rate, &labels, bounce);
+        set_or_remove(&self.live_complaint_rate, &labels, complaint);
+        self.live_sends.get_or_create(&labels).set(i64::from(sends));
+    }
+
+    /// Stream messages by outcome (`counted`, `malformed`, `foreign`).
+    pub fn stream_events(&self, outcome: &'static str, n: u64) {
+        if n > 0 {
+            self.stream_events.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
+        }
+    }
+
+    /// The send time of the newest event counted (unix seconds).
+    pub fn stream_newest(&self, unix_seconds: f64) {
+        let mut newest = self.stream_newest.lock().unwrap_or_else(|p| p.into_inner());
+        if newest.is_none_or(|n| n < unix_seconds) {
+            *newest = Some(unix_seconds);
+        }
     }
 
     /// Account-level rates of one SesAccount; `None` removes that series.
@@ -421,6 +517,10 @@ impl Metrics {
     pub fn encode(&self) -> String {
         self.refresh_objects();
         self.refresh_schedulers();
+        if let Some(newest) = *self.stream_newest.lock().unwrap_or_else(|p| p.into_inner()) {
+            let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+            self.stream_newest_age.set((now - newest).max(0.0));
+        }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             // Writing to a String only fails if a metric's encoder does;

@@ -141,12 +141,26 @@ wait_for "SES accepts mail through 'transactional' again" sends transactional
 show_conditions transactional
 show kubectl get sescs -n "$ns"
 
+header "Step 5: a campaign with 10% bounces, paused within seconds by the live breaker"
+say "The SesAccount streams SES events (spec.eventStream) to an operator-owned SNS topic and"
+say "SQS queue; policy 'campaigns' (deploy/examples/campaign.yaml) has breaker {window: 15m,"
+say "minimumSends: 100}. 300 mails through 'campaign', every 10th to bounce@simulator:"
+show kubectl get sesacct default -o jsonpath='{.status.eventStream}{"\n"}'
+aws_ spike campaign "$sender" 300 10
+wait_for "the breaker paused 'campaign' (SendingEnabled False/PausedByPolicy)" \
+  cs_cond_is campaign SendingEnabled False/PausedByPolicy
+wait_for "SES refuses mail through 'campaign'" refuses campaign
+show kubectl get sescs -n "$ns" campaign -o jsonpath='{.status.pause.reason}{"\n"}source: {.status.reputation.source}{"\n"}live: {.status.reputation.live}{"\n"}'
+wait_for "'marketing' keeps sending" sends marketing
+say "The Live bounce column comes from the event stream; Bounce/Complaint stay CloudWatch's:"
+show kubectl get sescs -n "$ns"
+
 if [[ -n "${DEMO_EXIT:-}" ]]; then
   header "${green}All steps passed${off}"
   exit 0
 fi
 
-header "Step 5: everything keeps running; try it yourself (Ctrl-C stops it all)"
+header "Step 6: everything keeps running; try it yourself (Ctrl-C stops it all)"
 cat <<EOF
   export KUBECONFIG=$KUBECONFIG
   kubectl get ses -A

@@ -6,6 +6,9 @@
     demo_aws.py bounces QUEUE_URL [SECONDS]   wait for SES Bounce events on the queue, print them
     demo_aws.py bounce-rate SET VALUE MINUTES_AGO
                                               put one Reputation.BounceRate datapoint
+    demo_aws.py spike SET FROM N BOUNCE_EVERY send N mails through SET, every BOUNCE_EVERYth
+                                              to the bounce simulator, until SES refuses one;
+                                              print how many went out and how long it took
 
 Endpoint, region and credentials come from the environment (AWS_ENDPOINT_URL...).
 Exit status 1 with the AWS error on stderr when a call fails.
@@ -83,7 +86,28 @@ def bounce_rate(config_set, value, minutes_ago):
     )
 
 
-COMMANDS = {"queue": queue, "identity": identity, "send": send, "bounces": bounces, "bounce-rate": bounce_rate}
+def spike(config_set, sender, n, bounce_every):
+    ses = client("sesv2")
+    started = time.monotonic()
+    sent = 0
+    for i in range(int(n)):
+        to = "bounce@simulator.amazonses.com" if i % int(bounce_every) == int(bounce_every) - 1 else "success@simulator.amazonses.com"
+        try:
+            ses.send_email(
+                FromEmailAddress=sender,
+                Destination={"ToAddresses": [to]},
+                Content={"Simple": {"Subject": {"Data": "campaign"}, "Body": {"Text": {"Data": "Big sale"}}}},
+                ConfigurationSetName=config_set,
+            )
+            sent += 1
+        except ClientError as e:
+            code = e.response["Error"]["Code"]
+            print(f"   SES accepted {sent} mails, then refused with {code} {time.monotonic() - started:.1f} s after the first")
+            return
+    print(f"   SES accepted all {sent} mails in {time.monotonic() - started:.1f} s")
+
+
+COMMANDS = {"spike": spike, "queue": queue, "identity": identity, "send": send, "bounces": bounces, "bounce-rate": bounce_rate}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -80,6 +80,14 @@ pub struct SesAccountSpec {
     /// tenant cannot take over a set Terraform or the console manages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<AdoptionPermissions>,
+    /// The SES event stream of this account, for live rates and the
+    /// breaker (ReputationPolicy `spec.breaker`): an operator-owned SNS
+    /// topic, an SQS queue only that topic may send to, a raw-delivery
+    /// subscription, and on every ConfigurationSet of the account an
+    /// operator-owned event destination (one of SES's 10 per set).
+    /// Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_stream: Option<EventStreamSpec>,
 }
 
 /// Who may adopt unowned sets in an account.
@@ -89,6 +97,36 @@ pub struct AdoptionPermissions {
     /// Namespaces (by label) whose ConfigurationSets may adopt. `{}`
     /// allows every namespace the account allows.
     pub allowed_namespaces: LabelSelector,
+}
+
+/// The account's SES event stream.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventStreamSpec {
+    /// Create the stream (and delete it when turned off).
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+impl SesAccountSpec {
+    /// Whether the account asks for the event stream.
+    pub fn event_stream_enabled(&self) -> bool {
+        self.event_stream.as_ref().is_some_and(|s| s.enabled)
+    }
+}
+
+/// The stream's AWS resources, once created.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventStreamStatus {
+    /// The SNS topic SES publishes the sets' events to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    /// The SQS queue the operator reads them from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_arn: Option<String>,
 }
 
 /// Alert targets an SesAccount permits.
@@ -164,6 +202,9 @@ pub struct SesAccountStatus {
     /// take more than the drift share of the SES budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftStatus>,
+    /// The event stream's resources (spec.eventStream), while they exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_stream: Option<EventStreamStatus>,
 }
 
 /// The drift-check schedule of an account.

@@ -24,6 +24,7 @@ use super::DeletionPolicy;
     printcolumn(name = "Sending", type_ = "string", json_path = ".status.conditions[?(@.type==\"SendingEnabled\")].status"),
     printcolumn(name = "Bounce", type_ = "string", json_path = ".status.reputation.bounceRatePercent"),
     printcolumn(name = "Complaint", type_ = "string", json_path = ".status.reputation.complaintRatePercent"),
+    printcolumn(name = "Live bounce", type_ = "string", json_path = ".status.reputation.live.bounceRatePercent"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("(has(self.spec.name) ? self.spec.name : self.metadata.name) == (has(oldSelf.spec.name) ? oldSelf.spec.name : oldSelf.metadata.name)").message("spec.name is immutable (it defaults to metadata.name): it is the configuration set's name in AWS"),
@@ -265,6 +266,11 @@ pub struct ConfigurationSetStatus {
     /// any remain.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<String>,
+    /// Name of the operator-owned event destination that feeds the
+    /// SesAccount's event stream, recorded before it is created: the
+    /// operator changes or deletes only a destination it claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_destination: Option<String>,
 }
 
 /// An adopted configuration set.
@@ -324,6 +330,57 @@ pub struct Reputation {
     /// (AWS's own review levels) when no policy selects the set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds_from: Option<String>,
+    /// Which source drove the level: `CloudWatch`, or `Events` when the
+    /// live rate (ReputationPolicy `spec.breaker`) is worse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Rates counted from the SES event stream (SesAccount
+    /// `spec.eventStream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReputation>,
+}
+
+/// Live counts over a sliding window of the SES event stream.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveReputation {
+    /// The window, e.g. `15m` (the breaker's, else 15m).
+    pub window: String,
+    pub sends: i64,
+    /// Bounces with `bounceType: Permanent` (what AWS's bounce rate counts).
+    pub hard_bounces: i64,
+    /// Transient and undetermined bounces (not in the rate).
+    pub soft_bounces: i64,
+    pub complaints: i64,
+    /// Hard bounces / sends, as a fraction; absent without sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_rate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_rate_percent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_rate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint_rate_percent: Option<String>,
+    /// Since when this operator instance has been counting (a restart or
+    /// failover starts empty).
+    pub since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    /// The window is longer than the time counted so far.
+    #[serde(default)]
+    pub warming_up: bool,
+    /// Bounce sub-types in the window, most first (at most 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_bounce_sub_types: Vec<NamedCount>,
+    /// Recipient domains by hard bounces, most first (at most 3;
+    /// approximate counts). Addresses are never recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_hard_bounce_domains: Vec<NamedCount>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedCount {
+    pub name: String,
+    pub count: i64,
 }
 
 impl ConfigurationSet {

@@ -44,6 +44,39 @@ pub struct ReputationPolicySpec {
     /// What to do when a set crosses a threshold.
     #[serde(default)]
     pub actions: Actions,
+    /// The live source: rates counted from the SES event stream (the
+    /// SesAccount needs `spec.eventStream.enabled`). When the hard-bounce
+    /// or complaint rate over `window`, with at least `minimumSends` sends,
+    /// reaches a threshold, the set's level follows it (the worse of
+    /// CloudWatch and live), so a spike pauses within seconds instead of
+    /// when CloudWatch catches up. Omitted: CloudWatch only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<Breaker>,
+}
+
+/// The live breaker of a policy.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Breaker {
+    /// Sliding window, as a duration (`5m`, `15m`, `1h`; 1m to 24h).
+    #[serde(default = "Breaker::default_window")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("breaker.window must be a duration like 5m, 15m or 1h"))]
+    pub window: String,
+    /// Fewer sends than this in the window: the live rate does not judge
+    /// (a handful of mails says nothing).
+    #[serde(default = "Breaker::default_minimum_sends")]
+    #[schemars(range(min = 1))]
+    pub minimum_sends: u32,
+}
+
+impl Breaker {
+    fn default_window() -> String {
+        "15m".into()
+    }
+
+    fn default_minimum_sends() -> u32 {
+        100
+    }
 }
 
 /// A warning and a critical level, as fractions between 0 and 1.

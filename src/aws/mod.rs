@@ -6,6 +6,7 @@ pub mod cloudwatch;
 pub mod scheduler;
 pub mod ses;
 pub mod sns;
+pub mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -137,7 +138,12 @@ pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
         | "Throttled"
         | "ThrottledException"
         | "RequestLimitExceeded" => ErrorKind::Throttled,
-        "NotFoundException" | "NotFound" | "ResourceNotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
+        "NotFoundException"
+        | "NotFound"
+        | "ResourceNotFound"
+        | "ResourceNotFoundException"
+        | "AWS.SimpleQueueService.NonExistentQueue"
+        | "QueueDoesNotExist" => ErrorKind::NotFound,
         "AlreadyExistsException" => ErrorKind::AlreadyExists,
         "BadRequestException"
         | "InvalidParameter"
@@ -277,6 +283,7 @@ pub struct Session {
     pub region: String,
     ses: aws_sdk_sesv2::Client,
     sns: aws_sdk_sns::Client,
+    sqs: aws_sdk_sqs::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     scheduler: Arc<Scheduler>,
     recorder: CallRecorder,
@@ -364,6 +371,22 @@ impl Session {
             self.region,
             self.account_id
         )
+    }
+
+    /// ARN of an SQS queue in this account.
+    pub fn queue_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:sqs:{}:{}:{name}",
+            partition(&self.region),
+            self.region,
+            self.account_id
+        )
+    }
+
+    /// ARN pattern of every configuration set in this account (the
+    /// stream topic's `AWS:SourceArn` condition).
+    pub fn configuration_sets_arn_pattern(&self) -> String {
+        self.configuration_set_arn("*")
     }
 
     /// ARN of an SNS topic in this account.
@@ -529,6 +552,7 @@ impl Registry {
                     .build(),
             ),
             sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             scheduler,
             recorder: self.recorder.clone(),

@@ -8,7 +8,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::configuration_set::aws_reason;
-use super::{Context, Error, Obj, Pass, account_key, drive, fingerprint, key_of, reputation};
+use super::{Context, Error, Obj, Pass, account_key, drive, fingerprint, key_of, reputation, stream};
 use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
@@ -16,6 +16,8 @@ use crate::aws::scheduler::Priority;
 use crate::reputation::{self as rep, Level, Levels, Reading};
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
+/// The event stream (spec.eventStream) exists and is as it should be.
+pub const EVENT_STREAM_READY: &str = "EventStreamReady";
 
 pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(account, ctx, apply, cleanup).await
@@ -67,6 +69,13 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error>
             .map(|i| format!("EmailIdentity {}/{}", i.namespace().unwrap_or_default(), i.name_any())),
     );
     if users.is_empty() {
+        // The stream goes last: the sets' destinations pointed at it.
+        if account.spec.event_stream_enabled()
+            || account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some()
+        {
+            let session = ctx.session(&account_key(&account.spec)).await?;
+            stream::delete(&ctx, account, &session).await?;
+        }
         ctx.forget(&key_of(account));
         ctx.metrics.set_drift_period(&name, None);
         return Ok(Action::await_change());
@@ -156,6 +165,12 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
         Ok::<_, Error>((session.account_id.clone(), state, paused_now))
     }
     .await;
+    // The event stream, once the credentials are known to work; its
+    // failures show on EventStreamReady and do not make the account unready.
+    let streamed = match &observed {
+        Ok(_) => Some(stream_pass(&ctx, account).await),
+        Err(_) => None,
+    };
     let (mut desired, outcome) = match observed {
         Ok((account_id, state, paused_now)) => {
             if paused_now {
@@ -234,9 +249,64 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     if let Some(r) = &rates {
         desired.extend(r.apply_to(&mut status));
     }
+    let mut outcome = outcome;
+    let mut stream_off = false;
+    match streamed {
+        Some(Ok(Some(created))) => {
+            status.event_stream = Some(created);
+            desired.push(Desired::new(
+                EVENT_STREAM_READY,
+                true,
+                "Ready",
+                "SES events of this account's sets flow to the operator through SNS and SQS",
+            ));
+        }
+        Some(Ok(None)) => {
+            status.event_stream = None;
+            stream_off = true;
+        }
+        Some(Err(e)) => {
+            desired.push(Desired::new(EVENT_STREAM_READY, false, aws_reason(&e), e.to_string()));
+            // A transient failure is retried with back-off; a refusal
+            // (not ours, a bad policy) waits for the drift period.
+            if !e.is_terminal() && e.kind != crate::aws::ErrorKind::AlreadyExists && outcome.is_ok() {
+                ctx.failed(&key, fp, priority);
+                outcome = Err(Error::Aws(e));
+            }
+        }
+        None => {}
+    }
     o.merge_conditions(&mut status, &desired);
+    if stream_off {
+        status.conditions.retain(|c| c.type_ != EVENT_STREAM_READY);
+    }
     o.patch_status(&status).await?;
     outcome
+}
+
+/// Creates or corrects the event stream when the spec asks for it, deletes
+/// it when it was turned off. `Ok(None)`: no stream.
+async fn stream_pass(
+    ctx: &Context,
+    account: &SesAccount,
+) -> Result<Option<crate::api::account::EventStreamStatus>, crate::aws::AwsError> {
+    let had = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
+    if !account.spec.event_stream_enabled() && !had {
+        return Ok(None);
+    }
+    let session = ctx.aws.session(&account_key(&account.spec)).await?;
+    if account.spec.event_stream_enabled() {
+        return stream::sync(ctx, account, &session).await.map(Some);
+    }
+    stream::delete(ctx, account, &session).await?;
+    ctx.event(
+        account,
+        EventType::Normal,
+        "EventStreamDeleted",
+        "spec.eventStream is off: the event stream's topic and queue were deleted".to_string(),
+    )
+    .await;
+    Ok(None)
 }
 
 /// AWS's enforcement status as a condition; unknown values are kept and

@@ -10,7 +10,7 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::{
-    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation, usable_account,
+    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation, stream, usable_account,
 };
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::Adoption;
@@ -44,11 +44,14 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         // Before the first rate read: keep what status records.
         None => reputation::stored_pause(cs),
     };
+    // The account's event stream: this set carries a destination to it.
+    let stream_topic = stream::topic_for(&ctx, &account);
     let fp = fingerprint((
         cs.metadata.generation,
         account_generation,
         &account_key,
         pause.is_some(),
+        &stream_topic,
     ));
     let priority = match ctx.pass(&key, fp, &account) {
         Pass::Skip(action) => {
@@ -83,6 +86,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     if priority != Priority::Drift {
         gate.check()?;
     }
+    let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
 
     let target = Target {
         account: &account_key,
@@ -102,10 +106,46 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         }
         _ => o,
     };
-    let cs = &*o.obj;
+    let current = o.obj.clone();
+    let cs = &*current;
     match result {
         Ok(synced) => {
+            // The set is this object's now (created, or its owner tag
+            // checked). The stream destination is claimed in status before
+            // it is created, so a crash in between never leaves one this set
+            // does not know about; never on a set owned by someone else.
+            let o = if stream_topic.is_some() && !claimed {
+                let mut status = o.status();
+                status.stream_destination = Some(crate::diff::stream::DESTINATION_NAME.to_string());
+                o.record(status, |cs, s| cs.status = Some(s)).await?
+            } else {
+                o
+            };
+            let claimed = claimed || stream_topic.is_some();
+            // The stream destination after the set: a failure there must not
+            // hold back recording (and announcing) a pause SES already has.
+            let stream = async {
+                let session = ctx.session(&account_key).await?;
+                let period = ctx.drift_period(&account);
+                stream::sync_destination(
+                    &session,
+                    &name,
+                    stream_topic.as_deref(),
+                    claimed,
+                    period,
+                    gate,
+                    priority,
+                )
+                .await
+            }
+            .await;
+            // A drift check from the cache that found the destination to fix.
+            if let Err(Error::Stale(priority)) = stream {
+                return Err(Error::Stale(priority));
+            }
             let mut status = o.status();
+            let claim = *stream.as_ref().unwrap_or(&claimed);
+            status.stream_destination = claim.then(|| crate::diff::stream::DESTINATION_NAME.to_string());
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
             status.account = Some(account.clone());
@@ -122,7 +162,22 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
                 let session = ctx.session(&account_key).await.ok();
                 ev.announce(cs, &ctx, session.as_deref(), true).await;
             }
-            Ok(ctx.synced(&key, fp, &account))
+            match stream {
+                Ok(_) => Ok(ctx.synced(&key, fp, &account)),
+                // No free destination slot (SES allows 10), or refused:
+                // said once per drift period, when it is tried again.
+                Err(Error::Aws(e)) if e.is_terminal() => {
+                    let note = format!("the event stream destination cannot be created: {e}");
+                    ctx.event(cs, EventType::Warning, "StreamDestinationFailed", note).await;
+                    ctx.stalled(&key, fp, &account);
+                    Err(Error::Stalled(e))
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "stream destination not in sync, backing off");
+                    ctx.failed(&key, fp, priority);
+                    Err(e)
+                }
+            }
         }
         Err(SyncError::Kube(e)) => Err(e),
         // Recorded above, so only a status write that did not stick gets
@@ -348,8 +403,21 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     ctx.metrics.remove_set(&ns, &cs.name_any());
+    ctx.live.forget(&ns, &cs.name_any());
     let name = cs.aws_name();
     if cs.deletion_policy() == DeletionPolicy::Retain {
+        // The set stays, the operator's stream destination does not: it
+        // would keep publishing to a topic nobody reads (or that is gone).
+        let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
+        if claimed
+            && let AccountAccess::Allowed { key: account_key, .. } =
+                ctx.account_for(&ns, cs.spec.account_ref.as_deref())
+        {
+            let session = ctx.session(&account_key).await?;
+            session
+                .delete_event_destination(&name, crate::diff::stream::DESTINATION_NAME, Priority::Spec)
+                .await?;
+        }
         ctx.event(
             cs,
             EventType::Normal,

@@ -12,7 +12,9 @@ pub mod account;
 pub mod configuration_set;
 pub mod email_identity;
 pub mod event_destination;
+pub mod live;
 pub mod reputation;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -164,6 +166,8 @@ pub struct Context {
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
     pub reputation: reputation::ReputationState,
+    /// Live windows filled from the SES event stream.
+    pub live: live::LiveState,
     pub caches: Caches,
     writers: Mutex<Option<Writers>>,
     /// Passes that write (and all cleanups) run at most
@@ -235,6 +239,7 @@ impl Context {
             health,
             recorder,
             reputation: Default::default(),
+            live: Default::default(),
             caches: Caches {
                 sets,
                 destinations,
@@ -522,9 +527,9 @@ impl Context {
 
     /// Recomputes each account's drift period: the configured interval, or
     /// longer when one round of drift reads (one per set, one destination
-    /// list per set with destinations, one GetAccount) needs more than the
-    /// drift share of the account's SES rate. Shown in SesAccount status
-    /// and on /metrics.
+    /// list per set with destinations or a stream destination, one
+    /// GetAccount) needs more than the drift share of the account's SES
+    /// rate. Shown in SesAccount status and on /metrics.
     pub fn refresh_drift_periods(&self) {
         let mut checks: HashMap<String, i64> = HashMap::new();
         let mut with_destinations: std::collections::HashSet<(String, String)> = Default::default();
@@ -537,7 +542,10 @@ impl Context {
         for cs in self.caches.sets.state() {
             let account = cs.spec.account_ref.as_deref().unwrap_or(&self.settings.default_account);
             let key = (cs.namespace().unwrap_or_default(), cs.name_any());
-            *checks.entry(account.to_string()).or_default() += 1 + i64::from(with_destinations.contains(&key));
+            // The stream's destination is checked with the same list read.
+            let lists =
+                with_destinations.contains(&key) || cs.status.as_ref().is_some_and(|s| s.stream_destination.is_some());
+            *checks.entry(account.to_string()).or_default() += 1 + i64::from(lists);
         }
         // One GetEmailIdentity per identity.
         for id in self.caches.identities.state() {
@@ -1250,6 +1258,8 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         .for_each(|_| future::ready(()));
 
     let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
+    // Leader only, like every AWS call: it runs with the controllers.
+    let consumer = live::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
 
     // Ready (for /readyz) once every cache has its first full list; the
     // caches also feed `ses_reputation_objects` on each scrape.
@@ -1317,6 +1327,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         account_ctrl,
         policy_ctrl,
         rate_reader,
+        consumer,
         readiness,
         closer,
         feeds

@@ -142,6 +142,12 @@ impl ReputationState {
         backoff.insert(account.to_string(), (failures, next));
     }
 
+    /// Asks the ConfigurationSet controller to re-evaluate one set (the
+    /// live source, when a set's live verdict changes).
+    pub fn trigger_set(&self, cs: &ConfigurationSet) {
+        self.set_trigger.send(cs);
+    }
+
     /// Sets to re-evaluate after each read (taken once by their controller).
     pub fn set_triggers(&self) -> impl futures::Stream<Item = ObjectRef<ConfigurationSet>> + Send + 'static {
         self.set_trigger.stream()
@@ -282,7 +288,14 @@ async fn read_all(ctx: &Context) {
 
 /// The reputation verdict for one set at one reconcile.
 pub struct SetEvaluation {
+    /// What the levels were judged on: per metric CloudWatch's sample, or
+    /// the live rate where that is worse (see `sources`).
     reading: Reading,
+    /// CloudWatch's own reading and levels (status `reputation` rates, gauges).
+    cw_reading: Reading,
+    cw_levels: Levels,
+    sources: [super::live::Source; 2],
+    live: Option<super::live::LiveView>,
     applied: Applied,
     levels: Levels,
     previous: Level,
@@ -315,22 +328,36 @@ impl SetEvaluation {
         let by = [
             self.applied.bounce_sources.for_level(self.levels.bounce),
             self.applied.complaint_sources.for_level(self.levels.complaint),
-        ];
+        ]
+        .map(rep::source_label);
         let mut from: Vec<&str> = [&self.applied.bounce_sources, &self.applied.complaint_sources]
             .into_iter()
             .flat_map(|s| [s.warning.as_deref(), s.critical.as_deref()])
             .map(|s| s.unwrap_or("AWS"))
             .collect();
-        from.dedup();
         from.sort_unstable();
         from.dedup();
-        let (block, desired) = rate_status(
+        let thresholds_from = from.join(", ");
+        let live_by = |i: usize| match (&self.live, self.sources[i]) {
+            (Some(l), super::live::Source::Events) => format!(
+                "{}, live events over {}",
+                by[i],
+                super::live::window_label(l.summary.window_secs)
+            ),
+            _ => by[i].clone(),
+        };
+        // Conditions judge what drove each level; the block's rates stay
+        // CloudWatch's, with the live counts beside them.
+        let (_, desired) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,
-            from.join(", "),
-            by.map(rep::source_label),
+            thresholds_from.clone(),
+            [live_by(0), live_by(1)],
         );
+        let (mut block, _) = rate_status(&self.cw_reading, &self.levels, &self.applied, thresholds_from, by);
+        block.source = Some(self.source().as_str().to_string());
+        block.live = self.live.as_ref().map(super::live::LiveView::status);
         status.reputation = Some(hold_observed_at(status.reputation.as_ref(), block));
         match &self.step {
             PauseStep::Paused(_) | PauseStep::Resumed { .. } if !in_aws => {}
@@ -351,15 +378,25 @@ impl SetEvaluation {
         status.conditions = conditions::merge(&status.conditions, &desired, generation, &now());
     }
 
+    /// Where the overall level came from (the worse metric's source).
+    pub fn source(&self) -> super::live::Source {
+        self.sources[usize::from(self.levels.complaint > self.levels.bounce)]
+    }
+
     /// Feeds the Prometheus gauges; a stale or missing rate has no series.
     pub fn record_metrics(&self, metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
         metrics.set_set_reputation(
             namespace,
             name,
-            rep::known_value(self.levels.bounce, self.reading.bounce),
-            rep::known_value(self.levels.complaint, self.reading.complaint),
+            rep::known_value(self.cw_levels.bounce, self.cw_reading.bounce),
+            rep::known_value(self.cw_levels.complaint, self.cw_reading.complaint),
             self.levels.overall().gauge(),
         );
+        metrics.set_set_paused(namespace, name, self.paused().is_some());
+        if let Some(live) = &self.live {
+            let s = &live.summary;
+            metrics.set_set_live(namespace, name, s.bounce_rate, s.complaint_rate, s.counts.sends);
+        }
     }
 
     /// Events and SNS alerts for what changed; call after the status that
@@ -440,6 +477,7 @@ impl SetEvaluation {
                 "threshold": threshold,
                 "level": level.as_str(),
                 "previousLevel": self.previous.as_str(),
+                "source": self.source().as_str(),
                 "paused": in_aws && self.paused().is_some(),
                 "time": self.now.to_string(),
             });
@@ -509,6 +547,7 @@ pub fn rate_status(
         observed_at: observed_at.map(Time),
         level: Some(levels.overall().as_str().to_string()),
         thresholds_from: Some(thresholds_from),
+        ..Default::default()
     };
     let [bounce_by, complaint_by] = by;
     let conditions = [
@@ -645,9 +684,9 @@ fn account_of(ctx: &Context, cs: &ConfigurationSet) -> Option<Arc<SesAccount>> {
 /// stored status stays as it was rather than flapping to Unknown.
 pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let ns = cs.namespace();
-    let reading = ctx
+    let cw_reading = ctx
         .reputation
-        .set_reading(ns.as_deref().unwrap_or_default(), &cs.name_any())?;
+        .set_reading(ns.as_deref().unwrap_or_default(), &cs.name_any());
     let labels = cs.labels();
     let all_policies: Vec<Arc<ReputationPolicy>> = ctx
         .caches
@@ -665,7 +704,16 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
     let applied = rep::applied(&named);
     let now_ts = Timestamp::now();
-    let levels = rep::levels(&reading, &applied, now_ts, ctx.settings.reputation.staleness);
+    let live = super::live::view(cs, ctx, &selecting, &applied, now_ts);
+    // Before the first CloudWatch read only a live rate that judges (a
+    // breaker with enough sends) is news; otherwise status stays as stored.
+    let cw_reading = match cw_reading {
+        Some(r) => r,
+        None if live.as_ref().is_some_and(|l| l.levels.overall() != Level::Unknown) => Reading::default(),
+        None => return None,
+    };
+    let cw_levels = rep::levels(&cw_reading, &applied, now_ts, ctx.settings.reputation.staleness);
+    let (reading, levels, sources) = super::live::combine(&cw_reading, cw_levels, live.as_ref(), now_ts);
     let status = cs.status.clone().unwrap_or_default();
     let previous = status
         .reputation
@@ -681,7 +729,7 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         Some(point) => (
             point.levels(&reading, now_ts, staleness),
             point
-                .levels(&stored_reading(status.reputation.as_ref()), now_ts, staleness)
+                .levels(&stored_reading(status.reputation.as_ref(), now_ts), now_ts, staleness)
                 .overall(),
         ),
         None => (unknown, Level::Unknown),
@@ -694,7 +742,17 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let refused_resume_at = rep::resume_in_future(resume_requested_at, now_ts)
         .then(|| cs.annotations().get(RESUME_ANNOTATION).cloned())
         .flatten();
-    let reason = pause_reason(&reading, &applied, &pause_levels);
+    let mut reason = pause_reason(&reading, &applied, &pause_levels);
+    // Which source reached the pause point: say so when it was the events.
+    let driver = sources[usize::from(pause_levels.bounce != Level::Critical)];
+    if let (Some(l), super::live::Source::Events) = (&live, driver)
+        && !reason.is_empty()
+    {
+        reason.push_str(&format!(
+            " (live events over {})",
+            super::live::window_label(l.summary.window_secs)
+        ));
+    }
     // A selector the apiserver accepted but kube cannot parse must not
     // silently release a paused set: keep the pause as it is.
     let unreadable = selecting_errors(&all_policies);
@@ -719,6 +777,10 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         .collect();
     Some(SetEvaluation {
         reading,
+        cw_reading,
+        cw_levels,
+        sources,
+        live,
         applied,
         levels,
         previous,
@@ -750,17 +812,37 @@ fn pause_reason(reading: &Reading, applied: &Applied, pause_levels: &Levels) -> 
     })
 }
 
-/// The reading a set's stored status shows (the previous evaluation's).
-fn stored_reading(block: Option<&Reputation>) -> Reading {
+/// The reading a set's stored status shows (the previous evaluation's):
+/// per metric the worse of CloudWatch's rate and the live one.
+fn stored_reading(block: Option<&Reputation>, now: Timestamp) -> Reading {
     let sample = |value: Option<&String>| -> Option<rep::Sample> {
         Some(rep::Sample {
             value: value?.parse().ok()?,
             at: block?.observed_at.as_ref()?.0,
         })
     };
+    // Live rates are as of the last evaluation.
+    let live = |value: Option<&String>| -> Option<rep::Sample> {
+        Some(rep::Sample {
+            value: value?.parse().ok()?,
+            at: now,
+        })
+    };
+    let worse = |a: Option<rep::Sample>, b: Option<rep::Sample>| match (a, b) {
+        (Some(a), Some(b)) if b.value > a.value => Some(b),
+        (None, b) => b,
+        (a, _) => a,
+    };
+    let stream = block.and_then(|b| b.live.as_ref());
     Reading {
-        bounce: sample(block.and_then(|b| b.bounce_rate.as_ref())),
-        complaint: sample(block.and_then(|b| b.complaint_rate.as_ref())),
+        bounce: worse(
+            sample(block.and_then(|b| b.bounce_rate.as_ref())),
+            live(stream.and_then(|l| l.bounce_rate.as_ref())),
+        ),
+        complaint: worse(
+            sample(block.and_then(|b| b.complaint_rate.as_ref())),
+            live(stream.and_then(|l| l.complaint_rate.as_ref())),
+        ),
         read_at: None,
     }
 }
@@ -781,7 +863,7 @@ fn selecting_errors(policies: &[Arc<ReputationPolicy>]) -> bool {
         .any(|p| Selector::try_from(p.spec.selector.clone()).is_err())
 }
 
-fn selects(policy: &ReputationPolicy, labels: &BTreeMap<String, String>) -> bool {
+pub(super) fn selects(policy: &ReputationPolicy, labels: &BTreeMap<String, String>) -> bool {
     Selector::try_from(policy.spec.selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
@@ -848,12 +930,22 @@ async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result
             breaching.push(crate::api::reputation_policy::Breach {
                 configuration_set: cs.name_any(),
                 level: level.as_str().to_string(),
-                detail: format!(
-                    "bounce {} / complaint {} (thresholds from {})",
-                    r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
-                    r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
-                    r.thresholds_from.as_deref().unwrap_or("AWS")
-                ),
+                detail: match (r.source.as_deref(), r.live.as_ref()) {
+                    // The live source drove the level: its rates are the news.
+                    (Some("Events"), Some(live)) => format!(
+                        "live bounce {} / complaint {} over {} (thresholds from {})",
+                        live.bounce_rate_percent.as_deref().unwrap_or("n/a"),
+                        live.complaint_rate_percent.as_deref().unwrap_or("n/a"),
+                        live.window,
+                        r.thresholds_from.as_deref().unwrap_or("AWS")
+                    ),
+                    _ => format!(
+                        "bounce {} / complaint {} (thresholds from {})",
+                        r.bounce_rate_percent.as_deref().unwrap_or("n/a"),
+                        r.complaint_rate_percent.as_deref().unwrap_or("n/a"),
+                        r.thresholds_from.as_deref().unwrap_or("AWS")
+                    ),
+                },
             });
         }
     }

@@ -5,4 +5,5 @@
 pub mod configuration_set;
 pub mod email_identity;
 pub mod event_destination;
+pub mod stream;
 pub mod topic;

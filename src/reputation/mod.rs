@@ -3,6 +3,8 @@
 //! when sending is paused or resumed. No clients: everything here is a
 //! function of its inputs, so it unit-tests without AWS or a cluster.
 
+pub mod live;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -491,6 +493,7 @@ mod tests {
                 pause_sending: pause,
                 ..Default::default()
             },
+            breaker: None,
         }
     }
 

@@ -703,7 +703,7 @@ def test_throttling(endpoint, ses):
     # on a loaded machine (at 1/s a slow second request got a fresh token).
     assert admin(endpoint, "POST", "faults", {"ses_rps": 0.25})["ses_rps"] == 0.25
     assert admin(endpoint, "GET", "faults") == {"ses_rps": 0.25, "ses_burst": 1, "error_rate": 0.0, "seed": None,
-                                                 "regions": {}}
+                                                 "sqs": False, "regions": {}}
     ses.create_configuration_set(ConfigurationSetName=name)
     with pytest.raises(ClientError) as err:
         ses.create_configuration_set(ConfigurationSetName=unique())
@@ -820,8 +820,14 @@ def test_error_rate(endpoint, ses):
             call(client(endpoint, service))
         assert code(err) == "InternalFailure", service
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-    # SQS is never failed; failed calls changed nothing.
-    client(endpoint, "sqs").list_queues()
+    # SQS is failed only when asked (tests read their own queues); failed
+    # calls changed nothing.
+    sqs = client(endpoint, "sqs")
+    sqs.list_queues()
+    admin(endpoint, "POST", "faults", {"error_rate": 1.0, "sqs": True})
+    with pytest.raises(ClientError) as err:
+        sqs.list_queues()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     admin(endpoint, "POST", "faults", {"error_rate": 0})
     with pytest.raises(ClientError) as err:
         ses.get_configuration_set(ConfigurationSetName=name)
@@ -831,7 +837,7 @@ def test_error_rate(endpoint, ses):
 def test_faults_scoped_to_a_region(endpoint, ses):
     admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": "ap-southeast-2"})
     assert admin(endpoint, "GET", "faults")["regions"] == {
-        "ap-southeast-2": {"ses_rps": None, "ses_burst": 1, "error_rate": 1.0, "seed": None}}
+        "ap-southeast-2": {"ses_rps": None, "ses_burst": 1, "error_rate": 1.0, "seed": None, "sqs": False}}
     elsewhere = boto3.client("sesv2", endpoint_url=endpoint, region_name="ap-southeast-2",
                              aws_access_key_id="testing", aws_secret_access_key="testing",
                              config=Config(retries={"max_attempts": 1}))
@@ -1043,7 +1049,7 @@ def test_moto_reset_resets_extension(endpoint, ses):
     admin(endpoint, "POST", "faults", {"error_rate": 0.25})
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5).read()
     assert admin(endpoint, "GET", "faults") == {"ses_rps": None, "ses_burst": 1, "error_rate": 0.0, "seed": None,
-                                                 "regions": {}}
+                                                 "sqs": False, "regions": {}}
     assert name not in ses.list_configuration_sets(PageSize=1000)["ConfigurationSets"]
     assert ses.get_account()["SendingEnabled"] is True
 

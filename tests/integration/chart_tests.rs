@@ -227,6 +227,8 @@ async fn all_on_render_is_accepted_by_the_apiserver() {
         "PodDisruptionBudget",
         "Role",
         "ClusterRole",
+        // The Grafana dashboard.
+        "ConfigMap",
     ] {
         assert!(
             yaml.contains(&format!("\nkind: {kind}\n")),
@@ -637,14 +639,20 @@ const IMPLIED: &[(&str, &str, &str)] = &[
     ("sns.rs", "sns:CreateTopic", "sns:TagResource"),
     // SesAccount.spec.roleArn: the SDK's AssumeRoleProvider calls AssumeRole.
     ("mod.rs", "AssumeRoleProvider", "sts:AssumeRole"),
+    // The event stream's queue is created with the ownership tag.
+    ("sqs.rs", "sqs:CreateQueue", "sqs:TagQueue"),
 ];
+
+/// Calls whose IAM action has another name (SQS authorizes a batch as the
+/// single-message action).
+const IAM_ACTION_OF: &[(&str, &str)] = &[("sqs:DeleteMessageBatch", "sqs:DeleteMessage")];
 
 /// `"service:Operation"` string literals in a source file.
 fn operation_labels(source: &str) -> BTreeSet<String> {
     let mut labels = BTreeSet::new();
     for piece in source.split('"').skip(1).step_by(2) {
         if let Some((service, op)) = piece.split_once(':')
-            && ["sesv2", "sns", "cloudwatch", "sts"].contains(&service)
+            && ["sesv2", "sns", "sqs", "cloudwatch", "sts"].contains(&service)
             && !op.is_empty()
             && op.chars().all(|c| c.is_ascii_alphabetic())
         {
@@ -669,6 +677,10 @@ fn iam_policy_grants_exactly_the_aws_calls_the_code_makes() {
             if label == "sts:GetCallerIdentity" || NOT_AWS_CALLS.contains(&label.as_str()) {
                 continue;
             }
+            let label = IAM_ACTION_OF
+                .iter()
+                .find(|(call, _)| *call == label)
+                .map_or(label.clone(), |(_, action)| action.to_string());
             let (service, op) = label.split_once(':').expect("label");
             needed.insert(format!("{}:{op}", if service == "sesv2" { "ses" } else { service }));
         }
@@ -1129,4 +1141,119 @@ fn prometheus_rule_alerts_fire_as_documented() {
         None,
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The metric series the operator exports, from its own `/metrics` text
+/// with every family holding a series.
+fn exported_series() -> BTreeSet<String> {
+    use ses_reputation_operator::metrics::Metrics;
+    let m = Metrics::new();
+    m.reconciled("ConfigurationSet", Duration::from_millis(5), false);
+    m.aws_call("sesv2:GetAccount", None, Duration::from_millis(5));
+    m.ses_token_waited(Duration::from_millis(5));
+    m.set_leader(true);
+    m.set_set_reputation("ns", "set", Some(0.01), Some(0.0), 0);
+    m.set_set_live("ns", "set", Some(0.01), Some(0.0), 10);
+    m.set_set_paused("ns", "set", false);
+    m.set_account_reputation("acct", Some(0.01), Some(0.0));
+    m.set_drift_period("acct", Some(Duration::from_secs(60)));
+    m.stream_events("counted", 1);
+    m.stream_newest(1.0);
+    let snapshot = ses_reputation_operator::aws::scheduler::Snapshot {
+        rate: 1.0,
+        target: 1.0,
+        waiting: [0, 0, 0],
+    };
+    m.set_scheduler_source(Some(std::sync::Arc::new(move || {
+        vec![("123456789012".to_string(), "us-east-1".to_string(), snapshot)]
+    })));
+    m.set_object_source(Some(std::sync::Arc::new(|| {
+        vec![("ConfigurationSet", Default::default())]
+    })));
+    m.encode()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `expr` with string literals, label matchers, groupings and ranges
+/// removed: what is left are functions, keywords and metric names.
+fn identifiers(expr: &str) -> Vec<String> {
+    let mut out = String::new();
+    let (mut depth_brace, mut depth_bracket, mut in_string) = (0, 0, false);
+    for c in expr.chars() {
+        match c {
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '{' => depth_brace += 1,
+            '}' => depth_brace -= 1,
+            '[' => depth_bracket += 1,
+            ']' => depth_bracket -= 1,
+            _ if depth_brace > 0 || depth_bracket > 0 => {}
+            c => out.push(c),
+        }
+    }
+    // `by (a, b)`: the labels are not metrics.
+    let mut words: Vec<String> = Vec::new();
+    let mut skip_group = false;
+    for token in out.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '(' || c == ')')) {
+        for part in token.split_inclusive(['(', ')']) {
+            let word = part.trim_matches(['(', ')']);
+            if skip_group {
+                if part.ends_with(')') {
+                    skip_group = false;
+                }
+                continue;
+            }
+            if word == "by" || word == "without" {
+                skip_group = true;
+                continue;
+            }
+            if !word.is_empty() && !word.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                words.push(word.to_string());
+            }
+        }
+    }
+    words
+}
+
+/// The chart's Grafana dashboard: every PromQL expression parses (promtool
+/// from the Go module proxy, tools/promtool.sh) and reads only metrics the
+/// operator exports.
+#[test]
+fn dashboard_queries_parse_and_use_only_exported_metrics() {
+    let path = chart().join("dashboards/ses-reputation.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read dashboard")).expect("dashboard JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("every target has an expr").to_string())
+        .collect();
+    assert!(exprs.len() >= 8, "{exprs:?}");
+
+    let exported = exported_series();
+    const PROMQL: &[&str] = &["sum", "max", "min", "avg", "rate", "histogram_quantile"];
+    for expr in &exprs {
+        for word in identifiers(expr) {
+            assert!(
+                PROMQL.contains(&word.as_str()) || exported.contains(&word),
+                "{expr}: {word} is neither a PromQL function used here nor a metric the operator exports ({exported:?})"
+            );
+        }
+    }
+
+    // promtool parses each expression as a recording rule.
+    let rules = json!({"groups": [{"name": "dashboard", "rules": exprs.iter().enumerate()
+        .map(|(i, e)| json!({"record": format!("dashboard:expr_{i}:check"), "expr": e}))
+        .collect::<Vec<_>>()}]});
+    let dir = std::env::temp_dir().join(unique("dashboard-rules"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("rules.yaml");
+    std::fs::write(&file, serde_yaml::to_string(&rules).expect("yaml")).expect("write rules");
+    let (promtool, _) = run(&mut Command::new(root().join("tools/promtool.sh")), None);
+    run(Command::new(promtool.trim()).args(["check", "rules"]).arg(&file), None);
 }

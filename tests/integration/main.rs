@@ -14,6 +14,8 @@ mod emulator_tests;
 mod event_destination_tests;
 mod ground_tests;
 mod kstatus_tests;
+mod live_bench;
+mod live_tests;
 mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;

@@ -337,3 +337,43 @@ async fn a_frozen_leader_makes_no_aws_call_after_the_standby_took_over() {
     );
     assert!(!calls_by(&key_b).await.is_empty(), "B did the work after the takeover");
 }
+
+/// The event stream is consumed by the leader only: the standby makes no
+/// SQS call while the leader long-polls the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_leader_consumes_the_event_stream() {
+    let w = World::with(
+        "ops-stream",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let lease = "sro-stream";
+    let (key_a, key_b) = (unique("stream-a"), unique("stream-b"));
+    let a = Replica::start_as(&w, lease, &key_a);
+    let first = eventually("replica A holds the Lease", Duration::from_secs(60), || {
+        holder(&leases, lease)
+    })
+    .await;
+    assert!(a.holds(&first), "{first}");
+    let b = Replica::start_as(&w, lease, &key_b);
+    crate::live_tests::set_stream(&w, "us-east-1", true).await;
+    eventually("the leader long-polls the queue", Duration::from_secs(60), || async {
+        let calls = calls_by(&key_a).await;
+        match calls.get("sqs:ReceiveMessage") {
+            Some(n) if *n >= 1 => Ok(()),
+            _ => Err(format!("{calls:?}")),
+        }
+    })
+    .await;
+    // B runs (its /metrics answers) and is the standby.
+    assert!(b.metrics().await.contains("ses_reputation_leader 0"));
+    let standby = calls_by(&key_b).await;
+    assert!(
+        standby.keys().all(|k| !k.starts_with("sqs:")),
+        "the standby called SQS: {standby:?}"
+    );
+}

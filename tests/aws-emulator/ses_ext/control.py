@@ -5,7 +5,8 @@ service's request passes with its operation name known, before any state
 changes) that counts each call as `service:Operation`, throttles SES v2
 control-plane calls with a token bucket per account+region (`ses_rps`
 tokens per second, `ses_burst` tokens deep; README.md states the rules) and
-fails a fraction of SES v2, SNS and CloudWatch calls with HTTP 500; and the
+fails a fraction of SES v2, SNS and CloudWatch calls (and SQS calls, when
+asked: tests read their own queues) with HTTP 500; and the
 WSGI middleware that serves the admin API and resets this state with moto's
 `/moto-api/reset`.
 
@@ -59,10 +60,12 @@ class Faults:
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random)
     ses_burst: int = 1
+    # SQS calls fail at `error_rate` too (the operator's event stream consumer).
+    sqs: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"ses_rps": self.ses_rps, "ses_burst": self.ses_burst, "error_rate": self.error_rate,
-                "seed": self.seed}
+                "seed": self.seed, "sqs": self.sqs}
 
 
 class Control:
@@ -101,9 +104,9 @@ class Control:
             self.denied_calls.clear()
 
     def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
-                   burst: int = 1) -> None:
+                   burst: int = 1, sqs: bool = False) -> None:
         """Replace the setting (global, or of one region); its buckets start full."""
-        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed), burst)
+        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed), burst, sqs)
         with self.lock:
             if region is None:
                 self.global_faults = faults
@@ -159,7 +162,8 @@ class Control:
                     self.throttled[key] += 1
                     return "throttle"
                 self.buckets[(account, region)] = (max(0.0, tokens - 1.0), now)
-            if service in FAULT_SERVICES and faults.error_rate and faults.rng.random() < faults.error_rate:
+            faultable = service in FAULT_SERVICES or (service == "sqs" and faults.sqs)
+            if faultable and faults.error_rate and faults.rng.random() < faults.error_rate:
                 self.failed[key] += 1
                 return "fail"
         return None
@@ -393,6 +397,7 @@ class AdminApp:
                 rate,
                 int(seed) if seed is not None else None,
                 int(burst),
+                bool(data.get("sqs", False)),
             )
             return 200, CONTROL.faults()
         if (method, path) == ("GET", "/_emulator/deny"):

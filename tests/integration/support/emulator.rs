@@ -84,6 +84,20 @@ impl FaultGuard {
     }
 }
 
+impl FaultGuard {
+    /// Server errors on SES v2, SNS and SQS calls in one region (SQS is
+    /// left alone by [`FaultGuard::set_faults_in`]).
+    pub async fn set_faults_with_sqs_in(&mut self, region: &str, error_rate: f64) {
+        self.regions.push(region.to_string());
+        call(
+            "POST",
+            "/_emulator/faults",
+            Some(json!({"region": region, "error_rate": error_rate, "sqs": true})),
+        )
+        .await;
+    }
+}
+
 /// Exclusive: for tests that turn faults on.
 pub async fn fault_lock() -> FaultGuard {
     FaultGuard {

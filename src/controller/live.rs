@@ -1,0 +1,573 @@
+//! The live source: the event stream consumer (leader only: it runs with
+//! the controllers) and the per-set windows it fills, and what a set's
+//! evaluation takes from them (the live block of status and, under a
+//! policy with `spec.breaker`, the live levels).
+//!
+//! The consumer long-polls each streaming account's queue (batches of 10),
+//! counts, then deletes the batch. It adds pollers while batches come back
+//! full, up to [`MAX_POLLERS`] per queue, and drops back to one when the
+//! queue is drained. A set is re-evaluated at once when its live verdict
+//! changes, otherwise at most every [`REFRESH`] while events arrive: the
+//! breaker acts within seconds without a status write per event.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{Context, account_key, stream};
+use crate::api::configuration_set::{LiveReputation, NamedCount};
+use crate::api::{ConfigurationSet, ReputationPolicy};
+use crate::aws::sqs::Received;
+use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
+use crate::reputation::live::{self as window, Summary, Window};
+use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Reading, Sample};
+
+/// Pollers per queue at most (each holds one long poll open).
+pub const MAX_POLLERS: usize = 8;
+/// Long-poll wait: below the SDK's 20 s attempt timeout.
+const WAIT_SECONDS: i32 = 10;
+/// While events arrive, a set's status is refreshed at most this often
+/// unless its live verdict changes.
+pub const REFRESH: Duration = Duration::from_secs(10);
+/// Window shown in status when no policy sets a breaker.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Per set: last trigger, the verdict it carried, and whether events
+/// arrived since.
+type Triggers = HashMap<String, (Instant, Option<Level>, bool)>;
+/// (SesAccount, AWS set name) -> set key.
+type Index = HashMap<(String, String), String>;
+
+/// Per-set windows and the consumer's counters.
+pub struct LiveState {
+    windows: Mutex<HashMap<String, Window>>,
+    /// When this instance started counting (a restart starts empty).
+    started: Timestamp,
+    /// Per set: last trigger, the verdict it carried, and whether events
+    /// arrived since.
+    triggers: Mutex<Triggers>,
+    /// (SesAccount, AWS set name) -> set key, rebuilt from the cache when
+    /// a name is missing (at most once per batch, so foreign messages
+    /// cannot make every message scan the cache).
+    index: Mutex<Index>,
+    pub consumed: AtomicU64,
+    pub malformed: AtomicU64,
+    pub foreign: AtomicU64,
+    /// Unix milliseconds of the newest event counted (its send time).
+    newest_ms: AtomicU64,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        Self {
+            windows: Default::default(),
+            started: Timestamp::now(),
+            triggers: Default::default(),
+            index: Default::default(),
+            consumed: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            foreign: AtomicU64::new(0),
+            newest_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+fn set_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl LiveState {
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The window of a set (an empty one, counting since start-up, when no
+    /// event came yet).
+    pub fn summary(&self, namespace: &str, name: &str, window_secs: u64, now: Timestamp) -> Summary {
+        match self.windows().get_mut(&set_key(namespace, name)) {
+            Some(w) => w.summary(window_secs, now),
+            None => Window::new(self.started).summary(window_secs, now),
+        }
+    }
+
+    /// A deleted set's window and trigger memory.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let key = set_key(namespace, name);
+        self.windows().remove(&key);
+        self.triggers.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    }
+
+    /// Sets with a window, and the bytes the windows hold.
+    pub fn footprint(&self) -> (usize, usize) {
+        let windows = self.windows();
+        (windows.len(), windows.values().map(Window::bytes).sum())
+    }
+
+    /// Age of the newest event counted, if any.
+    pub fn newest_event_age(&self) -> Option<Duration> {
+        let ms = self.newest_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| {
+            let now = Timestamp::now().as_millisecond().max(0) as u64;
+            Duration::from_millis(now.saturating_sub(ms))
+        })
+    }
+
+    fn lookup(&self, ctx: &Context, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (account.to_string(), aws_name.to_string());
+        if let Some(k) = index.get(&key) {
+            return Some(k.clone());
+        }
+        if *rebuilt {
+            return None;
+        }
+        *rebuilt = true;
+        // By the spec's name: events can arrive before status records it.
+        *index = ctx
+            .caches
+            .sets
+            .state()
+            .iter()
+            .map(|cs| {
+                let acct = cs
+                    .spec
+                    .account_ref
+                    .clone()
+                    .unwrap_or_else(|| ctx.settings.default_account.clone());
+                (
+                    (acct, cs.aws_name()),
+                    set_key(&cs.namespace().unwrap_or_default(), &cs.name_any()),
+                )
+            })
+            .collect();
+        index.get(&key).cloned()
+    }
+
+    /// Counts one batch; returns the sets it touched. Messages that do not
+    /// parse or name a set this operator does not manage in that account
+    /// are counted and dropped (deleted like the rest).
+    pub fn count(&self, ctx: &Context, account: &str, account_id: &str, messages: &[Received]) -> HashSet<String> {
+        let now = Timestamp::now();
+        let (mut malformed, mut foreign) = (0u64, 0u64);
+        let mut rebuilt = false;
+        let mut events = Vec::with_capacity(messages.len());
+        for m in messages {
+            let event = match window::parse(&m.body) {
+                Ok(e) => e,
+                Err(e) => {
+                    // The body may hold addresses: only the reason is logged.
+                    tracing::debug!(account, reason = %e, "dropped a malformed stream message");
+                    malformed += 1;
+                    continue;
+                }
+            };
+            if event.account_id.as_deref().is_some_and(|id| id != account_id) {
+                foreign += 1;
+                continue;
+            }
+            let Some(key) = self.lookup(ctx, account, &event.set, &mut rebuilt) else {
+                foreign += 1;
+                continue;
+            };
+            events.push((key, event));
+        }
+        let mut touched = HashSet::new();
+        let mut counted = 0u64;
+        let mut newest: Option<Timestamp> = None;
+        {
+            let mut map = self.windows();
+            for (key, event) in events {
+                let w = map.entry(key.clone()).or_insert_with(|| Window::new(self.started));
+                if w.add(&event, now) {
+                    counted += 1;
+                    newest = newest.max(event.sent_at);
+                    touched.insert(key);
+                } else {
+                    // Older than the longest window: nothing to count it in.
+                    malformed += 1;
+                }
+            }
+        }
+        self.consumed.fetch_add(counted, Ordering::Relaxed);
+        self.malformed.fetch_add(malformed, Ordering::Relaxed);
+        self.foreign.fetch_add(foreign, Ordering::Relaxed);
+        ctx.metrics.stream_events("counted", counted);
+        ctx.metrics.stream_events("malformed", malformed);
+        ctx.metrics.stream_events("foreign", foreign);
+        if let Some(at) = newest {
+            self.newest_ms
+                .fetch_max(at.as_millisecond().max(0) as u64, Ordering::Relaxed);
+            ctx.metrics.stream_newest(at.as_millisecond() as f64 / 1000.0);
+        }
+        touched
+    }
+
+    /// Re-evaluates the touched sets whose verdict changed, or that were
+    /// not refreshed for [`REFRESH`]; the rest are marked for [`Self::flush`].
+    fn after_batch(&self, ctx: &Context, touched: HashSet<String>) {
+        for key in touched {
+            let Some((ns, name)) = key.split_once('/') else {
+                continue;
+            };
+            let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns)) else {
+                continue;
+            };
+            let verdict = verdict(&cs, ctx);
+            let mut triggers = self.triggers.lock().unwrap_or_else(|p| p.into_inner());
+            let due = match triggers.get(&key) {
+                None => true,
+                Some((at, last, _)) => *last != verdict || at.elapsed() >= REFRESH,
+            };
+            if due {
+                triggers.insert(key, (Instant::now(), verdict, false));
+                drop(triggers);
+                ctx.reputation.trigger_set(&cs);
+            } else if let Some(entry) = triggers.get_mut(&key) {
+                entry.2 = true;
+            }
+        }
+    }
+
+    /// Triggers sets with counts not yet shown, once [`REFRESH`] passed.
+    fn flush(&self, ctx: &Context) {
+        let due: Vec<String> = {
+            let mut triggers = self.triggers.lock().unwrap_or_else(|p| p.into_inner());
+            triggers
+                .iter_mut()
+                .filter(|(_, (at, _, dirty))| *dirty && at.elapsed() >= REFRESH)
+                .map(|(k, entry)| {
+                    *entry = (Instant::now(), entry.1, false);
+                    k.clone()
+                })
+                .collect()
+        };
+        for key in due {
+            if let Some((ns, name)) = key.split_once('/')
+                && let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns))
+            {
+                ctx.reputation.trigger_set(&cs);
+            }
+        }
+    }
+}
+
+/// What the live source says about one set at one evaluation.
+pub struct LiveView {
+    pub summary: Summary,
+    /// Minimum sends of the breaker; `None`: no selecting policy has one
+    /// (the live rate is shown, it does not judge).
+    pub minimum_sends: Option<u32>,
+    /// Live levels: Unknown without a breaker or below its minimum sends.
+    pub levels: Levels,
+}
+
+/// The most sensitive breaker of the selecting policies: the shortest
+/// window and the smallest minimum.
+fn breaker(policies: &[&ReputationPolicy]) -> Option<(Duration, u32)> {
+    policies
+        .iter()
+        .filter_map(|p| p.spec.breaker.as_ref())
+        .filter_map(|b| Some((rep::parse_duration(&b.window)?, b.minimum_sends.max(1))))
+        .reduce(|a, b| (a.0.min(b.0), a.1.min(b.1)))
+}
+
+/// The live view of a set, when its SesAccount streams events.
+pub fn view(
+    cs: &ConfigurationSet,
+    ctx: &Context,
+    policies: &[&ReputationPolicy],
+    applied: &Applied,
+    now: Timestamp,
+) -> Option<LiveView> {
+    let account = cs.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
+    stream::topic_for(ctx, account)?;
+    let breaker = breaker(policies);
+    let window = breaker.map_or(DEFAULT_WINDOW, |b| b.0);
+    let summary = ctx.live.summary(
+        &cs.namespace().unwrap_or_default(),
+        &cs.name_any(),
+        window.as_secs(),
+        now,
+    );
+    let judged = breaker.is_some_and(|(_, min)| summary.counts.sends >= min);
+    let level = |rate: Option<f64>, t| {
+        let sample = rate.filter(|_| judged).map(|value| Sample { value, at: now });
+        rep::level(sample, t, now, Duration::from_secs(3600))
+    };
+    Some(LiveView {
+        levels: Levels {
+            bounce: level(summary.bounce_rate, &applied.bounce),
+            complaint: level(summary.complaint_rate, &applied.complaint),
+        },
+        minimum_sends: breaker.map(|b| b.1),
+        summary,
+    })
+}
+
+/// Which source a metric's level came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    CloudWatch,
+    Events,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::CloudWatch => "CloudWatch",
+            Source::Events => "Events",
+        }
+    }
+}
+
+/// Per metric, the worse of the CloudWatch level and the live level (only
+/// known with a breaker and enough sends): the reading and levels the
+/// evaluation judges by, and where each came from.
+pub fn combine(
+    cw: &Reading,
+    cw_levels: Levels,
+    live: Option<&LiveView>,
+    now: Timestamp,
+) -> (Reading, Levels, [Source; 2]) {
+    let Some(live) = live else {
+        return (*cw, cw_levels, [Source::CloudWatch; 2]);
+    };
+    let mut reading = *cw;
+    let mut levels = cw_levels;
+    let mut sources = [Source::CloudWatch; 2];
+    if live.levels.bounce > cw_levels.bounce {
+        reading.bounce = live.summary.bounce_rate.map(|value| Sample { value, at: now });
+        levels.bounce = live.levels.bounce;
+        sources[0] = Source::Events;
+    }
+    if live.levels.complaint > cw_levels.complaint {
+        reading.complaint = live.summary.complaint_rate.map(|value| Sample { value, at: now });
+        levels.complaint = live.levels.complaint;
+        sources[1] = Source::Events;
+    }
+    (reading, levels, sources)
+}
+
+/// `900` -> `15m`, `3600` -> `1h`, `90` -> `90s`.
+pub fn window_label(secs: u64) -> String {
+    if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+impl LiveView {
+    /// The `status.reputation.live` block.
+    pub fn status(&self) -> LiveReputation {
+        let s = &self.summary;
+        let named = |list: Vec<(String, u32)>| {
+            list.into_iter()
+                .map(|(name, count)| NamedCount {
+                    name,
+                    count: i64::from(count),
+                })
+                .collect()
+        };
+        LiveReputation {
+            window: window_label(s.window_secs),
+            sends: i64::from(s.counts.sends),
+            hard_bounces: i64::from(s.counts.hard_bounces),
+            soft_bounces: i64::from(s.counts.soft_bounces),
+            complaints: i64::from(s.counts.complaints),
+            bounce_rate: s.bounce_rate.map(|r| r.to_string()),
+            bounce_rate_percent: s.bounce_rate.map(|r| rep::percent(r, Metric::Bounce)),
+            complaint_rate: s.complaint_rate.map(|r| r.to_string()),
+            complaint_rate_percent: s.complaint_rate.map(|r| rep::percent(r, Metric::Complaint)),
+            since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(s.since),
+            warming_up: s.warming_up,
+            top_bounce_sub_types: named(s.top_sub_types.iter().map(|(n, c)| (n.to_string(), *c)).collect()),
+            top_hard_bounce_domains: named(s.top_domains.clone()),
+        }
+    }
+}
+
+/// A set's live verdict as the breaker sees it: its overall live level
+/// (`None` without a breaker or a stream).
+fn verdict(cs: &ConfigurationSet, ctx: &Context) -> Option<Level> {
+    let ns = cs.namespace();
+    let policies: Vec<Arc<ReputationPolicy>> = ctx
+        .caches
+        .policies
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns && super::reputation::selects(p, cs.labels()))
+        .collect();
+    let selecting: Vec<&ReputationPolicy> = policies.iter().map(|p| &**p).collect();
+    let named: Vec<(String, &crate::api::ReputationPolicySpec)> =
+        selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
+    let applied = rep::applied(&named);
+    let view = view(cs, ctx, &selecting, &applied, Timestamp::now())?;
+    view.minimum_sends.map(|_| view.levels.overall())
+}
+
+/// Runs the consumers of every streaming account until `shutdown`.
+pub async fn run_consumer(ctx: Arc<Context>, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
+    // Events name sets: counting before the set cache is listed would drop
+    // them as foreign.
+    tokio::select! {
+        _ = &mut shutdown => return,
+        _ = async {
+            let _ = ctx.caches.accounts.wait_until_ready().await;
+            let _ = ctx.caches.sets.wait_until_ready().await;
+        } => {}
+    }
+    let mut queues: HashMap<(String, AccountKey, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut last_refresh = Instant::now();
+    loop {
+        let mut wanted = HashSet::new();
+        for account in ctx.caches.accounts.state() {
+            if !account.spec.event_stream_enabled() {
+                continue;
+            }
+            let Some(url) = account
+                .status
+                .as_ref()
+                .and_then(|s| s.event_stream.as_ref())
+                .and_then(|s| s.queue_url.clone())
+            else {
+                continue;
+            };
+            wanted.insert((account.name_any(), account_key(&account.spec), url));
+        }
+        queues.retain(|k, task| {
+            let keep = wanted.contains(k) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for k in wanted {
+            if let std::collections::hash_map::Entry::Vacant(slot) = queues.entry(k) {
+                let (account, key, url) = slot.key().clone();
+                let span = tracing::info_span!("consume", account = %account);
+                slot.insert(tokio::spawn(consume(ctx.clone(), account, key, url).instrument(span)));
+            }
+        }
+        ctx.live.flush(&ctx);
+        // Windows slide without events too: what status shows is refreshed
+        // once a minute for sets that have counts.
+        if last_refresh.elapsed() >= Duration::from_secs(60) {
+            last_refresh = Instant::now();
+            let keys: Vec<String> = ctx.live.windows().keys().cloned().collect();
+            for key in keys {
+                if let Some((ns, name)) = key.split_once('/')
+                    && let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns))
+                {
+                    ctx.reputation.trigger_set(&cs);
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    for task in queues.into_values() {
+        task.abort();
+    }
+}
+
+/// The pollers of one queue: one always, more while batches come back full.
+async fn consume(ctx: Arc<Context>, account: String, key: AccountKey, url: String) {
+    let active = Arc::new(AtomicUsize::new(1));
+    let mut extra = tokio::task::JoinSet::new();
+    let (more_tx, mut more_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let primary = poll(
+        ctx.clone(),
+        account.clone(),
+        key.clone(),
+        url.clone(),
+        true,
+        active.clone(),
+        more_tx.clone(),
+    );
+    tokio::pin!(primary);
+    loop {
+        tokio::select! {
+            _ = &mut primary => break,
+            Some(()) = more_rx.recv() => {
+                if active.load(Ordering::Relaxed) < MAX_POLLERS {
+                    active.fetch_add(1, Ordering::Relaxed);
+                    extra.spawn(poll(ctx.clone(), account.clone(), key.clone(), url.clone(), false, active.clone(), more_tx.clone()));
+                }
+            }
+            Some(_) = extra.join_next(), if !extra.is_empty() => {}
+        }
+    }
+}
+
+/// One poller: receive, count, delete, until the queue is drained (extra
+/// pollers) or forever (the primary). Throttling, 5xx and transport errors
+/// back off exponentially (0.2 s doubling to 30 s); nothing here ends the loop.
+async fn poll(
+    ctx: Arc<Context>,
+    account: String,
+    key: AccountKey,
+    url: String,
+    primary: bool,
+    active: Arc<AtomicUsize>,
+    more: tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let result = match ctx.aws.session(&key).await {
+            Ok(session) => match session.receive_events(&url, WAIT_SECONDS).await {
+                Ok(messages) => {
+                    failures = 0;
+                    if messages.is_empty() {
+                        if primary {
+                            continue;
+                        }
+                        break;
+                    }
+                    if messages.len() == 10 {
+                        let _ = more.send(());
+                    }
+                    let touched = ctx.live.count(&ctx, &account, &session.account_id, &messages);
+                    let receipts: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
+                    match session.delete_events(&url, &receipts).await {
+                        Ok(0) => {}
+                        // Not deleted: they come back after the visibility
+                        // timeout and count twice; rare, and never too low.
+                        Ok(n) => tracing::warn!(failed = n, "SQS did not delete some stream messages"),
+                        Err(e) => tracing::warn!(error = %e, "deleting stream messages failed"),
+                    }
+                    ctx.live.after_batch(&ctx, touched);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let Err(e) = result else { continue };
+        let wait = if e.code == NOT_LEADER {
+            Duration::from_secs(1)
+        } else if e.kind == ErrorKind::NotFound {
+            // The queue is being created or deleted with its account.
+            Duration::from_secs(5)
+        } else {
+            failures += 1;
+            if failures == 1 || failures.is_power_of_two() {
+                tracing::warn!(error = %e, failures, "receiving stream events failed; backing off");
+            }
+            Duration::from_millis(200u64.saturating_mul(1 << failures.min(8))).min(Duration::from_secs(30))
+        };
+        tokio::time::sleep(wait).await;
+    }
+    active.fetch_sub(1, Ordering::Relaxed);
+}
