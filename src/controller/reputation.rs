@@ -749,13 +749,17 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         && !reason.is_empty()
     {
         reason.push_str(&format!(
-            " (live events over {})",
+            "{LIVE_NOTE}{})",
             super::live::window_label(l.summary.window_secs)
         ));
     }
     // A selector the apiserver accepted but kube cannot parse must not
     // silently release a paused set: keep the pause as it is.
     let unreadable = selecting_errors(&all_policies);
+    // A pause the live events drove: after a restart their windows start
+    // empty, and an empty window is not quiet.
+    let quiet_blocked = current.as_ref().is_some_and(|p| p.reason.contains(LIVE_NOTE))
+        && live.as_ref().is_some_and(|l| l.summary.warming_up);
     let step = rep::pause_step(PauseInput {
         current,
         levels,
@@ -764,6 +768,7 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         applied: &applied,
         resumed_at: status.resumed_at.as_ref().map(|t| t.0),
         resume_requested_at,
+        quiet_blocked,
         reason,
         now: now_ts,
     });
@@ -790,6 +795,10 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         now: now_ts,
     })
 }
+
+/// Marks a pause reason whose rate came from the live events; the stored
+/// reason is also how a later evaluation knows which source paused.
+const LIVE_NOTE: &str = " (live events over ";
 
 /// Why a set pauses: the rate at its pause point, the threshold and the
 /// policy it came from.

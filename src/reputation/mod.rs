@@ -386,6 +386,9 @@ pub struct PauseInput<'a> {
     pub resumed_at: Option<Timestamp>,
     /// Time in the resume annotation, if any.
     pub resume_requested_at: Option<Timestamp>,
+    /// The quiet clock may not run: the source that paused the set cannot
+    /// see yet (live windows warming up after a restart).
+    pub quiet_blocked: bool,
     pub reason: String,
     pub now: Timestamp,
 }
@@ -417,7 +420,7 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
         {
             return PauseStep::Resumed { how: "manual" };
         }
-        let quiet = matches!(overall, Level::Healthy);
+        let quiet = matches!(overall, Level::Healthy) && !input.quiet_blocked;
         pause.quiet_since = if quiet {
             pause.quiet_since.or(Some(input.now))
         } else {
@@ -622,6 +625,7 @@ mod tests {
             applied: a,
             resumed_at: None,
             resume_requested_at: None,
+            quiet_blocked: false,
             reason: "bounce rate 6.00%".into(),
             now: at(now),
         }
@@ -702,6 +706,14 @@ mod tests {
             panic!("still paused");
         };
         assert_eq!(reset.quiet_since, None);
+        // A source that cannot see yet (live windows warming up after a
+        // restart) does not start the clock either.
+        let mut blind = input(Some(quiet.clone()), Level::Healthy, Level::Healthy, &a, 300);
+        blind.quiet_blocked = true;
+        let PauseStep::Stay(Some(held)) = pause_step(blind) else {
+            panic!("still paused");
+        };
+        assert_eq!(held.quiet_since, None);
         // So does a gap in the data: auto-resume needs observed quiet.
         let mut no_data = input(Some(quiet.clone()), Level::Unknown, Level::Healthy, &a, 300);
         no_data.levels.complaint = Level::Unknown;
