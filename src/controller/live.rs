@@ -327,7 +327,7 @@ impl Source {
     }
 }
 
-/// Per metric, the worse of the CloudWatch level and the live level (only
+/// Per metric, the worse of the CloudWatch rate and the live rate (only
 /// known with a breaker and enough sends): the reading and levels the
 /// evaluation judges by, and where each came from.
 pub fn combine(
@@ -342,14 +342,31 @@ pub fn combine(
     let mut reading = *cw;
     let mut levels = cw_levels;
     let mut sources = [Source::CloudWatch; 2];
-    if live.levels.bounce > cw_levels.bounce {
+    // Per metric the higher rate wins, not only the higher level: a pause
+    // point between two thresholds (a stricter monitor-only policy) must
+    // see a live 6% even when CloudWatch's 3% is already Critical.
+    let worse = |live_level: Level, live_rate: Option<f64>, cw_level: Level, cw_sample: Option<Sample>| {
+        live_level != Level::Unknown
+            && live_rate.is_some_and(|v| cw_level == Level::Unknown || cw_sample.is_none_or(|c| v > c.value))
+    };
+    if worse(
+        live.levels.bounce,
+        live.summary.bounce_rate,
+        cw_levels.bounce,
+        cw.bounce,
+    ) {
         reading.bounce = live.summary.bounce_rate.map(|value| Sample { value, at: now });
-        levels.bounce = live.levels.bounce;
+        levels.bounce = live.levels.bounce.max(cw_levels.bounce);
         sources[0] = Source::Events;
     }
-    if live.levels.complaint > cw_levels.complaint {
+    if worse(
+        live.levels.complaint,
+        live.summary.complaint_rate,
+        cw_levels.complaint,
+        cw.complaint,
+    ) {
         reading.complaint = live.summary.complaint_rate.map(|value| Sample { value, at: now });
-        levels.complaint = live.levels.complaint;
+        levels.complaint = live.levels.complaint.max(cw_levels.complaint);
         sources[1] = Source::Events;
     }
     (reading, levels, sources)
@@ -570,4 +587,61 @@ async fn poll(
         tokio::time::sleep(wait).await;
     }
     active.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reputation::live::Counts;
+
+    fn live(bounce_rate: f64, level: Level) -> LiveView {
+        let now = Timestamp::from_second(1_800_000_000).expect("timestamp");
+        LiveView {
+            summary: Summary {
+                window_secs: 900,
+                counts: Counts {
+                    sends: 200,
+                    ..Default::default()
+                },
+                bounce_rate: Some(bounce_rate),
+                complaint_rate: Some(0.0),
+                since: now,
+                warming_up: false,
+                top_sub_types: Vec::new(),
+                top_domains: Vec::new(),
+            },
+            minimum_sends: Some(100),
+            levels: Levels {
+                bounce: level,
+                complaint: Level::Healthy,
+            },
+        }
+    }
+
+    #[test]
+    fn the_higher_rate_wins_even_at_the_same_level() {
+        let now = Timestamp::from_second(1_800_000_000).expect("timestamp");
+        let cw = Reading {
+            bounce: Some(Sample { value: 0.03, at: now }),
+            complaint: Some(Sample { value: 0.0, at: now }),
+            read_at: Some(now),
+        };
+        let cw_levels = Levels {
+            bounce: Level::Critical,
+            complaint: Level::Healthy,
+        };
+        // Both Critical for a strict monitor policy: the live 6% must show,
+        // so a pause point at 5% sees it.
+        let (reading, levels, sources) = combine(&cw, cw_levels, Some(&live(0.06, Level::Critical)), now);
+        assert_eq!(reading.bounce.map(|s| s.value), Some(0.06));
+        assert_eq!(levels.bounce, Level::Critical);
+        assert_eq!(sources, [Source::Events, Source::CloudWatch]);
+        // A lower live rate leaves CloudWatch's.
+        let (reading, _, sources) = combine(&cw, cw_levels, Some(&live(0.01, Level::Healthy)), now);
+        assert_eq!(reading.bounce.map(|s| s.value), Some(0.03));
+        assert_eq!(sources[0], Source::CloudWatch);
+        // Below the breaker's minimum the live rate does not judge at all.
+        let (reading, _, _) = combine(&cw, cw_levels, Some(&live(0.5, Level::Unknown)), now);
+        assert_eq!(reading.bounce.map(|s| s.value), Some(0.03));
+    }
 }
