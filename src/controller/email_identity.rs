@@ -79,25 +79,22 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
         DefaultSet::Missing(set) => {
             // The set's creation triggers this identity (watch).
             let msg = format!("ConfigurationSet {set} (spec.configurationSetRef) does not exist in namespace {ns}");
-            o.write_conditions(&conditions::reconciling("ConfigurationSetNotFound", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o
+                .blocked(&ctx, &conditions::reconciling("ConfigurationSetNotFound", msg))
+                .await;
         }
         DefaultSet::NotReady(set) => {
             let msg = format!("waiting for ConfigurationSet {set} to be created in SES");
-            o.write_conditions(&conditions::reconciling("WaitingForConfigurationSet", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o
+                .blocked(&ctx, &conditions::reconciling("WaitingForConfigurationSet", msg))
+                .await;
         }
         DefaultSet::OtherAccount(set) => {
             let msg = format!(
                 "ConfigurationSet {set} (spec.configurationSetRef) is in another SesAccount than {account}: SES can only use a set of the identity's own account"
             );
             o.stall(&ctx, "ConfigurationSetInOtherAccount", msg).await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o.blocked(&ctx, &[]).await;
         }
     };
     let fp = fingerprint((id.metadata.generation, account_generation, &account_key, &set));

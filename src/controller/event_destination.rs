@@ -62,25 +62,22 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
     let (set, set_name, set_arn) = match referenced_set(ed, &ctx) {
         SetState::Missing(name) => {
             let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
-            o.write_conditions(&conditions::reconciling("ConfigurationSetNotFound", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o
+                .blocked(&ctx, &conditions::reconciling("ConfigurationSetNotFound", msg))
+                .await;
         }
         SetState::NotReady(name) => {
             let msg = format!("waiting for ConfigurationSet {name} to be Ready");
-            o.write_conditions(&conditions::reconciling("WaitingForConfigurationSet", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o
+                .blocked(&ctx, &conditions::reconciling("WaitingForConfigurationSet", msg))
+                .await;
         }
         SetState::Stalled(name, reason) => {
             let msg =
                 format!("ConfigurationSet {name} is Stalled ({reason}); this destination waits for it to be fixed");
-            o.write_conditions(&conditions::stalled("ConfigurationSetStalled", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o
+                .blocked(&ctx, &conditions::stalled("ConfigurationSetStalled", msg))
+                .await;
         }
         SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
     };
@@ -92,10 +89,7 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
                 "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
                 set.name_any()
             );
-            o.write_conditions(&conditions::stalled("AccountNotAllowed", msg))
-                .await?;
-            ctx.forget(&key);
-            return Ok(Action::requeue(ctx.settings.drift_interval));
+            return o.blocked(&ctx, &conditions::stalled("AccountNotAllowed", msg)).await;
         }
     };
     let fp = fingerprint((

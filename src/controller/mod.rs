@@ -772,6 +772,15 @@ impl<K: Managed> Obj<K> {
             .is_some_and(|c| c.status == "True" && c.reason == reason)
     }
 
+    /// Blocked before AWS on something another object must fix (whose
+    /// change triggers this one): writes `desired`, forgets the gate so the
+    /// unblocked pass syncs at once, and looks again each drift period.
+    pub async fn blocked(&self, ctx: &Context, desired: &[Desired]) -> Result<Action, Error> {
+        self.write_conditions(desired).await?;
+        ctx.forget(&key_of(&*self.obj));
+        Ok(Action::requeue(ctx.settings.drift_interval))
+    }
+
     /// Writes `desired` and announces it with a Warning Event once.
     pub async fn stall(&self, ctx: &Context, reason: &str, message: String) -> Result<(), Error> {
         if !self.is_stalled_with(reason) {
@@ -823,7 +832,7 @@ pub async fn usable_account<K: Managed>(
             ctx.forget(&key);
             if age > ctx.settings.account_grace {
                 o.stall(ctx, "AccountNotFound", msg).await?;
-                return Ok(Err(Action::requeue(ctx.settings.drift_interval)));
+                return Ok(Err(o.blocked(ctx, &[]).await?));
             }
             o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
                 .await?;
@@ -834,8 +843,7 @@ pub async fn usable_account<K: Managed>(
         AccountAccess::NotAllowed(account) => {
             let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");
             o.stall(ctx, "AccountNotAllowed", msg).await?;
-            ctx.forget(&key);
-            Ok(Err(Action::requeue(ctx.settings.drift_interval)))
+            Ok(Err(o.blocked(ctx, &[]).await?))
         }
     }
 }
