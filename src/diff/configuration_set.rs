@@ -159,16 +159,7 @@ pub fn diff(desired: &SetOptions, observed: &SetOptions) -> Vec<SetChange> {
 /// Tag changes: add or overwrite what differs, remove what the spec
 /// dropped. Tags AWS reserves (`aws:`) are never removed.
 pub fn diff_tags(desired: &BTreeMap<String, String>, observed: &BTreeMap<String, String>) -> Vec<SetChange> {
-    let to_set: BTreeMap<String, String> = desired
-        .iter()
-        .filter(|(k, v)| observed.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let to_remove: Vec<String> = observed
-        .keys()
-        .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
-        .cloned()
-        .collect();
+    let (to_set, to_remove) = super::tag_changes(desired, observed);
     let mut changes = Vec::new();
     if !to_set.is_empty() {
         changes.push(SetChange::Tag(to_set));

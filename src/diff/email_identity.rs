@@ -120,16 +120,7 @@ pub fn diff(desired: &IdentitySettings, observed: &IdentitySettings) -> Vec<Iden
 
 /// Tag changes, as for configuration sets (`aws:` tags are AWS's own).
 pub fn diff_tags(desired: &BTreeMap<String, String>, observed: &BTreeMap<String, String>) -> Vec<IdentityChange> {
-    let to_set: BTreeMap<String, String> = desired
-        .iter()
-        .filter(|(k, v)| observed.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let to_remove: Vec<String> = observed
-        .keys()
-        .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
-        .cloned()
-        .collect();
+    let (to_set, to_remove) = super::tag_changes(desired, observed);
     let mut changes = Vec::new();
     if !to_set.is_empty() {
         changes.push(IdentityChange::Tag(to_set));

@@ -7,3 +7,22 @@ pub mod email_identity;
 pub mod event_destination;
 pub mod stream;
 pub mod topic;
+
+/// Tags to add or overwrite and tag keys to remove so that a resource's
+/// tags match `desired`. Tags AWS reserves (`aws:`) are never removed.
+pub fn tag_changes(
+    desired: &std::collections::BTreeMap<String, String>,
+    observed: &std::collections::BTreeMap<String, String>,
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let to_set = desired
+        .iter()
+        .filter(|(k, v)| observed.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let to_remove = observed
+        .keys()
+        .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:"))
+        .cloned()
+        .collect();
+    (to_set, to_remove)
+}
