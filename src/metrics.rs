@@ -6,8 +6,10 @@
 //! and (for the reputation gauges) the configuration sets and accounts the
 //! operator manages. AWS messages never become labels.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -17,8 +19,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::aws::ErrorKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -80,29 +80,21 @@ struct QueueLabels {
     class: &'static str,
 }
 
+/// Pacing of one SES scheduler as the gauges show it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SchedulerGauges {
+    /// Calls per second the scheduler paces at now.
+    pub rate: f64,
+    /// Callers waiting, by class (pause, spec, drift).
+    pub waiting: [usize; 3],
+}
+
 /// Pacing of each SES scheduler, read on every scrape: (AWS account ID,
-/// region, snapshot).
-pub type SchedulerSource = Arc<dyn Fn() -> Vec<(String, String, crate::aws::scheduler::Snapshot)> + Send + Sync>;
+/// region, gauges).
+pub type SchedulerSource = Arc<dyn Fn() -> Vec<(String, String, SchedulerGauges)> + Send + Sync>;
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 type RateFamily<L> = Family<L, Gauge<f64, AtomicU64>>;
-
-/// The `outcome` label of an AWS call that failed with this kind of error.
-pub fn outcome_of(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Throttled => "throttled",
-        ErrorKind::Server => "server",
-        ErrorKind::Transport => "transport",
-        ErrorKind::BadRequest
-        | ErrorKind::NotFound
-        | ErrorKind::AlreadyExists
-        | ErrorKind::LimitExceeded
-        | ErrorKind::AccessDenied
-        | ErrorKind::ConcurrentModification
-        | ErrorKind::Other => "client",
-        ErrorKind::Cancelled => "cancelled",
-    }
-}
 
 /// How many objects of one kind have `Ready` / `Stalled` at True and at False.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -377,14 +369,15 @@ impl Metrics {
     }
 
     /// Records one AWS call; `operation` is `service:Operation` (as in
-    /// [`crate::aws::CallCounter`]), `error` its error class if it failed.
-    pub fn aws_call(&self, operation: &str, error: Option<ErrorKind>, took: Duration) {
+    /// the AWS adapters' call counter), `outcome` `ok` or the bounded class
+    /// of its error (`throttled`, `server`, `transport`, `client`, `cancelled`).
+    pub fn aws_call(&self, operation: &str, outcome: &'static str, took: Duration) {
         let (service, operation) = operation.split_once(':').unwrap_or(("unknown", operation));
         self.aws_calls
             .get_or_create(&CallLabels {
                 service: service.to_string(),
                 operation: operation.to_string(),
-                outcome: error.map_or("ok", outcome_of),
+                outcome,
             })
             .inc();
         self.aws_call_duration
@@ -411,7 +404,7 @@ impl Metrics {
     /// removing also drops the series, so a standby exports none.
     pub fn set_object_source(&self, source: Option<ObjectSource>) {
         let empty = source.is_none();
-        *self.object_source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+        *self.object_source.lock() = source;
         if empty {
             self.objects.clear();
         }
@@ -480,7 +473,7 @@ impl Metrics {
 
     /// The send time of the newest event counted (unix seconds).
     pub fn stream_newest(&self, unix_seconds: f64) {
-        let mut newest = self.stream_newest.lock().unwrap_or_else(|p| p.into_inner());
+        let mut newest = self.stream_newest.lock();
         if newest.is_none_or(|n| n < unix_seconds) {
             *newest = Some(unix_seconds);
         }
@@ -498,7 +491,7 @@ impl Metrics {
     /// Installs (or removes) what reports the SES schedulers' pacing.
     pub fn set_scheduler_source(&self, source: Option<SchedulerSource>) {
         let empty = source.is_none();
-        *self.scheduler_source.lock().unwrap_or_else(|p| p.into_inner()) = source;
+        *self.scheduler_source.lock() = source;
         if empty {
             self.ses_rate.clear();
             self.ses_waiting.clear();
@@ -517,7 +510,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         self.refresh_objects();
         self.refresh_schedulers();
-        if let Some(newest) = *self.stream_newest.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(newest) = *self.stream_newest.lock() {
             let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
             self.stream_newest_age.set((now - newest).max(0.0));
         }
@@ -531,7 +524,7 @@ impl Metrics {
     }
 
     fn refresh_schedulers(&self) {
-        let source = self.scheduler_source.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let source = self.scheduler_source.lock().clone();
         let Some(source) = source else { return };
         for (aws_account, region, snapshot) in source() {
             let labels = SchedulerLabels {
@@ -552,7 +545,7 @@ impl Metrics {
     }
 
     fn refresh_objects(&self) {
-        let source = self.object_source.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let source = self.object_source.lock().clone();
         let Some(source) = source else { return };
         for (kind, counts) in source() {
             for (condition, status, value) in [
@@ -605,17 +598,9 @@ mod tests {
     #[test]
     fn encodes_calls_reconciles_and_token_waits() {
         let m = Metrics::new();
-        m.aws_call("sesv2:CreateConfigurationSet", None, Duration::from_millis(20));
-        m.aws_call(
-            "sesv2:CreateConfigurationSet",
-            Some(ErrorKind::Throttled),
-            Duration::from_millis(5),
-        );
-        m.aws_call(
-            "sns:CreateTopic",
-            Some(ErrorKind::ConcurrentModification),
-            Duration::from_millis(5),
-        );
+        m.aws_call("sesv2:CreateConfigurationSet", "ok", Duration::from_millis(20));
+        m.aws_call("sesv2:CreateConfigurationSet", "throttled", Duration::from_millis(5));
+        m.aws_call("sns:CreateTopic", "client", Duration::from_millis(5));
         m.reconciled("ConfigurationSet", Duration::from_millis(300), true);
         m.reconciled("ConfigurationSet", Duration::from_millis(300), false);
         m.ses_token_waited(Duration::from_millis(700));
@@ -677,23 +662,5 @@ mod tests {
         }
         m.set_object_source(None);
         assert!(!m.encode().contains("ses_reputation_objects{"));
-    }
-
-    #[test]
-    fn every_error_kind_has_a_bounded_outcome() {
-        for (kind, outcome) in [
-            (ErrorKind::Throttled, "throttled"),
-            (ErrorKind::BadRequest, "client"),
-            (ErrorKind::NotFound, "client"),
-            (ErrorKind::AlreadyExists, "client"),
-            (ErrorKind::LimitExceeded, "client"),
-            (ErrorKind::AccessDenied, "client"),
-            (ErrorKind::ConcurrentModification, "client"),
-            (ErrorKind::Other, "client"),
-            (ErrorKind::Server, "server"),
-            (ErrorKind::Transport, "transport"),
-        ] {
-            assert_eq!(outcome_of(kind), outcome, "{kind:?}");
-        }
     }
 }

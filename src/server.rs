@@ -157,7 +157,7 @@ mod tests {
     #[tokio::test]
     async fn serves_metrics_health_and_readiness() {
         let metrics = Arc::new(Metrics::new());
-        metrics.aws_call("sesv2:GetAccount", None, std::time::Duration::from_millis(3));
+        metrics.aws_call("sesv2:GetAccount", "ok", std::time::Duration::from_millis(3));
         let health = Arc::new(Health::default());
         let listener = bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
         let addr = listener.local_addr().expect("addr");

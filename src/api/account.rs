@@ -150,11 +150,11 @@ pub struct AccountThresholds {
 }
 
 fn aws_bounce() -> Thresholds {
-    crate::reputation::AWS_BOUNCE
+    super::reputation_policy::AWS_BOUNCE
 }
 
 fn aws_complaint() -> Thresholds {
-    crate::reputation::AWS_COMPLAINT
+    super::reputation_policy::AWS_COMPLAINT
 }
 
 /// Observed state of an SES account.

@@ -182,3 +182,14 @@ pub struct Breach {
     /// Which metric breaches and by how much, e.g. `bounce 6.00% >= 5.00%`.
     pub detail: String,
 }
+
+/// AWS's own levels: review at 5% bounces / 0.1% complaints, pause at
+/// 10% / 0.5%. They apply when no policy selects a set.
+pub const AWS_BOUNCE: Thresholds = Thresholds {
+    warning: 0.05,
+    critical: 0.10,
+};
+pub const AWS_COMPLAINT: Thresholds = Thresholds {
+    warning: 0.001,
+    critical: 0.005,
+};

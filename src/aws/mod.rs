@@ -9,7 +9,9 @@ pub mod sns;
 pub mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -41,6 +43,25 @@ pub enum ErrorKind {
     /// The operator is shutting down; the call was not made.
     Cancelled,
     Other,
+}
+
+impl ErrorKind {
+    /// The `outcome` label of an AWS call that failed with this kind of error.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Server => "server",
+            ErrorKind::Transport => "transport",
+            ErrorKind::BadRequest
+            | ErrorKind::NotFound
+            | ErrorKind::AlreadyExists
+            | ErrorKind::LimitExceeded
+            | ErrorKind::AccessDenied
+            | ErrorKind::ConcurrentModification
+            | ErrorKind::Other => "client",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// An AWS call that failed, with AWS's own code and message.
@@ -190,13 +211,13 @@ pub struct CallCounter {
 
 impl CallCounter {
     fn record(&self, operation: &str, outcome: &str) {
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut calls = self.calls.lock();
         *calls.entry(format!("{operation}:{outcome}")).or_default() += 1;
     }
 
     /// Calls by `service:Operation:outcome` (outcome `ok` or an error class).
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.calls.lock().clone()
     }
 
     /// Successful calls of one `service:Operation`.
@@ -228,13 +249,13 @@ impl CallRecorder {
         match result {
             Ok(v) => {
                 self.counter.record(operation, "ok");
-                self.metrics.aws_call(operation, None, took);
+                self.metrics.aws_call(operation, "ok", took);
                 Ok(v)
             }
             Err(e) => {
                 let err = AwsError::from_sdk(operation, e);
                 self.counter.record(operation, &format!("{:?}", err.kind));
-                self.metrics.aws_call(operation, Some(err.kind), took);
+                self.metrics.aws_call(operation, err.kind.outcome(), took);
                 Err(err)
             }
         }
@@ -257,14 +278,14 @@ pub struct Fence {
 impl Fence {
     /// Arms the fence (if it was not) and lets calls through until `until`.
     pub fn extend_to(&self, until: Instant) {
-        let mut valid = self.valid_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut valid = self.valid_until.lock();
         if valid.is_none_or(|v| v < until) {
             *valid = Some(until);
         }
     }
 
     fn check(&self, operation: &'static str) -> Result<(), AwsError> {
-        match *self.valid_until.lock().unwrap_or_else(|p| p.into_inner()) {
+        match *self.valid_until.lock() {
             Some(until) if Instant::now() >= until => Err(AwsError {
                 operation,
                 kind: ErrorKind::Cancelled,
@@ -470,7 +491,7 @@ impl Registry {
     /// shutdown, reconciles waiting for the budget end at once instead of
     /// holding up the drain.
     pub fn close(&self) {
-        for scheduler in self.schedulers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for scheduler in self.schedulers.lock().values() {
             scheduler.close();
         }
     }
@@ -484,7 +505,6 @@ impl Registry {
     pub fn schedulers(&self) -> Vec<((String, String), scheduler::Snapshot)> {
         self.schedulers
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(k, s)| (k.clone(), s.snapshot()))
             .collect()
@@ -498,7 +518,7 @@ impl Registry {
     /// and resolving the account ID through STS).
     pub async fn session(&self, key: &AccountKey) -> Result<Arc<Session>, AwsError> {
         let cell = {
-            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sessions = self.sessions.lock();
             sessions.entry(key.clone()).or_default().clone()
         };
         // A failed build leaves the cell empty: the next caller tries again.
@@ -529,7 +549,7 @@ impl Registry {
                 .record("sts:GetCallerIdentity", started, sts.get_caller_identity().send().await)?;
         let account_id = identity.account().unwrap_or_default().to_string();
         let scheduler = {
-            let mut schedulers = self.schedulers.lock().unwrap_or_else(|p| p.into_inner());
+            let mut schedulers = self.schedulers.lock();
             schedulers
                 .entry((account_id.clone(), key.region.clone()))
                 .or_insert_with(|| {
@@ -660,5 +680,23 @@ mod tests {
         assert!(err("BadRequestException").is_terminal());
         assert!(!err("TooManyRequestsException").is_terminal());
         assert!(!err("ConcurrentModificationException").is_terminal());
+    }
+
+    #[test]
+    fn every_error_kind_has_a_bounded_outcome() {
+        for (kind, outcome) in [
+            (ErrorKind::Throttled, "throttled"),
+            (ErrorKind::BadRequest, "client"),
+            (ErrorKind::NotFound, "client"),
+            (ErrorKind::AlreadyExists, "client"),
+            (ErrorKind::LimitExceeded, "client"),
+            (ErrorKind::AccessDenied, "client"),
+            (ErrorKind::ConcurrentModification, "client"),
+            (ErrorKind::Other, "client"),
+            (ErrorKind::Server, "server"),
+            (ErrorKind::Transport, "transport"),
+        ] {
+            assert_eq!(kind.outcome(), outcome, "{kind:?}");
+        }
     }
 }

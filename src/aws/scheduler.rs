@@ -18,8 +18,8 @@
 //! adaptive (AIMD) rate: `governor` and `leaky-bucket` have a fixed rate
 //! and no priorities.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -241,8 +241,8 @@ impl Scheduler {
         self.changed.notify_waiters();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
 
@@ -287,14 +287,14 @@ mod tests {
             let (scheduler, order) = (scheduler.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
                 scheduler.acquire(priority, false).await.expect("open");
-                order.lock().expect("lock").push(name);
+                order.lock().push(name);
             }));
             tokio::task::yield_now().await;
         }
         for t in tasks {
             t.await.expect("task");
         }
-        Arc::try_unwrap(order).expect("sole owner").into_inner().expect("lock")
+        Arc::try_unwrap(order).expect("sole owner").into_inner()
     }
 
     #[tokio::test(start_paused = true)]
@@ -406,14 +406,14 @@ mod tests {
             let (scheduler, order) = (scheduler.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
                 scheduler.acquire(Priority::Spec, retry).await.expect("open");
-                order.lock().expect("lock").push(name);
+                order.lock().push(name);
             }));
             tokio::task::yield_now().await;
         }
         for t in tasks {
             t.await.expect("task");
         }
-        assert_eq!(order.lock().expect("lock")[0], "retry");
+        assert_eq!(order.lock()[0], "retry");
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,7 +16,7 @@ use crate::diff::event_destination::{Destination, Dimension, Target};
 
 /// Event destinations per set with the time they were read.
 pub type DestinationCache =
-    std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>>;
+    parking_lot::Mutex<std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>>;
 
 /// A configuration set as AWS holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,8 +268,8 @@ impl Session {
 
     fn destinations_lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>> {
-        self.destinations.lock().unwrap_or_else(|p| p.into_inner())
+    ) -> parking_lot::MutexGuard<'_, std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>> {
+        self.destinations.lock()
     }
 
     fn forget_destinations(&self, set: &str) {

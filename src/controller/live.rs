@@ -11,8 +11,10 @@
 //! breaker acts within seconds without a status write per event.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -84,8 +86,8 @@ fn set_key(namespace: &str, name: &str) -> String {
 }
 
 impl LiveState {
-    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    fn windows(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock()
     }
 
     /// The window of a set (an empty one, counting since start-up, when no
@@ -101,7 +103,7 @@ impl LiveState {
     pub fn forget(&self, namespace: &str, name: &str) {
         let key = set_key(namespace, name);
         self.windows().remove(&key);
-        self.triggers.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.triggers.lock().remove(&key);
     }
 
     /// Sets with a window, and the bytes the windows hold.
@@ -120,7 +122,7 @@ impl LiveState {
     }
 
     fn lookup(&self, ctx: &Context, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.index.lock();
         let key = (account.to_string(), aws_name.to_string());
         if let Some(k) = index.get(&key) {
             return Some(k.clone());
@@ -220,7 +222,7 @@ impl LiveState {
                 continue;
             };
             let verdict = verdict(&cs, ctx);
-            let mut triggers = self.triggers.lock().unwrap_or_else(|p| p.into_inner());
+            let mut triggers = self.triggers.lock();
             let due = match triggers.get(&key) {
                 None => true,
                 Some((at, last, _)) => *last != verdict || at.elapsed() >= REFRESH,
@@ -238,7 +240,7 @@ impl LiveState {
     /// Triggers sets with counts not yet shown, once [`REFRESH`] passed.
     fn flush(&self, ctx: &Context) {
         let due: Vec<String> = {
-            let mut triggers = self.triggers.lock().unwrap_or_else(|p| p.into_inner());
+            let mut triggers = self.triggers.lock();
             triggers
                 .iter_mut()
                 .filter(|(_, (at, _, dirty))| *dirty && at.elapsed() >= REFRESH)
@@ -422,7 +424,7 @@ fn verdict(cs: &ConfigurationSet, ctx: &Context) -> Option<Level> {
         .policies
         .state()
         .into_iter()
-        .filter(|p| p.namespace() == ns && super::reputation::selects(p, cs.labels()))
+        .filter(|p| p.namespace() == ns && rep::selects(p, cs.labels()))
         .collect();
     let selecting: Vec<&ReputationPolicy> = policies.iter().map(|p| &**p).collect();
     let named: Vec<(String, &crate::api::ReputationPolicySpec)> =

@@ -12,6 +12,7 @@ pub mod account;
 pub mod configuration_set;
 pub mod email_identity;
 pub mod event_destination;
+pub mod gate;
 pub mod live;
 pub mod reputation;
 pub mod stream;
@@ -19,7 +20,9 @@ pub mod stream;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::{StreamExt, future};
@@ -48,6 +51,9 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
 use crate::metrics::{ConditionCounts, Metrics, ObjectSource, SchedulerSource};
 use crate::server::Health;
+
+use gate::GateBook;
+pub use gate::Pass;
 
 /// Name used as field manager and event reporter.
 pub const MANAGER: &str = "ses-reputation-operator";
@@ -177,31 +183,10 @@ pub struct Context {
     /// that keep being requeued.
     writers_permits: Arc<tokio::sync::Semaphore>,
     recorder: Recorder,
-    gates: Mutex<HashMap<String, Gate>>,
+    gates: Mutex<GateBook>,
     /// Effective drift period per SesAccount name, and its status block.
     drift_periods: Mutex<HashMap<String, (Duration, crate::api::account::DriftStatus)>>,
     namespace_triggers: tokio::sync::broadcast::Sender<String>,
-}
-
-/// Per-object memory of the last reconcile: lets a reconcile triggered by
-/// our own status patch, a rate read or during back-off return without AWS
-/// calls.
-#[derive(Clone, Debug)]
-struct Gate {
-    fingerprint: u64,
-    synced_at: Option<Instant>,
-    retry_at: Option<Instant>,
-    /// Priority of the retry: a drift check that failed is retried as one.
-    retry_priority: Priority,
-    failures: u32,
-}
-
-/// What a reconcile decided about the gate.
-pub enum Pass {
-    /// Nothing to do now: return this action.
-    Skip(Action),
-    /// Go to AWS with this priority.
-    Run(Priority),
 }
 
 impl Context {
@@ -263,26 +248,17 @@ impl Context {
         })
     }
 
-    fn gates(&self) -> std::sync::MutexGuard<'_, HashMap<String, Gate>> {
-        self.gates.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The drift period in force for objects of an SesAccount.
     pub fn drift_period(&self, account: &str) -> Duration {
         self.drift_periods
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .get(account)
             .map_or(self.settings.drift_interval, |(period, _)| *period)
     }
 
     /// The drift schedule of an SesAccount for its status.
     pub fn drift_status(&self, account: &str) -> Option<crate::api::account::DriftStatus> {
-        self.drift_periods
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account)
-            .map(|(_, status)| status.clone())
+        self.drift_periods.lock().get(account).map(|(_, status)| status.clone())
     }
 
     /// Decides whether a reconcile must talk to AWS. `fingerprint` covers
@@ -291,29 +267,7 @@ impl Context {
     /// period.
     pub fn pass(&self, key: &str, fingerprint: u64, account: &str) -> Pass {
         let period = self.drift_period(account);
-        let gates = self.gates();
-        let Some(gate) = gates.get(key) else {
-            return Pass::Run(Priority::Spec);
-        };
-        if gate.fingerprint != fingerprint {
-            return Pass::Run(Priority::Spec);
-        }
-        let now = Instant::now();
-        if let Some(retry_at) = gate.retry_at {
-            return if retry_at > now {
-                Pass::Skip(Action::requeue(retry_at - now))
-            } else {
-                Pass::Run(gate.retry_priority)
-            };
-        }
-        // Converged, or Stalled: what AWS refused can also be fixed outside
-        // the spec (a limit freed), so a Stalled object is looked at again
-        // once per drift period too.
-        match gate.synced_at {
-            Some(at) if at + period > now => Pass::Skip(Action::requeue(at + period - now)),
-            Some(_) => Pass::Run(Priority::Drift),
-            None => Pass::Run(Priority::Spec),
-        }
+        self.gates.lock().pass(key, fingerprint, period, Instant::now())
     }
 
     /// Records a successful sync: next AWS visit after the drift period
@@ -321,91 +275,45 @@ impl Context {
     pub fn synced(&self, key: &str, fingerprint: u64, account: &str) -> Action {
         let period = self.drift_period(account);
         let jitter = period.mul_f64((jitter(key, 0) % 1000) as f64 / 10_000.0);
-        self.gates().insert(
-            key.to_string(),
-            Gate {
-                fingerprint,
-                // The jitter moves the sync time back, so `pass` agrees.
-                synced_at: Some(Instant::now() + jitter),
-                retry_at: None,
-                retry_priority: Priority::Spec,
-                failures: 0,
-            },
-        );
-        Action::requeue(period + jitter)
+        Action::requeue(
+            self.gates
+                .lock()
+                .synced(key, fingerprint, period, jitter, Instant::now()),
+        )
     }
 
     /// Records a pass that synced but waits on AWS (verification pending):
     /// looked at again after `delay` as a drift check, not after the whole
     /// drift period.
     pub fn recheck(&self, key: &str, fingerprint: u64, delay: Duration) -> Action {
-        self.gates().insert(
-            key.to_string(),
-            Gate {
-                fingerprint,
-                synced_at: None,
-                retry_at: Some(Instant::now() + delay),
-                retry_priority: Priority::Drift,
-                failures: 0,
-            },
-        );
-        Action::requeue(delay)
+        Action::requeue(self.gates.lock().recheck(key, fingerprint, delay, Instant::now()))
     }
 
     /// Records a terminal failure: retried when the fingerprint (the spec or
     /// what it references) changes, else once per drift period.
     pub fn stalled(&self, key: &str, fingerprint: u64, account: &str) -> Action {
         let period = self.drift_period(account);
-        self.gates().insert(
-            key.to_string(),
-            Gate {
-                fingerprint,
-                synced_at: None,
-                retry_at: Some(Instant::now() + period),
-                retry_priority: Priority::Drift,
-                failures: 0,
-            },
-        );
-        Action::requeue(period)
+        Action::requeue(self.gates.lock().stalled(key, fingerprint, period, Instant::now()))
     }
 
     /// Records a transient failure and returns the per-object exponential
-    /// back-off (1 s doubling to 5 min, with jitter); reset by [`Self::synced`].
+    /// back-off (see [`GateBook::failed`]); reset by [`Self::synced`].
     /// Throttling never gets here (the SES scheduler retries those calls).
     pub fn failed(&self, key: &str, fingerprint: u64, priority: Priority) -> Action {
-        let mut gates = self.gates();
-        let previous = gates.get(key).filter(|g| g.fingerprint == fingerprint);
-        let failures = previous.map_or(0, |g| g.failures) + 1;
-        let synced_at = previous.and_then(|g| g.synced_at);
-        let base = Duration::from_secs(1).saturating_mul(1 << failures.min(9).saturating_sub(1));
-        let delay = base.min(Duration::from_secs(300));
-        let jitter = Duration::from_millis(jitter(key, failures) % (delay.as_millis() as u64 / 4 + 1));
-        let delay = delay + jitter;
-        gates.insert(
-            key.to_string(),
-            Gate {
-                fingerprint,
-                synced_at,
-                retry_at: Some(Instant::now() + delay),
-                retry_priority: priority,
-                failures,
-            },
-        );
-        Action::requeue(delay)
+        let spread = jitter(key, 0);
+        Action::requeue(
+            self.gates
+                .lock()
+                .failed(key, fingerprint, priority, spread, Instant::now()),
+        )
     }
 
     /// The back-off recorded for an object, for errors that reach the
     /// controller's error policy; a failure outside the AWS sync (an
     /// API-server error) keeps the object's fingerprint.
     fn requeue_after_error(&self, key: &str) -> Action {
-        let now = Instant::now();
-        let (fingerprint, retry_at, priority) = self.gates().get(key).map_or((0, None, Priority::Spec), |g| {
-            (g.fingerprint, g.retry_at, g.retry_priority)
-        });
-        match retry_at {
-            Some(at) if at > now => Action::requeue(at - now),
-            _ => self.failed(key, fingerprint, priority),
-        }
+        let spread = jitter(key, 0);
+        Action::requeue(self.gates.lock().after_error(key, spread, Instant::now()))
     }
 
     /// One of the fair permits a writing pass holds (see `writers_permits`).
@@ -429,7 +337,7 @@ impl Context {
     }
 
     pub fn forget(&self, key: &str) {
-        self.gates().remove(key);
+        self.gates.lock().forget(key);
     }
 
     /// Publishes a Kubernetes Event; failures are logged, never fatal.
@@ -554,7 +462,7 @@ impl Context {
         }
         let drift_rate = self.settings.aws.ses_calls_per_second * self.settings.aws.drift_share * 0.95;
         let configured = self.settings.drift_interval;
-        let mut periods = self.drift_periods.lock().unwrap_or_else(|p| p.into_inner());
+        let mut periods = self.drift_periods.lock();
         periods.clear();
         for account in self.caches.accounts.state() {
             let name = account.name_any();
@@ -997,7 +905,7 @@ where
 /// counters). Every kind is watched once; the controllers share those
 /// watches and their caches.
 pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    let Some(writers) = ctx.writers.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+    let Some(writers) = ctx.writers.lock().take() else {
         tracing::error!("controllers already ran with this context");
         return;
     };
@@ -1304,7 +1212,13 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             .aws
             .schedulers()
             .into_iter()
-            .map(|((account, region), snapshot)| (account, region, snapshot))
+            .map(|((account, region), snapshot)| {
+                let gauges = crate::metrics::SchedulerGauges {
+                    rate: snapshot.rate,
+                    waiting: snapshot.waiting,
+                };
+                (account, region, gauges)
+            })
             .collect()
     });
     ctx.metrics.set_scheduler_source(Some(schedulers));

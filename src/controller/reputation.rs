@@ -5,14 +5,16 @@
 //! reconciler that reports which sets a policy covers and which breach.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::core::{Selector, SelectorExt};
+use kube::core::Selector;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -27,7 +29,7 @@ use crate::api::{
     ConfigurationSet, ConfigurationSetStatus, RESUME_ANNOTATION, ReputationPolicy, ReputationPolicyStatus, SesAccount,
 };
 use crate::aws::Session;
-use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Pause, PauseInput, PauseStep, Reading};
+use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Pause, PauseInput, PauseStep, Reading, selects};
 
 /// Flags of the rate reader.
 #[derive(Clone, Debug)]
@@ -92,7 +94,7 @@ impl<K: kube::Resource<DynamicType = ()> + 'static> Trigger<K> {
     }
 
     fn stream(&self) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static {
-        let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let rx = self.rx.lock().take();
         futures::stream::unfold(rx, |rx| async move {
             let mut rx = rx?;
             let next = rx.recv().await?;
@@ -104,24 +106,16 @@ impl<K: kube::Resource<DynamicType = ()> + 'static> Trigger<K> {
 impl ReputationState {
     /// The newest reading of a set, `None` before the first read.
     pub fn set_reading(&self, namespace: &str, name: &str) -> Option<Reading> {
-        self.sets
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&format!("{namespace}/{name}"))
-            .copied()
+        self.sets.read().get(&format!("{namespace}/{name}")).copied()
     }
 
     pub fn account_reading(&self, account: &str) -> Option<Reading> {
-        self.accounts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account)
-            .copied()
+        self.accounts.read().get(account).copied()
     }
 
     /// Whether an account's rates may be read now (not backing off).
     fn due(&self, account: &str) -> bool {
-        let backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let backoff = self.backoff.lock();
         backoff
             .get(account)
             .is_none_or(|(_, next)| *next <= tokio::time::Instant::now())
@@ -130,7 +124,7 @@ impl ReputationState {
     /// After a read: success clears the back-off; failures double the wait
     /// (one interval, two, four, ... up to 16), as for SES throttling.
     fn record(&self, account: &str, ok: bool, interval: Duration) {
-        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let mut backoff = self.backoff.lock();
         if ok {
             backoff.remove(account);
             return;
@@ -236,7 +230,7 @@ async fn read_all(ctx: &Context) {
                 // Only the sets whose evaluation can change are reconciled.
                 let mut changed = Vec::new();
                 {
-                    let mut cache = ctx.reputation.sets.write().unwrap_or_else(|p| p.into_inner());
+                    let mut cache = ctx.reputation.sets.write();
                     for cs in &members {
                         let aws_name = cs.status.as_ref().and_then(|s| s.aws_name.clone()).unwrap_or_default();
                         // Metrics off: an empty reading, so the set shows NoData.
@@ -258,7 +252,7 @@ async fn read_all(ctx: &Context) {
                     }
                 }
                 let account_changed = {
-                    let mut accounts = ctx.reputation.accounts.write().unwrap_or_else(|p| p.into_inner());
+                    let mut accounts = ctx.reputation.accounts.write();
                     let changed = reading_changed(accounts.get(&account_name), &rates.account, staleness);
                     accounts.insert(account_name.clone(), rates.account);
                     changed
@@ -870,10 +864,6 @@ fn selecting_errors(policies: &[Arc<ReputationPolicy>]) -> bool {
     policies
         .iter()
         .any(|p| Selector::try_from(p.spec.selector.clone()).is_err())
-}
-
-pub(super) fn selects(policy: &ReputationPolicy, labels: &BTreeMap<String, String>) -> bool {
-    Selector::try_from(policy.spec.selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 /// ReputationPolicy reconciler: which sets it covers and which breach,

@@ -12,16 +12,8 @@ use jiff::Timestamp;
 
 use crate::api::reputation_policy::{ReputationPolicySpec, Thresholds};
 
-/// AWS's own levels: review at 5% bounces / 0.1% complaints, pause at
-/// 10% / 0.5%. They apply when no policy selects a set.
-pub const AWS_BOUNCE: Thresholds = Thresholds {
-    warning: 0.05,
-    critical: 0.10,
-};
-pub const AWS_COMPLAINT: Thresholds = Thresholds {
-    warning: 0.001,
-    critical: 0.005,
-};
+/// AWS's own levels (defined with the API, whose defaults they are).
+pub use crate::api::reputation_policy::{AWS_BOUNCE, AWS_COMPLAINT};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -470,6 +462,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         };
     }
     (digits.is_empty() && !s.is_empty()).then_some(Duration::from_secs(total))
+}
+
+/// Whether a policy's label selector picks a set with these labels (a
+/// selector kube cannot parse picks nothing).
+pub fn selects(policy: &crate::api::ReputationPolicy, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    use kube::core::{Selector, SelectorExt};
+    Selector::try_from(policy.spec.selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 #[cfg(test)]

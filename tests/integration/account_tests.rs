@@ -113,7 +113,7 @@ async fn account_health_suppression_and_rates_show_in_status() {
     // The reader only reads accounts that have sets; give it one.
     apply_json(
         &w.api::<ses_reputation_operator::api::ConfigurationSet>(),
-        crate::configuration_set_tests::cs_object("any", json!({"name": crate::support::unique("acct-any")})),
+        crate::support::cs_object("any", json!({"name": crate::support::unique("acct-any")})),
     )
     .await;
     let (_, reason, message) =
@@ -201,7 +201,7 @@ async fn a_region_that_does_not_exist_is_a_dead_end() {
     let sets: Api<ses_reputation_operator::api::ConfigurationSet> = w.api();
     apply_json(
         &sets,
-        crate::configuration_set_tests::cs_object("orders", json!({"name": crate::support::unique("orders")})),
+        crate::support::cs_object("orders", json!({"name": crate::support::unique("orders")})),
     )
     .await;
     let (_, _, message) = wait_account_condition(&accounts, &w.account, "Stalled", |(s, r, _)| {
@@ -209,7 +209,7 @@ async fn a_region_that_does_not_exist_is_a_dead_end() {
     })
     .await;
     assert!(message.contains("us-east-99") && !message.contains('\n'), "{message}");
-    let set = crate::configuration_set_tests::wait_condition(&sets, "orders", "Stalled", "True", "UnknownRegion").await;
+    let set = crate::support::wait_condition(&sets, "orders", "Stalled", "True", "UnknownRegion").await;
     let ready = condition(&set.status.expect("status").conditions, "Ready").expect("Ready");
     assert_eq!(ready.0, "False");
 }

@@ -21,8 +21,8 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
-use crate::configuration_set_tests::{cs_object, wait_set_ready};
 use crate::support::{self, World, WorldOptions, apply_json, eventually, unique};
+use crate::support::{cs_object, wait_set_ready};
 
 const CHART_NAME: &str = "ses-reputation-operator";
 
@@ -1149,7 +1149,7 @@ fn exported_series() -> BTreeSet<String> {
     use ses_reputation_operator::metrics::Metrics;
     let m = Metrics::new();
     m.reconciled("ConfigurationSet", Duration::from_millis(5), false);
-    m.aws_call("sesv2:GetAccount", None, Duration::from_millis(5));
+    m.aws_call("sesv2:GetAccount", "ok", Duration::from_millis(5));
     m.ses_token_waited(Duration::from_millis(5));
     m.set_leader(true);
     m.set_set_reputation("ns", "set", Some(0.01), Some(0.0), 0);
@@ -1159,9 +1159,8 @@ fn exported_series() -> BTreeSet<String> {
     m.set_drift_period("acct", Some(Duration::from_secs(60)));
     m.stream_events("counted", 1);
     m.stream_newest(1.0);
-    let snapshot = ses_reputation_operator::aws::scheduler::Snapshot {
+    let snapshot = ses_reputation_operator::metrics::SchedulerGauges {
         rate: 1.0,
-        target: 1.0,
         waiting: [0, 0, 0],
     };
     m.set_scheduler_source(Some(std::sync::Arc::new(move || {

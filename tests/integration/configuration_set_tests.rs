@@ -11,21 +11,10 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
-use crate::support::{self, World, WorldOptions, apply_json, condition, emulator, eventually, unique};
-
-pub fn set_status(cs: &ConfigurationSet) -> Option<support::StatusView> {
-    cs.status
-        .as_ref()
-        .map(|s| (s.observed_generation, s.conditions.clone()))
-}
-
-pub async fn ses_client() -> aws_sdk_sesv2::Client {
-    aws_sdk_sesv2::Client::new(&emulator::sdk_config().await)
-}
-
-pub fn cs_object(name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "ConfigurationSet", "metadata": {"name": name}, "spec": spec})
-}
+use crate::support::{
+    World, WorldOptions, apply_json, condition, cs_object, eventually, ses_client, unique, wait_condition,
+    wait_set_ready,
+};
 
 fn tags_of(
     out: &aws_sdk_sesv2::operation::get_configuration_set::GetConfigurationSetOutput,
@@ -34,33 +23,6 @@ fn tags_of(
         .iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
-}
-
-pub async fn wait_set_ready(api: &Api<ConfigurationSet>, name: &str) -> ConfigurationSet {
-    support::wait_ready(api, name, set_status).await
-}
-
-/// Waits for the stored status to report a condition with this status and reason.
-pub async fn wait_condition(
-    api: &Api<ConfigurationSet>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> ConfigurationSet {
-    eventually(
-        &format!("{name} {type_}={status} ({reason})"),
-        Duration::from_secs(60),
-        || async {
-            let cs = api.get(name).await.map_err(|e| e.to_string())?;
-            let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-            match condition(&conds, type_) {
-                Some((s, r, _)) if s == status && r == reason => Ok(cs),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
 }
 
 async fn events_for(client: &kube::Client, ns: &str, name: &str) -> Vec<Event> {

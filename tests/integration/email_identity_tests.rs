@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use ses_reputation_operator::api::email_identity::DnsRecord;
 use ses_reputation_operator::api::{ConfigurationSet, EmailIdentity, EventDestination};
 
-use crate::configuration_set_tests::{cs_object, ses_client, wait_set_ready};
 use crate::support::{self, World, apply_json, condition, emulator, eventually, unique};
+use crate::support::{cs_object, ses_client, wait_set_ready};
 
 const REGION: &str = "us-east-1";
 

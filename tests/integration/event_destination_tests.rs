@@ -7,14 +7,8 @@ use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
 
-use crate::configuration_set_tests::{cs_object, ses_client, wait_condition, wait_set_ready};
 use crate::support::{self, World, apply_json, condition, emulator, eventually, unique};
-
-fn ed_status(ed: &EventDestination) -> Option<support::StatusView> {
-    ed.status
-        .as_ref()
-        .map(|s| (s.observed_generation, s.conditions.clone()))
-}
+use crate::support::{cs_object, ed_status, ses_client, wait_condition, wait_set_ready};
 
 fn ed_object(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination", "metadata": {"name": name}, "spec": spec})

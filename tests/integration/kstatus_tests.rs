@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
-use crate::configuration_set_tests::{cs_object, wait_set_ready};
 use crate::support::emulator::Emulator;
 use crate::support::{World, apply_json, eventually, unique};
+use crate::support::{cs_object, wait_set_ready};
 
 /// tools/kstatus.sh builds the binary once (cached outside the checkout,
 /// keyed by its sources; a lock serialises concurrent first runs) and

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy, SesAccount};
 use ses_reputation_operator::controller::Context;
 
-use crate::configuration_set_tests::cs_object;
+use crate::support::cs_object;
 use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually, unique};
 
 pub const SENDER: &str = "sender@live.example.com";

@@ -14,8 +14,8 @@ use kube::api::Api;
 use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
-use crate::configuration_set_tests::{cs_object, wait_set_ready};
 use crate::support::{self, World, WorldOptions, apply_json, eventually, unique};
+use crate::support::{cs_object, wait_set_ready};
 
 /// The binary's lease duration (main.rs `LEASE_DURATION`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);

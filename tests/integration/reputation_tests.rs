@@ -10,8 +10,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy};
 
-use crate::configuration_set_tests::{cs_object, ses_client, wait_set_ready};
 use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually, unique};
+use crate::support::{cs_object, ses_client, wait_set_ready};
 
 /// Rates read every second, so each step shows within a second or two.
 fn fast_rates() -> WorldOptions {

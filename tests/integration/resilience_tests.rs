@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
 
-use crate::configuration_set_tests::cs_object;
+use crate::support::cs_object;
 use crate::support::{self, World, WorldOptions, apply_json, condition, emulator, eventually, unique};
 
 fn ed_object(name: &str, set: &str, topic: &str, queue_arn: &str) -> serde_json::Value {

@@ -21,14 +21,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy};
 
-use crate::configuration_set_tests::{cs_object, set_status, wait_condition};
 use crate::support::{self, World, WorldOptions, apply_json, condition, emulator, eventually, unique};
-
-fn ed_status(ed: &EventDestination) -> Option<support::StatusView> {
-    ed.status
-        .as_ref()
-        .map(|s| (s.observed_generation, s.conditions.clone()))
-}
+use crate::support::{cs_object, ed_status, set_status, wait_condition};
 
 fn set_conditions(cs: &ConfigurationSet) -> Vec<Condition> {
     cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default()

@@ -18,10 +18,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
-use crate::configuration_set_tests::{cs_object, ses_client, wait_condition, wait_set_ready};
 use crate::kstatus_tests::kstatus;
 use crate::support::emulator::Emulator;
 use crate::support::{World, WorldOptions, apply_json, condition, eventually, tenant_client, unique};
+use crate::support::{cs_object, ses_client, wait_condition, wait_set_ready};
 
 fn cloudwatch_destination(name: &str, set: &str, dimension: &str) -> Value {
     json!({
