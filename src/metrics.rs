@@ -8,11 +8,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-
-use parking_lot::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

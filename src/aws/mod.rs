@@ -10,12 +10,11 @@ pub mod sqs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use parking_lot::Mutex;
 use scheduler::{Priority, Scheduler};
 use tokio::time::Instant;
 
@@ -695,6 +694,7 @@ mod tests {
             (ErrorKind::Other, "client"),
             (ErrorKind::Server, "server"),
             (ErrorKind::Transport, "transport"),
+            (ErrorKind::Cancelled, "cancelled"),
         ] {
             assert_eq!(kind.outcome(), outcome, "{kind:?}");
         }

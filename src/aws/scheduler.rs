@@ -18,11 +18,11 @@
 //! adaptive (AIMD) rate: `governor` and `leaky-bucket` have a fixed rate
 //! and no priorities.
 
-use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 

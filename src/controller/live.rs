@@ -13,13 +13,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use parking_lot::Mutex;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 

@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -18,6 +16,7 @@ use kube::core::Selector;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
+use parking_lot::{Mutex, RwLock};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{Instrument, info_span};
