@@ -54,6 +54,8 @@ test:
 
 emulator-test:
 	python=$$(tests/aws-emulator/setup.sh) && cd tests/aws-emulator && $$python -m pytest -q
+	# The scale benchmark's driver against the original script's output.
+	python=$$(tests/aws-emulator/setup.sh) && cd tools/bench && $$python -m unittest -q scale.test_golden
 
 ## The operator end to end on the ground, step by step, then left running
 ## until Ctrl-C. DEMO_EXIT=1: check each step and exit (CI).
