@@ -83,7 +83,7 @@ bench-scale:
 	N=$(N) SES_RPS=$(SES_RPS) RUNS=$(RUNS) tools/bench/scale.sh
 
 ## Live-source benchmarks (not tests): the window's CPU per event and
-## memory per 1,000 sets (release build of src/reputation/live.rs alone),
+## memory per 1,000 sets (release build of src/domain/reputation/windows.rs alone),
 ## then on the ground the time to protect (RUNS spikes, median) and the
 ## consumer's drain rate beside the emulator's own (EVENTS events).
 ## Prints Markdown for docs/benchmarks.md.

@@ -8,11 +8,11 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::controller::reputation::ReputationSettings;
-use ses_reputation_operator::controller::{self, Context, Settings};
-use ses_reputation_operator::leader::{self, ElectionSettings};
-use ses_reputation_operator::metrics::Metrics;
-use ses_reputation_operator::server::{self, Health, Role};
+use ses_reputation_operator::ops::leader::{self, ElectionSettings};
+use ses_reputation_operator::ops::metrics::Metrics;
+use ses_reputation_operator::ops::server::{self, Health, Role};
+use ses_reputation_operator::reconcile::reputation::ReputationSettings;
+use ses_reputation_operator::reconcile::{self, Context, Settings};
 
 /// How long a leader may go without renewing its Lease before a standby
 /// takes over.
@@ -190,7 +190,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     health.set_role(Role::Alone);
                     metrics.set_leader(true);
                     let ctx = Context::with_metrics(client, settings, metrics, health).await;
-                    controller::run_with(ctx, shutdown.clone()).await;
+                    reconcile::run_with(ctx, shutdown.clone()).await;
                     Ok(())
                 }
             };

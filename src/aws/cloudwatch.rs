@@ -11,7 +11,7 @@ use aws_smithy_types::DateTime;
 use jiff::Timestamp;
 
 use super::{AwsError, Session};
-use crate::reputation::{Reading, Sample};
+use crate::domain::reputation::{Reading, Sample};
 
 /// GetMetricData accepts at most 500 queries per call.
 const MAX_QUERIES: usize = 500;

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::aws::ses::DestinationCache;
 
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 
 /// How an AWS error should be handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use super::{AwsError, ErrorKind, Session};
 use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
 use crate::api::email_identity::{DkimKeyLength, MxFailureBehavior};
 use crate::api::event_destination::{DimensionSource, EventType};
-use crate::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
-use crate::diff::email_identity::{IdentityChange, IdentitySettings, ObservedIdentity};
-use crate::diff::event_destination::{Destination, Dimension, Target};
+use crate::domain::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
+use crate::domain::diff::email_identity::{IdentityChange, IdentitySettings, ObservedIdentity};
+use crate::domain::diff::event_destination::{Destination, Dimension, Target};
 
 /// Event destinations per set with the time they were read.
 pub type DestinationCache =
@@ -96,7 +96,7 @@ impl Session {
 
     /// CreateConfigurationSet with every managed group and the tags in one
     /// call. The SDK sends nested `false` bools as absent, so callers follow
-    /// up with the Put calls that [`crate::diff::configuration_set::diff`]
+    /// up with the Put calls that [`crate::domain::diff::configuration_set::diff`]
     /// finds still differing.
     pub async fn create_configuration_set(
         &self,
@@ -655,7 +655,7 @@ impl Session {
             Err(e) => return Err(e),
         };
         let dkim = out.dkim_attributes();
-        let domain = !crate::diff::email_identity::is_address(identity);
+        let domain = !crate::domain::diff::email_identity::is_address(identity);
         let mail_from = out.mail_from_attributes();
         let settings = IdentitySettings {
             dkim_signing: domain.then(|| dkim.is_some_and(|d| d.signing_enabled())),

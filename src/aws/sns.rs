@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_sns::types::Tag;
 
 use super::{AwsError, ErrorKind, Session};
-use crate::diff::topic::ObservedSubscription;
+use crate::domain::diff::topic::ObservedSubscription;
 
 /// A topic as SNS holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

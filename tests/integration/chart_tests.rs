@@ -1146,7 +1146,7 @@ fn prometheus_rule_alerts_fire_as_documented() {
 /// The metric series the operator exports, from its own `/metrics` text
 /// with every family holding a series.
 fn exported_series() -> BTreeSet<String> {
-    use ses_reputation_operator::metrics::Metrics;
+    use ses_reputation_operator::ops::metrics::Metrics;
     let m = Metrics::new();
     m.reconciled("ConfigurationSet", Duration::from_millis(5), false);
     m.aws_call("sesv2:GetAccount", "ok", Duration::from_millis(5));
@@ -1159,7 +1159,7 @@ fn exported_series() -> BTreeSet<String> {
     m.set_drift_period("acct", Some(Duration::from_secs(60)));
     m.stream_events("counted", 1);
     m.stream_newest(1.0);
-    let snapshot = ses_reputation_operator::metrics::SchedulerGauges {
+    let snapshot = ses_reputation_operator::ops::metrics::SchedulerGauges {
         rate: 1.0,
         waiting: [0, 0, 0],
     };

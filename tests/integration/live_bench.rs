@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use kube::api::Api;
 use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy};
-use ses_reputation_operator::controller::Context;
+use ses_reputation_operator::reconcile::Context;
 
 use crate::live_tests::{live_test_set, send, set_stream, wait_stream_destination, world_options};
 use crate::support::{World, apply_json, emulator, unique};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy, SesAccount};
-use ses_reputation_operator::controller::Context;
+use ses_reputation_operator::reconcile::Context;
 
 use crate::support::cs_object;
 use crate::support::{World, WorldOptions, apply_json, condition, emulator, eventually, unique};

@@ -51,7 +51,7 @@ def identity_manifests(ns: str, count: int) -> str:
 
 
 # What the operator must call, per object, to create a fresh object
-# (src/controller/*.rs, src/aws/*.rs): the "design minimum".
+# (src/reconcile/kinds/*.rs, src/aws/*.rs): the "design minimum".
 MIN_PER_SET = {"sesv2:GetConfigurationSet": 1, "sesv2:CreateConfigurationSet": 1}
 MIN_PER_TAG_CHANGE = {"sesv2:GetConfigurationSet": 1, "sesv2:TagResource": 1}
 # A new domain identity with MAIL FROM and a default set: create (key length,

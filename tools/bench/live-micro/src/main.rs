@@ -2,7 +2,7 @@
 //! memory per 1,000 sets. Prints a Markdown table.
 
 #[allow(dead_code)]
-#[path = "../../../../src/reputation/live.rs"]
+#[path = "../../../../src/domain/reputation/windows.rs"]
 mod live;
 
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 pub mod configuration_set;
 pub mod email_identity;
 pub mod event_destination;
-pub mod stream;
+pub mod event_stream;
 pub mod topic;
 
 /// Tags to add or overwrite and tag keys to remove so that a resource's

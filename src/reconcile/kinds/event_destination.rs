@@ -10,14 +10,14 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of};
 use crate::api::conditions;
 use crate::api::event_destination::{ClaimState, DestinationClaim, SubscriptionStatus, TopicSpec};
 use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, Session};
-use crate::diff::event_destination::{self as diff, DestinationChange};
-use crate::diff::topic;
+use crate::domain::diff::event_destination::{self as diff, DestinationChange};
+use crate::domain::diff::topic;
+use crate::reconcile::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of};
 
 pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(ed, ctx, apply, cleanup).await

@@ -3,7 +3,7 @@
 //! when sending is paused or resumed. No clients: everything here is a
 //! function of its inputs, so it unit-tests without AWS or a cluster.
 
-pub mod live;
+pub mod windows;
 
 use std::fmt;
 use std::time::Duration;

@@ -8,14 +8,10 @@
 //! resolution, status patching, Kubernetes Events, and running the
 //! controllers on shared watches.
 
-pub mod account;
-pub mod configuration_set;
-pub mod email_identity;
-pub mod event_destination;
+pub mod event_stream;
 pub mod gate;
-pub mod live;
+pub mod kinds;
 pub mod reputation;
-pub mod stream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,11 +44,12 @@ use crate::api::{
 };
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, AwsSettings, Registry, Session};
-use crate::metrics::{ConditionCounts, Metrics, ObjectSource, SchedulerSource};
-use crate::server::Health;
+use crate::ops::metrics::{ConditionCounts, Metrics, ObjectSource, SchedulerSource};
+use crate::ops::server::Health;
 
 use gate::GateBook;
 pub use gate::Pass;
+use kinds::{account, configuration_set, email_identity, event_destination};
 
 /// Name used as field manager and event reporter.
 pub const MANAGER: &str = "ses-reputation-operator";
@@ -172,7 +169,7 @@ pub struct Context {
     /// Rates read from CloudWatch and the re-evaluation trigger.
     pub reputation: reputation::ReputationState,
     /// Live windows filled from the SES event stream.
-    pub live: live::LiveState,
+    pub live: crate::loops::stream_consumer::LiveState,
     pub caches: Caches,
     writers: Mutex<Option<Writers>>,
     /// Passes that write (and all cleanups) run at most
@@ -1174,7 +1171,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
 
     let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
-    let consumer = live::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
+    let consumer = crate::loops::stream_consumer::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
 
     // Ready (for /readyz) once every cache has its first full list; the
     // caches also feed `ses_reputation_objects` on each scrape.
@@ -1212,7 +1209,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             .schedulers()
             .into_iter()
             .map(|((account, region), snapshot)| {
-                let gauges = crate::metrics::SchedulerGauges {
+                let gauges = crate::ops::metrics::SchedulerGauges {
                     rate: snapshot.rate,
                     waiting: snapshot.waiting,
                 };

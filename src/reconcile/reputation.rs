@@ -28,7 +28,9 @@ use crate::api::{
     ConfigurationSet, ConfigurationSetStatus, RESUME_ANNOTATION, ReputationPolicy, ReputationPolicyStatus, SesAccount,
 };
 use crate::aws::Session;
-use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Pause, PauseInput, PauseStep, Reading, selects};
+use crate::domain::reputation::{
+    self as rep, Applied, Level, Levels, Metric, Pause, PauseInput, PauseStep, Reading, selects,
+};
 
 /// Flags of the rate reader.
 #[derive(Clone, Debug)]
@@ -167,7 +169,7 @@ pub async fn run_rate_reader(ctx: Arc<Context>, mut shutdown: impl std::future::
     loop {
         ctx.refresh_drift_periods();
         read_all(&ctx).instrument(info_span!("read_rates")).await;
-        crate::memory::release_free_pages();
+        crate::ops::memory::release_free_pages();
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tokio::time::sleep(interval) => {}
@@ -287,8 +289,8 @@ pub struct SetEvaluation {
     /// CloudWatch's own reading and levels (status `reputation` rates, gauges).
     cw_reading: Reading,
     cw_levels: Levels,
-    sources: [super::live::Source; 2],
-    live: Option<super::live::LiveView>,
+    sources: [crate::loops::stream_consumer::Source; 2],
+    live: Option<crate::loops::stream_consumer::LiveView>,
     applied: Applied,
     levels: Levels,
     previous: Level,
@@ -332,10 +334,10 @@ impl SetEvaluation {
         from.dedup();
         let thresholds_from = from.join(", ");
         let live_by = |i: usize| match (&self.live, self.sources[i]) {
-            (Some(l), super::live::Source::Events) => format!(
+            (Some(l), crate::loops::stream_consumer::Source::Events) => format!(
                 "{}, live events over {}",
                 by[i],
-                super::live::window_label(l.summary.window_secs)
+                crate::loops::stream_consumer::window_label(l.summary.window_secs)
             ),
             _ => by[i].clone(),
         };
@@ -350,7 +352,7 @@ impl SetEvaluation {
         );
         let (mut block, _) = rate_status(&self.cw_reading, &self.levels, &self.applied, thresholds_from, by);
         block.source = Some(self.source().as_str().to_string());
-        block.live = self.live.as_ref().map(super::live::LiveView::status);
+        block.live = self.live.as_ref().map(crate::loops::stream_consumer::LiveView::status);
         status.reputation = Some(hold_observed_at(status.reputation.as_ref(), block));
         match &self.step {
             PauseStep::Paused(_) | PauseStep::Resumed { .. } if !in_aws => {}
@@ -372,12 +374,12 @@ impl SetEvaluation {
     }
 
     /// Where the overall level came from (the worse metric's source).
-    pub fn source(&self) -> super::live::Source {
+    pub fn source(&self) -> crate::loops::stream_consumer::Source {
         self.sources[usize::from(self.levels.complaint > self.levels.bounce)]
     }
 
     /// Feeds the Prometheus gauges; a stale or missing rate has no series.
-    pub fn record_metrics(&self, metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
+    pub fn record_metrics(&self, metrics: &crate::ops::metrics::Metrics, namespace: &str, name: &str) {
         metrics.set_set_reputation(
             namespace,
             name,
@@ -697,7 +699,7 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
     let applied = rep::applied(&named);
     let now_ts = Timestamp::now();
-    let live = super::live::view(cs, ctx, &selecting, &applied, now_ts);
+    let live = crate::loops::stream_consumer::view(cs, ctx, &selecting, &applied, now_ts);
     // Before the first CloudWatch read only a live rate that judges (a
     // breaker with enough sends) is news; otherwise status stays as stored.
     let cw_reading = match cw_reading {
@@ -706,7 +708,8 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         None => return None,
     };
     let cw_levels = rep::levels(&cw_reading, &applied, now_ts, ctx.settings.reputation.staleness);
-    let (reading, levels, sources) = super::live::combine(&cw_reading, cw_levels, live.as_ref(), now_ts);
+    let (reading, levels, sources) =
+        crate::loops::stream_consumer::combine(&cw_reading, cw_levels, live.as_ref(), now_ts);
     let status = cs.status.clone().unwrap_or_default();
     let previous = status
         .reputation
@@ -738,12 +741,12 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let mut reason = pause_reason(&reading, &applied, &pause_levels);
     // Which source reached the pause point: say so when it was the events.
     let driver = sources[usize::from(pause_levels.bounce != Level::Critical)];
-    if let (Some(l), super::live::Source::Events) = (&live, driver)
+    if let (Some(l), crate::loops::stream_consumer::Source::Events) = (&live, driver)
         && !reason.is_empty()
     {
         reason.push_str(&format!(
             "{LIVE_NOTE}{})",
-            super::live::window_label(l.summary.window_secs)
+            crate::loops::stream_consumer::window_label(l.summary.window_secs)
         ));
     }
     // A selector the apiserver accepted but kube cannot parse must not

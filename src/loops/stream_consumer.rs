@@ -22,13 +22,13 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{Context, account_key, stream};
 use crate::api::configuration_set::{LiveReputation, NamedCount};
 use crate::api::{ConfigurationSet, ReputationPolicy};
 use crate::aws::sqs::Received;
 use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
-use crate::reputation::live::{self as window, Summary, Window};
-use crate::reputation::{self as rep, Applied, Level, Levels, Metric, Reading, Sample};
+use crate::domain::reputation::windows::{self as window, Summary, Window};
+use crate::domain::reputation::{self as rep, Applied, Level, Levels, Metric, Reading, Sample};
+use crate::reconcile::{Context, account_key, event_stream as stream};
 
 /// Pollers per queue at most (each holds one long poll open).
 pub const MAX_POLLERS: usize = 8;
@@ -593,7 +593,7 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reputation::live::Counts;
+    use crate::domain::reputation::windows::Counts;
 
     fn live(bounce_rate: f64, level: Level) -> LiveView {
         let now = Timestamp::from_second(1_800_000_000).expect("timestamp");

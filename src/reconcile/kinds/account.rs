@@ -8,12 +8,14 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::configuration_set::aws_reason;
-use super::{Context, Error, Obj, Pass, account_key, drive, fingerprint, key_of, reputation, stream};
 use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
 use crate::aws::scheduler::Priority;
-use crate::reputation::{self as rep, Level, Levels, Reading};
+use crate::domain::reputation::{self as rep, Level, Levels, Reading};
+use crate::reconcile::{
+    Context, Error, Obj, Pass, account_key, drive, event_stream as stream, fingerprint, key_of, reputation,
+};
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 /// The event stream (spec.eventStream) exists and is as it should be.
@@ -174,7 +176,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     let (mut desired, outcome) = match observed {
         Ok((account_id, state, paused_now)) => {
             if paused_now {
-                status.paused_sending_at = Some(super::now());
+                status.paused_sending_at = Some(crate::reconcile::now());
             }
             status.account_id = Some(account_id);
             let previous = account.status.as_ref().and_then(|s| s.enforcement_status.clone());

@@ -9,16 +9,17 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::{
-    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of, reputation, stream, usable_account,
-};
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::Adoption;
 use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind};
-use crate::diff::configuration_set::{self as diff, SetChange};
-use crate::reputation::{Pause, PauseStep};
+use crate::domain::diff::configuration_set::{self as diff, SetChange};
+use crate::domain::reputation::{Pause, PauseStep};
+use crate::reconcile::{
+    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, event_stream as stream, fingerprint, key_of,
+    reputation, usable_account,
+};
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
     drive(cs, ctx, apply, cleanup).await
@@ -116,7 +117,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             // does not know about; never on a set owned by someone else.
             let o = if stream_topic.is_some() && !claimed {
                 let mut status = o.status();
-                status.stream_destination = Some(crate::diff::stream::DESTINATION_NAME.to_string());
+                status.stream_destination = Some(crate::domain::diff::event_stream::DESTINATION_NAME.to_string());
                 o.record(status, |cs, s| cs.status = Some(s)).await?
             } else {
                 o
@@ -145,7 +146,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             }
             let mut status = o.status();
             let claim = *stream.as_ref().unwrap_or(&claimed);
-            status.stream_destination = claim.then(|| crate::diff::stream::DESTINATION_NAME.to_string());
+            status.stream_destination = claim.then(|| crate::domain::diff::event_stream::DESTINATION_NAME.to_string());
             status.aws_name = Some(name.clone());
             status.arn = Some(synced.arn);
             status.account = Some(account.clone());
@@ -300,7 +301,7 @@ async fn sync(
             gate.check()?;
             let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
                 return Err(SyncError::Adopting(Adoption {
-                    since: super::now(),
+                    since: crate::reconcile::now(),
                     kept_tags: observed.tags.keys().cloned().collect(),
                 }));
             };
@@ -415,7 +416,11 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
         {
             let session = ctx.session(&account_key).await?;
             session
-                .delete_event_destination(&name, crate::diff::stream::DESTINATION_NAME, Priority::Spec)
+                .delete_event_destination(
+                    &name,
+                    crate::domain::diff::event_stream::DESTINATION_NAME,
+                    Priority::Spec,
+                )
                 .await?;
         }
         ctx.event(

@@ -17,13 +17,15 @@ use kube::{Resource, ResourceExt};
 use tracing::info;
 
 use super::configuration_set::aws_reason;
-use super::{AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of, usable_account};
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
-use crate::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
+use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
+use crate::reconcile::{
+    AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of, usable_account,
+};
 
 /// First look at a pending verification after this long; the interval
 /// grows with the time spent pending (a tenth of it), up to the drift
@@ -137,7 +139,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
             status.pending_since = match (pending, status.pending_since.take()) {
                 (false, _) => None,
                 (true, Some(since)) if same_spec => Some(since),
-                (true, _) => Some(super::now()),
+                (true, _) => Some(crate::reconcile::now()),
             };
             let pending_for = status
                 .pending_since
@@ -432,7 +434,7 @@ async fn sync(
             gate.check()?;
             let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
                 return Err(SyncError::Adopting(Adoption {
-                    since: super::now(),
+                    since: crate::reconcile::now(),
                     kept_tags: observed.tags.keys().cloned().collect(),
                 }));
             };

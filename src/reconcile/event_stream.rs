@@ -17,7 +17,7 @@ use crate::api::SesAccount;
 use crate::api::account::EventStreamStatus;
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, Session};
-use crate::diff::stream;
+use crate::domain::diff::event_stream as stream;
 
 fn not_ours(operation: &'static str, what: String) -> AwsError {
     AwsError {
