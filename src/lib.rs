@@ -9,8 +9,11 @@
 //! leader election, the HTTP server and memory.
 
 pub mod api;
+pub mod app;
 pub mod aws;
+pub mod config;
 pub mod domain;
+pub mod index;
 pub mod loops;
 pub mod ops;
 pub mod reconcile;

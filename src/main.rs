@@ -8,11 +8,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
+use ses_reputation_operator::config::Settings;
 use ses_reputation_operator::ops::leader::{self, ElectionSettings};
 use ses_reputation_operator::ops::metrics::Metrics;
 use ses_reputation_operator::ops::server::{self, Health, Role};
+use ses_reputation_operator::reconcile::Context;
 use ses_reputation_operator::reconcile::reputation::ReputationSettings;
-use ses_reputation_operator::reconcile::{self, Context, Settings};
 
 /// How long a leader may go without renewing its Lease before a standby
 /// takes over.
@@ -190,7 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     health.set_role(Role::Alone);
                     metrics.set_leader(true);
                     let ctx = Context::with_metrics(client, settings, metrics, health).await;
-                    reconcile::run_with(ctx, shutdown.clone()).await;
+                    ses_reputation_operator::app::run_with(ctx, shutdown.clone()).await;
                     Ok(())
                 }
             };

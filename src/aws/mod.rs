@@ -84,6 +84,16 @@ impl AwsError {
         )
     }
 
+    /// A condition reason for this error: AWS's code without the
+    /// `Exception` suffix (BadRequest, LimitExceeded, TooManyRequests),
+    /// so status says what AWS said.
+    pub fn reason(&self) -> String {
+        match self.code.trim_end_matches("Exception") {
+            "" => "AwsError".into(),
+            code => code.to_string(),
+        }
+    }
+
     pub fn from_sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -19,9 +19,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, LeaseParams};
 
+use crate::config::Settings;
 use crate::ops::metrics::Metrics;
 use crate::ops::server::{Health, Role};
-use crate::reconcile::{self, Context, Settings};
+use crate::reconcile::Context;
 
 /// How the Lease is named and held.
 #[derive(Clone, Debug)]
@@ -160,7 +161,7 @@ where
     let ctx = Context::with_metrics(client.clone(), settings, metrics.clone(), health.clone()).await;
     let fence = ctx.aws.fence().clone();
     fence.extend_to(acquired + fenced_for(election.lease_duration, Duration::ZERO));
-    let controllers = reconcile::run_with(ctx, shutdown.clone());
+    let controllers = crate::app::run_with(ctx, shutdown.clone());
     tokio::pin!(controllers);
     let confirm = confirm_leadership(client, &election, fence);
     tokio::pin!(confirm);

@@ -351,9 +351,10 @@ impl Metrics {
         }
     }
 
-    /// Records one finished reconcile.
-    pub fn reconciled(&self, kind: &str, took: Duration, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
+    /// Records one finished reconcile. `result` names how it ended (`ok`,
+    /// `waiting`, `stalled`, or how it failed: `aws_error`, `kube_error`,
+    /// ...); only failures count in `ses_reputation_reconcile_errors`.
+    pub fn reconciled(&self, kind: &str, took: Duration, result: &'static str, failed: bool) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
                 kind: kind.to_string(),
@@ -361,7 +362,7 @@ impl Metrics {
             })
             .inc();
         let kind = KindLabels { kind: kind.to_string() };
-        if !ok {
+        if failed {
             self.reconcile_errors.get_or_create(&kind).inc();
         }
         self.reconcile_duration.get_or_create(&kind).observe(took.as_secs_f64());
@@ -600,8 +601,9 @@ mod tests {
         m.aws_call("sesv2:CreateConfigurationSet", "ok", Duration::from_millis(20));
         m.aws_call("sesv2:CreateConfigurationSet", "throttled", Duration::from_millis(5));
         m.aws_call("sns:CreateTopic", "client", Duration::from_millis(5));
-        m.reconciled("ConfigurationSet", Duration::from_millis(300), true);
-        m.reconciled("ConfigurationSet", Duration::from_millis(300), false);
+        m.reconciled("ConfigurationSet", Duration::from_millis(300), "ok", false);
+        m.reconciled("ConfigurationSet", Duration::from_millis(300), "aws_error", true);
+        m.reconciled("ConfigurationSet", Duration::from_millis(300), "stalled", false);
         m.ses_token_waited(Duration::from_millis(700));
         let text = m.encode();
         for line in [
@@ -610,9 +612,10 @@ mod tests {
             r#"ses_reputation_aws_calls_total{service="sns",operation="CreateTopic",outcome="client"} 1"#,
             r#"ses_reputation_aws_call_duration_seconds_count{service="sesv2",operation="CreateConfigurationSet"} 2"#,
             r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="ok"} 1"#,
-            r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="error"} 1"#,
+            r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="aws_error"} 1"#,
+            r#"ses_reputation_reconciles_total{kind="ConfigurationSet",result="stalled"} 1"#,
             r#"ses_reputation_reconcile_errors_total{kind="ConfigurationSet"} 1"#,
-            r#"ses_reputation_reconcile_duration_seconds_count{kind="ConfigurationSet"} 2"#,
+            r#"ses_reputation_reconcile_duration_seconds_count{kind="ConfigurationSet"} 3"#,
             "ses_reputation_ses_token_wait_seconds_count 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");

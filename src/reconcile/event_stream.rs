@@ -11,25 +11,23 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 
-use super::{Context, Error, WriteGate};
+use super::{Context, Error, Halt, Refusal, WriteGate};
 use crate::api::OWNER_TAG;
 use crate::api::SesAccount;
 use crate::api::account::EventStreamStatus;
+use crate::aws::Session;
 use crate::aws::scheduler::Priority;
-use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_stream as stream;
 
-fn not_ours(operation: &'static str, what: String) -> AwsError {
-    AwsError {
-        operation,
-        kind: ErrorKind::AlreadyExists,
-        code: "AlreadyExists".into(),
-        message: format!("{what} already exists and is not owned by this SesAccount; it is left untouched"),
-    }
+fn not_ours(what: String) -> Error {
+    Refusal::NotOurs(format!(
+        "{what} already exists and is not owned by this SesAccount; it is left untouched"
+    ))
+    .into()
 }
 
 /// Creates or corrects the stream of one account; returns what status shows.
-pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Result<EventStreamStatus, AwsError> {
+pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Result<EventStreamStatus, Error> {
     let owner = ctx.owner_value(account);
     let name = stream::resource_name(&owner, &account.name_any());
     let recorded = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
@@ -41,7 +39,7 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
             BTreeMap::new()
         }
         Some(t) if ctx.owns(t.tags.get(OWNER_TAG), account, recorded) => t.attributes,
-        Some(_) => return Err(not_ours("sns:CreateTopic", format!("SNS topic {name}"))),
+        Some(_) => return Err(not_ours(format!("SNS topic {name}"))),
     };
     let policy = stream::topic_policy(
         &topic_arn,
@@ -65,7 +63,7 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
             }
             q.url
         }
-        Some(_) => return Err(not_ours("sqs:CreateQueue", format!("SQS queue {name}"))),
+        Some(_) => return Err(not_ours(format!("SQS queue {name}"))),
     };
 
     let subscription = session
@@ -96,7 +94,7 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
 
 /// Deletes the stream's topic (with its subscriptions) and queue, each
 /// only if it carries this account's owner tag.
-pub async fn delete(ctx: &Context, account: &SesAccount, session: &Session) -> Result<(), AwsError> {
+pub async fn delete(ctx: &Context, account: &SesAccount, session: &Session) -> Result<(), Error> {
     let owner = ctx.owner_value(account);
     let name = stream::resource_name(&owner, &account.name_any());
     let recorded = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
@@ -139,7 +137,7 @@ pub async fn sync_destination(
     max_age: Duration,
     gate: WriteGate,
     priority: Priority,
-) -> Result<bool, Error> {
+) -> Result<bool, Halt> {
     if !claimed {
         // Never claimed: nothing of ours can exist (the caller claims first).
         return Ok(false);

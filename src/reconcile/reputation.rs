@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{Instrument, info_span};
 
-use super::{Context, Error, Obj, account_key, key_of, now};
+use super::{Context, Error, Halt, Obj, Passed, account_key, key_of, now};
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::{PauseStatus, Reputation};
 use crate::api::{
@@ -871,7 +871,7 @@ fn selecting_errors(policies: &[Arc<ReputationPolicy>]) -> bool {
 /// ReputationPolicy reconciler: which sets it covers and which breach,
 /// computed from the set cache; triggered by set and policy changes, so it
 /// needs no timer and writes only when that list changes.
-pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) -> Result<Passed, Error> {
     let span = info_span!("reconcile", kind = "ReputationPolicy", object = %key_of(&*policy));
     async move {
         let ns = policy.namespace().unwrap_or_default();
@@ -882,30 +882,30 @@ pub async fn reconcile_policy(policy: Arc<ReputationPolicy>, ctx: Arc<Context>) 
             fresh: false,
         };
         match write_policy_status(&cached, &ctx).await {
-            Err(Error::Stale(_)) => {
+            Err(Halt::Stale(_)) => {
                 let Some(obj) = api
                     .get_opt(&cached.obj.name_any())
                     .await
                     .map_err(Error::kube("reading the object"))?
                 else {
-                    return Ok(Action::await_change());
+                    return Ok(Passed::done(Action::await_change()));
                 };
                 let fresh = Obj {
                     obj: Arc::new(obj),
                     api,
                     fresh: true,
                 };
-                write_policy_status(&fresh, &ctx).await?;
+                write_policy_status(&fresh, &ctx).await.map_err(Halt::into_error)?;
             }
-            other => other?,
+            other => other.map_err(Halt::into_error)?,
         }
-        Ok(Action::await_change())
+        Ok(Passed::done(Action::await_change()))
     }
     .instrument(span)
     .await
 }
 
-async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result<(), Error> {
+async fn write_policy_status(o: &Obj<ReputationPolicy>, ctx: &Context) -> Result<(), Halt> {
     let policy = &*o.obj;
     let ns = policy.namespace();
     let mut covered = Vec::new();

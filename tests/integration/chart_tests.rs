@@ -1148,7 +1148,7 @@ fn prometheus_rule_alerts_fire_as_documented() {
 fn exported_series() -> BTreeSet<String> {
     use ses_reputation_operator::ops::metrics::Metrics;
     let m = Metrics::new();
-    m.reconciled("ConfigurationSet", Duration::from_millis(5), false);
+    m.reconciled("ConfigurationSet", Duration::from_millis(5), "aws_error", true);
     m.aws_call("sesv2:GetAccount", "ok", Duration::from_millis(5));
     m.ses_token_waited(Duration::from_millis(5));
     m.set_leader(true);

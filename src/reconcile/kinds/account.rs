@@ -7,28 +7,28 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use super::configuration_set::aws_reason;
 use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
 use crate::aws::scheduler::Priority;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
 use crate::reconcile::{
-    Context, Error, Obj, Pass, account_key, drive, event_stream as stream, fingerprint, key_of, reputation,
+    Begin, Context, Error, Halt, Obj, PassKey, Passed, Run, account_key, drive, event_stream as stream, fingerprint,
+    key_of, reputation,
 };
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 /// The event stream (spec.eventStream) exists and is as it should be.
 pub const EVENT_STREAM_READY: &str = "EventStreamReady";
 
-pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(account, ctx, apply, cleanup).await
 }
 
 /// An account stays while resources still live in it: deleting it first
 /// (a GitOps prune, `kubectl delete -f dir/`) would leave their AWS side
 /// without credentials to clean up with.
-async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let account = &*o.obj;
     let name = account.name_any();
     let is_default = name == ctx.settings.default_account;
@@ -90,10 +90,10 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error>
     );
     o.write_conditions(&conditions::reconciling("InUse", msg.clone()))
         .await?;
-    Err(Error::Waiting(msg))
+    Err(Halt::Waiting(msg))
 }
 
-async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let account = &*o.obj;
     let name = account.name_any();
     let key = key_of(account);
@@ -127,8 +127,14 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
     status.paused_sending_at = paused_at;
     status.drift = ctx.drift_status(&name);
     status.cluster_identity = Some(ctx.settings.cluster_name.clone());
-    let priority = match ctx.pass(&key, fp, &name) {
-        Pass::Skip(action) => {
+    let pass = PassKey {
+        key: key.clone(),
+        fingerprint: fp,
+        account: name.clone(),
+        account_key: account_key.clone(),
+    };
+    let Run { priority, gate } = match o.begin(&ctx, &pass, false).await? {
+        Begin::Skip(action) => {
             if let Some(r) = &rates {
                 let desired = r.apply_to(&mut status);
                 o.merge_conditions(&mut status, &desired);
@@ -136,14 +142,11 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
             o.patch_status(&status).await?;
             return Ok(action);
         }
-        Pass::Run(priority) => priority,
+        Begin::Run(run) => run,
     };
-    if priority == Priority::Drift
-        && let Some(later) = ctx.drift_deferred(&account_key).await
-    {
-        return Ok(later);
-    }
-    o.ensure_fresh_for(priority)?;
+    // Every account pass writes status (the SES state it read), drift
+    // checks too: fresh first.
+    gate.check()?;
     let observed = async {
         let session = ctx.session(&account_key).await?;
         let mut state = session.get_account(priority).await?;
@@ -231,9 +234,10 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
             // AccessDenied, or a refused setting: a dead end until the
             // role's policy or the spec changes; looked at once per drift period.
             ctx.stalled(&key, fp, &name);
+            let again = ctx.stalled(&key, fp, &name);
             (
-                conditions::stalled(aws_reason(&e), e.to_string()),
-                Err(Error::Stalled(e)),
+                conditions::stalled(e.reason(), e.to_string()),
+                Err(Halt::Stalled(again)),
             )
         }
         Err(Error::Aws(e)) => {
@@ -242,11 +246,11 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
             let desired = if priority == Priority::Drift {
                 Vec::new()
             } else {
-                conditions::reconciling(aws_reason(&e), format!("retrying: {e}"))
+                conditions::reconciling(e.reason(), format!("retrying: {e}"))
             };
-            (desired, Err(Error::Aws(e)))
+            (desired, Err(Halt::Failed(Error::Aws(e))))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if let Some(r) = &rates {
         desired.extend(r.apply_to(&mut status));
@@ -268,12 +272,12 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
             stream_off = true;
         }
         Some(Err(e)) => {
-            desired.push(Desired::new(EVENT_STREAM_READY, false, aws_reason(&e), e.to_string()));
+            desired.push(Desired::new(EVENT_STREAM_READY, false, e.reason(), e.to_string()));
             // A transient failure is retried with back-off; a refusal
             // (not ours, a bad policy) waits for the drift period.
-            if !e.is_terminal() && e.kind != crate::aws::ErrorKind::AlreadyExists && outcome.is_ok() {
+            if !e.is_terminal() && outcome.is_ok() {
                 ctx.failed(&key, fp, priority);
-                outcome = Err(Error::Aws(e));
+                outcome = Err(Halt::Failed(e));
             }
         }
         None => {}
@@ -291,7 +295,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
 async fn stream_pass(
     ctx: &Context,
     account: &SesAccount,
-) -> Result<Option<crate::api::account::EventStreamStatus>, crate::aws::AwsError> {
+) -> Result<Option<crate::api::account::EventStreamStatus>, Error> {
     let had = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
     if !account.spec.event_stream_enabled() && !had {
         return Ok(None);

@@ -17,15 +17,15 @@ use crate::aws::{AwsError, ErrorKind};
 use crate::domain::diff::configuration_set::{self as diff, SetChange};
 use crate::domain::reputation::{Pause, PauseStep};
 use crate::reconcile::{
-    AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, event_stream as stream, fingerprint, key_of,
-    reputation, usable_account,
+    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
+    event_stream as stream, fingerprint, key_of, reputation, usable_account,
 };
 
-pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(cs, ctx, apply, cleanup).await
 }
 
-async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let cs = &*o.obj;
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
@@ -54,8 +54,18 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
         pause.is_some(),
         &stream_topic,
     ));
-    let priority = match ctx.pass(&key, fp, &account) {
-        Pass::Skip(action) => {
+    let pass = PassKey {
+        key: key.clone(),
+        fingerprint: fp,
+        account: account.clone(),
+        account_key: account_key.clone(),
+    };
+    // Pausing or resuming sending goes before everything else.
+    let urgent = evaluation
+        .as_ref()
+        .is_some_and(|ev| !matches!(ev.step(), PauseStep::Stay(_)));
+    let run = match o.begin(&ctx, &pass, urgent).await? {
+        Begin::Skip(action) => {
             let mut status = o.status();
             status.identities = identities_using(cs, &ctx);
             if let Some(ev) = &evaluation {
@@ -68,25 +78,9 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             }
             return Ok(action);
         }
-        // Pausing or resuming sending goes before everything else.
-        Pass::Run(_)
-            if evaluation
-                .as_ref()
-                .is_some_and(|ev| !matches!(ev.step(), PauseStep::Stay(_))) =>
-        {
-            Priority::Pause
-        }
-        Pass::Run(priority) => priority,
+        Begin::Run(run) => run,
     };
-    if priority == Priority::Drift
-        && let Some(later) = ctx.drift_deferred(&account_key).await
-    {
-        return Ok(later);
-    }
-    let gate = o.write_gate(priority);
-    if priority != Priority::Drift {
-        gate.check()?;
-    }
+    let Run { priority, gate } = run;
     let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
 
     let target = Target {
@@ -98,7 +92,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     // Adoption is recorded before the first write to the set, so deleting
     // this object knows the set was not its own (default Retain).
     let o = match result {
-        Err(SyncError::Adopting(adoption)) => {
+        Ok(Synced::MustRecordAdoption(adoption)) => {
             let mut status = o.status();
             status.adoption = Some(adoption);
             let o = o.record(status, |cs, s| cs.status = Some(s)).await?;
@@ -110,7 +104,7 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
     let current = o.obj.clone();
     let cs = &*current;
     match result {
-        Ok(synced) => {
+        Ok(Synced::InSync { arn }) => {
             // The set is this object's now (created, or its owner tag
             // checked). The stream destination is claimed in status before
             // it is created, so a crash in between never leaves one this set
@@ -141,14 +135,14 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             }
             .await;
             // A drift check from the cache that found the destination to fix.
-            if let Err(Error::Stale(priority)) = stream {
-                return Err(Error::Stale(priority));
+            if let Err(Halt::Stale(priority)) = stream {
+                return Err(Halt::Stale(priority));
             }
             let mut status = o.status();
             let claim = *stream.as_ref().unwrap_or(&claimed);
             status.stream_destination = claim.then(|| crate::domain::diff::event_stream::DESTINATION_NAME.to_string());
             status.aws_name = Some(name.clone());
-            status.arn = Some(synced.arn);
+            status.arn = Some(arn);
             status.account = Some(account.clone());
             status.identities = identities_using(cs, &ctx);
             status.unmanaged_options = diff::unmanaged_groups(&cs.spec);
@@ -166,48 +160,26 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Er
             match stream {
                 Ok(_) => Ok(ctx.synced(&key, fp, &account)),
                 // No free destination slot (SES allows 10), or refused:
-                // said once per drift period, when it is tried again.
-                Err(Error::Aws(e)) if e.is_terminal() => {
+                // said once per drift period, when it is tried again. The
+                // set itself is in sync and Ready.
+                Err(Halt::Failed(e)) if e.is_terminal() => {
                     let note = format!("the event stream destination cannot be created: {e}");
                     ctx.event(cs, EventType::Warning, "StreamDestinationFailed", note).await;
-                    ctx.stalled(&key, fp, &account);
-                    Err(Error::Stalled(e))
+                    Err(Halt::Stalled(ctx.stalled(&key, fp, &account)))
                 }
-                Err(e) => {
+                Err(Halt::Failed(e)) => {
                     tracing::info!(error = %e, "stream destination not in sync, backing off");
                     ctx.failed(&key, fp, priority);
-                    Err(e)
+                    Err(Halt::Failed(e))
                 }
+                Err(halt) => Err(halt),
             }
         }
-        Err(SyncError::Kube(e)) => Err(e),
         // Recorded above, so only a status write that did not stick gets
         // here: run the pass again.
-        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
-        Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
-            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
-            ctx.stalled(&key, fp, &account);
-            Err(Error::Stalled(e))
-        }
-        Err(SyncError::Aws(e)) => {
-            tracing::info!(error = %e, "AWS call failed, backing off");
-            // A drift check of a converged set that failed is not news: the
-            // set is as it was; keep Ready and look again soon.
-            if priority != Priority::Drift {
-                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
-                    .await?;
-            }
-            ctx.failed(&key, fp, priority);
-            Err(Error::Aws(e))
-        }
+        Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(priority))),
+        Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
     }
-}
-
-enum SyncError {
-    Aws(AwsError),
-    Kube(Error),
-    /// The set may be adopted: record it in status, then sync again.
-    Adopting(Adoption),
 }
 
 /// Where a set lives.
@@ -217,33 +189,17 @@ struct Target<'a> {
     name: &'a str,
 }
 
-impl From<AwsError> for SyncError {
-    fn from(e: AwsError) -> Self {
-        SyncError::Aws(e)
-    }
-}
-
-impl From<Error> for SyncError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Aws(e) => SyncError::Aws(e),
-            other => SyncError::Kube(other),
-        }
-    }
-}
-
-struct Synced {
-    arn: String,
+/// What a sync found.
+enum Synced {
+    /// The set is this object's and matches the spec.
+    InSync { arn: String },
+    /// The set may be adopted: record it in status, then sync again.
+    MustRecordAdoption(Adoption),
 }
 
 /// The set exists in AWS and is not this object's to manage.
-fn not_ours(message: String) -> SyncError {
-    SyncError::Aws(AwsError {
-        operation: "sesv2:CreateConfigurationSet",
-        kind: ErrorKind::AlreadyExists,
-        code: "AlreadyExists".into(),
-        message,
-    })
+fn not_ours(message: String) -> Halt {
+    Refusal::NotOurs(message).into()
 }
 
 /// Observe -> diff -> apply for one set.
@@ -254,7 +210,7 @@ async fn sync(
     gate: WriteGate,
     priority: Priority,
     paused: bool,
-) -> Result<Synced, SyncError> {
+) -> Result<Synced, Halt> {
     let name = target.name;
     let session = ctx.session(target.account).await?;
     let owner = ctx.owner_value(cs);
@@ -268,7 +224,7 @@ async fn sync(
     let never_created = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_none();
     if never_created && priority != Priority::Drift {
         match create(cs, ctx, &session, name, &desired, &desired_tags, priority).await {
-            Ok(()) => return Ok(Synced { arn }),
+            Ok(()) => return Ok(Synced::InSync { arn }),
             Err(e) if e.kind == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
@@ -276,7 +232,7 @@ async fn sync(
     let Some(observed) = session.get_configuration_set(name, priority).await? else {
         gate.check()?;
         create(cs, ctx, &session, name, &desired, &desired_tags, priority).await?;
-        return Ok(Synced { arn });
+        return Ok(Synced::InSync { arn });
     };
 
     match observed.tags.get(OWNER_TAG) {
@@ -286,21 +242,21 @@ async fn sync(
                 "configuration set {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
-        None if cs.spec.adopt && !ctx.adoption_allowed(&cs.namespace().unwrap_or_default(), target.account_name) => {
-            return Err(SyncError::Aws(AwsError {
-                operation: "sesv2:TagResource",
-                kind: ErrorKind::AlreadyExists,
-                code: "AdoptionNotAllowed".into(),
-                message: format!(
-                    "configuration set {name} already exists in AWS and SesAccount {} does not let this namespace adopt sets (spec.adoption.allowedNamespaces); it is left untouched",
-                    target.account_name
-                ),
-            }));
+        None if cs.spec.adopt
+            && !ctx
+                .caches
+                .adoption_allowed(&cs.namespace().unwrap_or_default(), target.account_name) =>
+        {
+            return Err(Refusal::AdoptionNotAllowed(format!(
+                "configuration set {name} already exists in AWS and SesAccount {} does not let this namespace adopt sets (spec.adoption.allowedNamespaces); it is left untouched",
+                target.account_name
+            ))
+            .into());
         }
         None if cs.spec.adopt => {
             gate.check()?;
             let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
-                return Err(SyncError::Adopting(Adoption {
+                return Ok(Synced::MustRecordAdoption(Adoption {
                     since: crate::reconcile::now(),
                     kept_tags: observed.tags.keys().cloned().collect(),
                 }));
@@ -367,7 +323,7 @@ async fn sync(
             .await;
         }
     }
-    Ok(Synced { arn })
+    Ok(Synced::InSync { arn })
 }
 
 /// CreateConfigurationSet with every group and the owner tag.
@@ -399,7 +355,7 @@ async fn create(
     Ok(())
 }
 
-async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let cs = &*o.obj;
     let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
@@ -412,7 +368,7 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
         let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
         if claimed
             && let AccountAccess::Allowed { key: account_key, .. } =
-                ctx.account_for(&ns, cs.spec.account_ref.as_deref())
+                ctx.caches.account_for(&ns, cs.spec.account_ref.as_deref())
         {
             let session = ctx.session(&account_key).await?;
             session
@@ -449,7 +405,7 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
         );
         o.write_conditions(&conditions::reconciling("WaitingForEmailIdentities", msg.clone()))
             .await?;
-        return Err(Error::Waiting(msg));
+        return Err(Halt::Waiting(msg));
     }
     if !dests.is_empty() {
         dests.sort();
@@ -459,9 +415,9 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
         );
         o.write_conditions(&conditions::reconciling("WaitingForEventDestinations", msg.clone()))
             .await?;
-        return Err(Error::Waiting(msg));
+        return Err(Halt::Waiting(msg));
     }
-    let account_key = match ctx.account_for(&ns, cs.spec.account_ref.as_deref()) {
+    let account_key = match ctx.caches.account_for(&ns, cs.spec.account_ref.as_deref()) {
         AccountAccess::Allowed { key, .. } => key,
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
@@ -505,9 +461,9 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
             Ok(Action::await_change())
         }
         Err(e) => {
-            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+            o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;
-            Err(Error::Aws(e))
+            Err(Error::Aws(e).into())
         }
     }
 }
@@ -546,16 +502,5 @@ fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
             "DisabledBySpec",
             "spec.sending.enabled is false",
         ),
-    }
-}
-
-/// Condition reason for an AWS error: AWS's error code without the
-/// `Exception` suffix (BadRequest, LimitExceeded, TooManyRequests, ...).
-pub fn aws_reason(e: &AwsError) -> String {
-    let code = e.code.trim_end_matches("Exception");
-    if code.is_empty() {
-        "AwsError".into()
-    } else {
-        code.to_string()
     }
 }

@@ -16,7 +16,6 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::configuration_set::aws_reason;
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
 use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
@@ -24,7 +23,8 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 use crate::reconcile::{
-    AccountAccess, Context, Error, MANAGER, Obj, Pass, WriteGate, drive, fingerprint, key_of, usable_account,
+    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
+    fingerprint, key_of, usable_account,
 };
 
 /// First look at a pending verification after this long; the interval
@@ -32,7 +32,7 @@ use crate::reconcile::{
 /// period, so thousands of pending identities do not crowd out spec work.
 const FIRST_VERIFICATION_POLL: Duration = Duration::from_secs(5);
 
-pub async fn reconcile(id: Arc<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(id: Arc<EmailIdentity>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(id, ctx, apply, cleanup).await
 }
 
@@ -65,7 +65,7 @@ fn default_set(id: &EmailIdentity, ctx: &Context, account: &str) -> DefaultSet {
     }
 }
 
-async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let id = &*o.obj;
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
@@ -100,27 +100,23 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
         }
     };
     let fp = fingerprint((id.metadata.generation, account_generation, &account_key, &set));
-    let priority = match ctx.pass(&key, fp, &account) {
-        Pass::Skip(action) => return Ok(action),
-        Pass::Run(priority) => priority,
+    let pass = PassKey {
+        key: key.clone(),
+        fingerprint: fp,
+        account: account.clone(),
+        account_key: account_key.clone(),
     };
-    if priority == Priority::Drift
-        && let Some(later) = ctx.drift_deferred(&account_key).await
-    {
-        return Ok(later);
-    }
-    // Drift checks read AWS from the cached object and go fresh only when
-    // they find something to write.
-    let gate = o.write_gate(priority);
-    if priority != Priority::Drift {
-        gate.check()?;
-    }
+    let run = match o.begin(&ctx, &pass, false).await? {
+        Begin::Skip(action) => return Ok(action),
+        Begin::Run(run) => run,
+    };
+    let Run { priority, gate } = run;
 
     let mut result = sync(id, &ctx, (&account_key, &account), &name, set.clone(), (gate, priority)).await;
     // Adoption is recorded before the first write to the identity, so
     // deleting this object knows it was not its own (default Retain).
     let o = match result {
-        Err(SyncError::Adopting(adoption)) => {
+        Ok(Synced::MustRecordAdoption(adoption)) => {
             let mut status = o.status();
             status.adoption = Some(adoption);
             let o = o.record(status, |id, s| id.status = Some(s)).await?;
@@ -131,7 +127,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
     };
     let id = &*o.obj;
     match result {
-        Ok((session, observed)) => {
+        Ok(Synced::InSync(session, observed)) => {
             let mut status = o.status();
             // The wait for verification starts over with each spec.
             let pending = observed.verification_status != "SUCCESS" && observed.verification_status != "FAILED";
@@ -193,24 +189,10 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error
                 _ => ctx.synced(&key, fp, &account),
             })
         }
-        Err(SyncError::Kube(e)) => Err(e),
         // Recorded above, so only a status write that did not stick gets
         // here: run the pass again.
-        Err(SyncError::Adopting(_)) => Err(Error::Stale(Some(priority))),
-        Err(SyncError::Aws(e)) if e.is_terminal() || e.kind == ErrorKind::AlreadyExists => {
-            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
-            ctx.stalled(&key, fp, &account);
-            Err(Error::Stalled(e))
-        }
-        Err(SyncError::Aws(e)) => {
-            info!(error = %e, "AWS call failed, backing off");
-            if priority != Priority::Drift {
-                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
-                    .await?;
-            }
-            ctx.failed(&key, fp, priority);
-            Err(Error::Aws(e))
-        }
+        Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(priority))),
+        Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
     }
 }
 
@@ -250,7 +232,7 @@ async fn publish_dns(
     ctx: &Context,
     records: &[crate::api::email_identity::DnsRecord],
     gate: WriteGate,
-) -> Result<Published, Error> {
+) -> Result<Published, Halt> {
     let id = &*o.obj;
     let api = dns_endpoints_api(id, ctx);
     let name = id.name_any();
@@ -289,12 +271,13 @@ async fn publish_dns(
             return Err(Error::Kube {
                 action: "reading the DNSEndpoint",
                 source,
-            });
+            }
+            .into());
         }
     }
     let mut owner = id
         .controller_owner_ref(&())
-        .ok_or(Error::Finalizer("object has no name or uid"))?;
+        .ok_or(Error::Invariant("object has no name or uid"))?;
     // blockOwnerDeletion would need update rights on emailidentities/finalizers
     // where OwnerReferencesPermissionEnforcement is on; nothing waits on it.
     owner.block_owner_deletion = None;
@@ -319,7 +302,8 @@ async fn publish_dns(
         Err(source) => Err(Error::Kube {
             action: "writing the DNSEndpoint",
             source,
-        }),
+        }
+        .into()),
     }
 }
 
@@ -338,36 +322,17 @@ async fn delete_dns_endpoint(api: &kube::Api<DynamicObject>, name: &str) -> Resu
     }
 }
 
-enum SyncError {
-    Aws(AwsError),
-    Kube(Error),
+/// What a sync found.
+enum Synced {
+    /// The identity is this object's; what SES holds now.
+    InSync(Arc<Session>, ObservedIdentity),
     /// The identity may be adopted: record it in status, then sync again.
-    Adopting(Adoption),
-}
-
-impl From<AwsError> for SyncError {
-    fn from(e: AwsError) -> Self {
-        SyncError::Aws(e)
-    }
-}
-
-impl From<Error> for SyncError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Aws(e) => SyncError::Aws(e),
-            other => SyncError::Kube(other),
-        }
-    }
+    MustRecordAdoption(Adoption),
 }
 
 /// The identity exists in AWS and is not this object's to manage.
-fn not_ours(message: String) -> SyncError {
-    SyncError::Aws(AwsError {
-        operation: "sesv2:CreateEmailIdentity",
-        kind: ErrorKind::AlreadyExists,
-        code: "AlreadyExists".into(),
-        message,
-    })
+fn not_ours(message: String) -> Halt {
+    Refusal::NotOurs(message).into()
 }
 
 /// Observe -> diff -> apply for one identity; returns what SES holds now.
@@ -378,7 +343,7 @@ async fn sync(
     name: &str,
     set: Option<String>,
     (gate, priority): (WriteGate, Priority),
-) -> Result<(Arc<Session>, ObservedIdentity), SyncError> {
+) -> Result<Synced, Halt> {
     let session = ctx.session(account).await?;
     let owner = ctx.owner_value(id);
     let desired = diff::desired(&id.spec, set);
@@ -420,20 +385,20 @@ async fn sync(
                 "email identity {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )));
         }
-        None if id.spec.adopt && !ctx.adoption_allowed(&id.namespace().unwrap_or_default(), account_name) => {
-            return Err(SyncError::Aws(AwsError {
-                operation: "sesv2:TagResource",
-                kind: ErrorKind::AlreadyExists,
-                code: "AdoptionNotAllowed".into(),
-                message: format!(
-                    "email identity {name} already exists in AWS and SesAccount {account_name} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
-                ),
-            }));
+        None if id.spec.adopt
+            && !ctx
+                .caches
+                .adoption_allowed(&id.namespace().unwrap_or_default(), account_name) =>
+        {
+            return Err(Refusal::AdoptionNotAllowed(format!(
+                "email identity {name} already exists in AWS and SesAccount {account_name} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
+            ))
+            .into());
         }
         None if id.spec.adopt => {
             gate.check()?;
             let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
-                return Err(SyncError::Adopting(Adoption {
+                return Ok(Synced::MustRecordAdoption(Adoption {
                     since: crate::reconcile::now(),
                     kept_tags: observed.tags.keys().cloned().collect(),
                 }));
@@ -501,7 +466,7 @@ async fn sync(
             .await;
         }
     }
-    Ok((session, observed))
+    Ok(Synced::InSync(session, observed))
 }
 
 async fn create(
@@ -525,7 +490,7 @@ async fn create(
     Ok(())
 }
 
-async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let id = &*o.obj;
     let key = key_of(id);
     let ns = id.namespace().unwrap_or_default();
@@ -546,7 +511,7 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Err
         ctx.forget(&key);
         return Ok(Action::await_change());
     }
-    let account_key = match ctx.account_for(&ns, id.spec.account_ref.as_deref()) {
+    let account_key = match ctx.caches.account_for(&ns, id.spec.account_ref.as_deref()) {
         AccountAccess::Allowed { key, .. } => key,
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
@@ -590,9 +555,9 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Err
             Ok(Action::await_change())
         }
         Err(e) => {
-            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+            o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;
-            Err(Error::Aws(e))
+            Err(Error::Aws(e).into())
         }
     }
 }

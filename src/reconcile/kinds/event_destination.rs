@@ -9,7 +9,6 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
-use super::configuration_set::aws_reason;
 use crate::api::conditions;
 use crate::api::event_destination::{ClaimState, DestinationClaim, SubscriptionStatus, TopicSpec};
 use crate::api::{ConfigurationSet, DeletionPolicy, EventDestination, EventDestinationStatus, OWNER_TAG};
@@ -17,9 +16,12 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_destination::{self as diff, DestinationChange};
 use crate::domain::diff::topic;
-use crate::reconcile::{AccountAccess, Context, Error, Obj, Pass, WriteGate, drive, fingerprint, key_of};
+use crate::reconcile::{
+    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint,
+    key_of,
+};
 
-pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(ed, ctx, apply, cleanup).await
 }
 
@@ -55,7 +57,7 @@ fn referenced_set(ed: &EventDestination, ctx: &Context) -> SetState {
     }
 }
 
-async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let ed = &*o.obj;
     let key = key_of(ed);
     let ns = ed.namespace().unwrap_or_default();
@@ -81,17 +83,18 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         }
         SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
     };
-    let (account_name, account_generation, account_key) = match ctx.account_for(&ns, set.spec.account_ref.as_deref()) {
-        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-            let msg = format!(
-                "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
-                set.name_any()
-            );
-            return o.blocked(&ctx, &conditions::stalled("AccountNotAllowed", msg)).await;
-        }
-    };
+    let (account_name, account_generation, account_key) =
+        match ctx.caches.account_for(&ns, set.spec.account_ref.as_deref()) {
+            AccountAccess::Allowed { name, generation, key } => (name, generation, key),
+            AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
+            AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+                let msg = format!(
+                    "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
+                    set.name_any()
+                );
+                return o.blocked(&ctx, &conditions::stalled("AccountNotAllowed", msg)).await;
+            }
+        };
     let fp = fingerprint((
         ed.metadata.generation,
         account_generation,
@@ -99,19 +102,17 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
         set.uid(),
         &set_arn,
     ));
-    let priority = match ctx.pass(&key, fp, &account_name) {
-        Pass::Skip(action) => return Ok(action),
-        Pass::Run(priority) => priority,
+    let pass = PassKey {
+        key: key.clone(),
+        fingerprint: fp,
+        account: account_name.clone(),
+        account_key: account_key.clone(),
     };
-    if priority == Priority::Drift
-        && let Some(later) = ctx.drift_deferred(&account_key).await
-    {
-        return Ok(later);
-    }
-    let gate = o.write_gate(priority);
-    if priority != Priority::Drift {
-        gate.check()?;
-    }
+    let run = match o.begin(&ctx, &pass, false).await? {
+        Begin::Skip(action) => return Ok(action),
+        Begin::Run(run) => run,
+    };
+    let Run { priority, gate } = run;
 
     // Event destinations carry no tags: this object's claim on one is
     // recorded before the create call.
@@ -164,31 +165,14 @@ async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Er
             o.patch_status(&status).await?;
             Ok(ctx.synced(&key, fp, &account_name))
         }
-        Err(Error::Aws(e)) if e.code == DESTINATION_NOT_OURS => {
+        Err(Halt::Failed(Error::Refused(refusal @ Refusal::DestinationNotOurs(_)))) => {
             // Not ours: give up the claim, so deleting this object leaves it.
             let mut status = o.status();
             status.claim = None;
             let o = o.record(status, |ed, s| ed.status = Some(s)).await?;
-            o.stall(&ctx, "AlreadyExists", e.message.clone()).await?;
-            ctx.stalled(&key, fp, &account_name);
-            Err(Error::Stalled(e))
+            Err(o.fail(&ctx, &pass, run, refusal.into()).await)
         }
-        Err(Error::Aws(e)) if e.is_terminal() || e.code == "TopicNotOurs" => {
-            o.stall(&ctx, &aws_reason(&e), e.to_string()).await?;
-            ctx.stalled(&key, fp, &account_name);
-            Err(Error::Stalled(e))
-        }
-        Err(Error::Aws(e)) => {
-            tracing::info!(error = %e, "AWS call failed, backing off");
-            // A failed drift check leaves an in-sync destination Ready.
-            if priority != Priority::Drift {
-                o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("retrying: {e}")))
-                    .await?;
-            }
-            ctx.failed(&key, fp, priority);
-            Err(Error::Aws(e))
-        }
-        Err(e) => Err(e),
+        Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
     }
 }
 
@@ -212,18 +196,10 @@ struct Plan {
     claim: Claim,
 }
 
-/// Error code of a destination that exists and this object never claimed.
-const DESTINATION_NOT_OURS: &str = "DestinationNotOurs";
-
-fn not_ours(set_name: &str, dest_name: &str) -> Error {
-    AwsError {
-        operation: "sesv2:CreateConfigurationSetEventDestination",
-        kind: ErrorKind::AlreadyExists,
-        code: DESTINATION_NOT_OURS.into(),
-        message: format!(
-            "event destination {dest_name} already exists on configuration set {set_name} and is owned by another resource; it is left untouched"
-        ),
-    }
+fn not_ours(set_name: &str, dest_name: &str) -> Halt {
+    Refusal::DestinationNotOurs(format!(
+        "event destination {dest_name} already exists on configuration set {set_name} and is owned by another resource; it is left untouched"
+    ))
     .into()
 }
 
@@ -243,7 +219,7 @@ async fn sync(
     set_name: &str,
     set_arn: &str,
     plan: Plan,
-) -> Result<EventDestinationStatus, Error> {
+) -> Result<EventDestinationStatus, Halt> {
     let Plan {
         priority,
         gate,
@@ -261,13 +237,7 @@ async fn sync(
             (Some(arn), _) => Some(arn.clone()),
             (None, Some(spec)) => {
                 if let Some(message) = topic::invalid_filter_policy(&spec.subscriptions) {
-                    return Err(AwsError {
-                        operation: "sns:SetSubscriptionAttributes",
-                        kind: ErrorKind::BadRequest,
-                        code: "InvalidFilterPolicy".into(),
-                        message,
-                    }
-                    .into());
+                    return Err(Refusal::InvalidFilterPolicy(message).into());
                 }
                 let name = topic_name(spec, set_name, &dest_name);
                 let arn = ensure_topic(ed, ctx, session, &name, spec, set_arn, gate).await?;
@@ -282,13 +252,7 @@ async fn sync(
     status.topic_arn = topic_arn.clone();
 
     let Some(desired) = diff::desired(&ed.spec, dest_name.clone(), topic_arn.as_deref()) else {
-        return Err(AwsError {
-            operation: "EventDestination",
-            kind: ErrorKind::BadRequest,
-            code: "InvalidTarget".into(),
-            message: "sns needs topicArn or topic".into(),
-        }
-        .into());
+        return Err(Refusal::InvalidTarget("sns needs topicArn or topic".into()).into());
     };
     status.target = Some(desired.target.kind().to_string());
     // Never created by this object: create without listing first (a set
@@ -375,7 +339,7 @@ async fn sync(
 }
 
 /// Deletes a topic if it carries this object's ownership tag.
-async fn delete_owned_topic(ed: &EventDestination, ctx: &Context, session: &Session, arn: &str) -> Result<(), Error> {
+async fn delete_owned_topic(ed: &EventDestination, ctx: &Context, session: &Session, arn: &str) -> Result<(), Halt> {
     if let Some(t) = session.get_topic(arn).await?
         && ctx.owns(
             t.tags.get(OWNER_TAG),
@@ -406,7 +370,7 @@ async fn ensure_topic(
     spec: &TopicSpec,
     set_arn: &str,
     gate: WriteGate,
-) -> Result<String, Error> {
+) -> Result<String, Halt> {
     let owner = ctx.owner_value(ed);
     let arn = session.topic_arn(name);
     let observed = match session.get_topic(&arn).await? {
@@ -420,13 +384,7 @@ async fn ensure_topic(
             t.attributes
         }
         Some(_) => {
-            return Err(AwsError {
-                operation: "sns:CreateTopic",
-                kind: ErrorKind::AlreadyExists,
-                code: "TopicNotOurs".into(),
-                message: format!("SNS topic {name} already exists and was not created by this resource; set spec.sns.topicArn to use it, or choose another topic name"),
-            }
-            .into());
+            return Err(Refusal::TopicNotOurs(format!("SNS topic {name} already exists and was not created by this resource; set spec.sns.topicArn to use it, or choose another topic name")).into());
         }
         None => {
             gate.check()?;
@@ -468,7 +426,7 @@ async fn ensure_subscriptions(
     arn: &str,
     spec: &TopicSpec,
     gate: WriteGate,
-) -> Result<Vec<SubscriptionStatus>, Error> {
+) -> Result<Vec<SubscriptionStatus>, Halt> {
     let observed = session.list_subscriptions(arn).await?;
     let plan = topic::plan_subscriptions(&spec.subscriptions, &observed);
     let changed = !plan.subscribe.is_empty() || !plan.unsubscribe.is_empty();
@@ -528,7 +486,7 @@ async fn ensure_subscriptions(
     Ok(out)
 }
 
-async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let ed = &*o.obj;
     let key = key_of(ed);
     if ed.spec.deletion_policy == DeletionPolicy::Retain {
@@ -567,7 +525,7 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
         ctx.forget(&key);
         return Ok(Action::await_change());
     };
-    let account_key = match ctx.account_for(&ns, account_ref.as_deref()) {
+    let account_key = match ctx.caches.account_for(&ns, account_ref.as_deref()) {
         AccountAccess::Allowed { key, .. } => key,
         AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
         AccountAccess::Missing(_) | AccountAccess::NotAllowed(_) => {
@@ -582,7 +540,7 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
             return Ok(Action::await_change());
         }
     };
-    let result: Result<(), Error> = async {
+    let result: Result<(), Halt> = async {
         let session = ctx.session(&account_key).await?;
         session
             .delete_event_destination(&set_name, &ed.aws_name(), Priority::Spec)
@@ -617,11 +575,11 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
             ctx.forget(&key);
             Ok(Action::await_change())
         }
-        Err(Error::Aws(e)) => {
-            o.write_conditions(&conditions::reconciling(aws_reason(&e), format!("deleting: {e}")))
+        Err(Halt::Failed(Error::Aws(e))) => {
+            o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;
-            Err(Error::Aws(e))
+            Err(Error::Aws(e).into())
         }
-        Err(e) => Err(e),
+        Err(halt) => Err(halt),
     }
 }

@@ -21,8 +21,9 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use ses_reputation_operator::aws::AwsSettings;
+use ses_reputation_operator::config::Settings;
+use ses_reputation_operator::reconcile::Context;
 use ses_reputation_operator::reconcile::reputation::ReputationSettings;
-use ses_reputation_operator::reconcile::{self, Context, Settings};
 
 /// A client for the ground's apiserver (KUBECONFIG set by tools/ground.sh).
 pub async fn client() -> Client {
@@ -198,7 +199,7 @@ impl World {
     pub fn start(&mut self) {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let ctx = self.ctx.clone();
-        self.task = Some(tokio::spawn(reconcile::run_with(ctx, async move {
+        self.task = Some(tokio::spawn(ses_reputation_operator::app::run_with(ctx, async move {
             let _ = rx.await;
         })));
         self.stop = Some(tx);

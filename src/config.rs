@@ -1,0 +1,35 @@
+//! The operator's settings, built from the flags of `run` (see `main.rs`).
+
+use std::time::Duration;
+
+use crate::aws::AwsSettings;
+
+/// Operator settings (flags of `run`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// SesAccount used when a resource has no `accountRef`.
+    pub default_account: String,
+    /// How often converged objects are compared with AWS again (stretched
+    /// per account when the drift share of the SES budget is too small).
+    pub drift_interval: Duration,
+    /// How long an object waits for a missing SesAccount before it is Stalled.
+    pub account_grace: Duration,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// Label selector limiting which SesAccounts this instance reconciles.
+    pub account_selector: Option<String>,
+    /// Identifies this cluster in the AWS ownership tag.
+    pub cluster_name: String,
+    /// The cluster name earlier versions used by default (`default`), when
+    /// this one was derived: objects whose status records that they were
+    /// created here are still recognised by it, and re-tagged.
+    pub legacy_cluster_name: Option<String>,
+    pub aws: AwsSettings,
+    /// Rate reader interval and staleness.
+    pub reputation: crate::reconcile::reputation::ReputationSettings,
+    /// Reconcile passes that write (API server or AWS) running at once, in
+    /// arrival order: bounds memory, open connections and API-server load
+    /// when thousands of objects are triggered together (start-up, a rate
+    /// read). Drift checks are paced by the SES scheduler instead.
+    pub concurrency: u16,
+}
