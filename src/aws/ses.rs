@@ -15,6 +15,14 @@ use crate::domain::diff::email_identity::{IdentityChange, IdentitySettings, Obse
 use crate::domain::diff::event_destination::{Destination, Dimension, Target};
 
 /// Event destinations per set with the time they were read.
+///
+/// A plain map, not a cache crate: none in the tree fits (moka and the
+/// like are not dependencies), and none is needed. The age limit is not
+/// the cache's but each read's (`max_age` of
+/// [`Session::event_destinations_within`], from the account's drift
+/// period, which callers scale), which a cache with one TTL cannot
+/// express; an entry is replaced by the next read older than that, dropped
+/// by a write through this session, and there is at most one per set.
 pub type DestinationCache =
     parking_lot::Mutex<std::collections::HashMap<String, (tokio::time::Instant, Vec<Destination>)>>;
 

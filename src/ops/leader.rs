@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, LeaseParams};
@@ -93,28 +94,30 @@ where
     };
 
     // Building the manager reads (or creates) the Lease; retry while the
-    // apiserver is not reachable rather than crash-looping.
-    let mut delay = Duration::from_secs(1);
-    let manager = loop {
-        let built = LeaseManager::new(
+    // apiserver is not reachable rather than crash-looping: 1 s doubling to
+    // 30 s, for as long as it takes (backon's retry owns the loop; shutdown
+    // also ends a read in flight). No jitter: each replica has one such
+    // call at a time, too few to gang up on the apiserver, and backon's
+    // jitter (up to the whole delay) would stretch the 30 s to up to 60 s.
+    let build = || {
+        LeaseManager::new(
             client.clone(),
             &election.lease_name,
             &election.lease_namespace,
             params.clone(),
             LeaseCreateMode::AutoCreate,
         )
-        .await;
-        match built {
-            Ok(m) => break m,
-            Err(e) => {
-                tracing::warn!(error = %e, lease = %election.lease_name, "cannot use the leader Lease, retrying");
-                tokio::select! {
-                    _ = shutdown.clone() => return Ok(()),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
+    };
+    let built = build.retry(LEASE_RETRY).sleep(tokio::time::sleep).notify(
+        |e, _| tracing::warn!(error = %e, lease = %election.lease_name, "cannot use the leader Lease, retrying"),
+    );
+    let manager = tokio::select! {
+        _ = shutdown.clone() => return Ok(()),
+        built = built => match built {
+            Ok(m) => m,
+            // Not reached: LEASE_RETRY never gives up.
+            Err(e) => return Err(lost(format!("cannot use it: {e}"))),
+        },
     };
     tracing::info!(identity = %election.identity, lease = %election.lease_name, namespace = %election.lease_namespace, "standing by for the leader Lease");
 
@@ -192,6 +195,13 @@ where
         }
     }
 }
+
+/// Retries of the first read (or creation) of the Lease.
+const LEASE_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_secs(1))
+    .with_factor(2.0)
+    .with_max_delay(Duration::from_secs(30))
+    .without_max_times();
 
 /// AWS calls stop this long before the Lease could expire: the standby
 /// takes over at renewTime + duration, and clocks and requests take time.

@@ -6,13 +6,25 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use kube::runtime::controller::Action;
 use tokio::time::Instant;
 
 use crate::aws::scheduler::Priority;
 
-/// Longest back-off after repeated transient failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest back-off after repeated transient failures (before jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(256);
+
+/// The back-off after transient failures, without jitter: 1 s doubling to
+/// [`MAX_BACKOFF`], for as many failures as there are.
+const BACKOFF: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_secs(1))
+    .with_factor(2.0)
+    .with_max_delay(MAX_BACKOFF)
+    .without_max_times();
+
+/// Failures after which the back-off stays at [`MAX_BACKOFF`] (1 s · 2⁸).
+const FAILURES_TO_MAX: u32 = 9;
 
 /// What a reconcile decided about the gate.
 #[derive(Debug)]
@@ -98,20 +110,24 @@ impl GateBook {
         period
     }
 
-    /// A transient failure: 1 s doubling to 5 min, plus up to a quarter of
+    /// A transient failure: 1 s doubling to 256 s, plus up to a quarter of
     /// it from `spread` (a random number), retried at `priority`. The count
     /// restarts on a new fingerprint; the last sync time is kept, so a
     /// failed drift check does not make the object look never synced.
     ///
-    /// Hand-written rather than `backon`: the state must survive between
-    /// passes in the book (kube's controller owns the retry loop), while
-    /// backon's back-offs are iterators held by one retrying caller.
+    /// The delay is [`BACKOFF`]'s n-th, from a fresh backon iterator: kube's
+    /// controller owns the retry loop, so what survives between passes is
+    /// the failure count in the book, not an iterator held by a retrying
+    /// caller. backon's own jitter stays off: it draws from its own random
+    /// source and adds up to the whole delay, while the gate is pure (the
+    /// caller's `spread` decides) and adds at most a quarter.
     pub fn failed(&mut self, key: &str, fingerprint: u64, priority: Priority, spread: u64, now: Instant) -> Duration {
         let previous = self.gates.get(key).filter(|g| g.fingerprint == fingerprint);
-        let failures = previous.map_or(0, |g| g.failures) + 1;
+        let failures = previous.map_or(0, |g| g.failures).saturating_add(1);
         let synced_at = previous.and_then(|g| g.synced_at);
-        let base = Duration::from_secs(1).saturating_mul(1 << failures.min(9).saturating_sub(1));
-        let delay = base.min(MAX_BACKOFF);
+        // Past the cap every delay is the same, so the walk stops there.
+        let nth = failures.min(FAILURES_TO_MAX) - 1;
+        let delay = BACKOFF.build().nth(nth as usize).unwrap_or(MAX_BACKOFF);
         let delay = delay + Duration::from_millis(spread % (delay.as_millis() as u64 / 4 + 1));
         self.insert(key, fingerprint, synced_at, Some(now + delay), priority, failures);
         delay

@@ -443,25 +443,30 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
     }
 }
 
-/// Parses `90s`, `30m`, `2h`, `1h30m`.
+/// Parses the CRD's durations (`autoResume.after`, `breaker.window`):
+/// whole numbers of hours, minutes and seconds, `90s`, `30m`, `2h`,
+/// `1h30m`, exactly what their CEL rule `^([0-9]+(s|m|h))+$` admits. As
+/// that rule (and Go, whose format the field docs name) allows, terms may
+/// come in any order and repeat (`30m1h`). Days (`3d`), signs, fractions,
+/// spaces and the longer labels jiff also reads (`1 hour`, `1.5h`, `-1h`,
+/// `PT1H`) are refused, as the rule refuses them: the operator reads a
+/// value the way the apiserver validated it, or not at all.
+///
+/// jiff reads each `<digits><unit>` term and the sum is checked (an
+/// absurd count of hours is `None`, not an overflow). It is handed one
+/// term at a time because its friendly format wants units largest first
+/// and each once, which the CEL rule does not ask for.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        total += match c {
-            's' => n,
-            'm' => n * 60,
-            'h' => n * 3600,
-            _ => return None,
-        };
+    static PARSER: jiff::fmt::friendly::SpanParser = jiff::fmt::friendly::SpanParser::new();
+    // Only digits and the three unit letters: what is left for jiff to
+    // refuse is a term without digits (`s` of `5ms`) or without a unit.
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b's' | b'm' | b'h')) {
+        return None;
     }
-    (digits.is_empty() && !s.is_empty()).then_some(Duration::from_secs(total))
+    s.split_inclusive(['s', 'm', 'h'])
+        .try_fold(Duration::ZERO, |total, term| {
+            total.checked_add(PARSER.parse_unsigned_duration(term).ok()?)
+        })
 }
 
 /// Whether a policy's label selector picks a set with these labels (a
@@ -733,5 +738,32 @@ mod tests {
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("3d"), None);
+    }
+
+    #[test]
+    fn durations_take_terms_in_any_order_as_the_cel_rule_does() {
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m15s"), Some(Duration::from_secs(5415)));
+        assert_eq!(parse_duration("30m1h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1m1m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("007s"), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn durations_refuse_what_the_cel_rule_refuses_though_jiff_reads_it() {
+        for s in [
+            "1h 30m", " 90s", "90s ", "-90s", "+90s", "1.5h", "1,5h", "5ms", "1 hour", "1hr", "2hours", "PT1H",
+            "01:30:00", "1h ago", "1w", "1d2h", "h", "1h5", "90S",
+        ] {
+            assert_eq!(parse_duration(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_duration_is_refused_not_overflowed() {
+        assert_eq!(parse_duration("99999999999999999999s"), None);
+        assert_eq!(parse_duration("5124095576030432h"), None);
+        assert_eq!(parse_duration("5124095576030430h5124095576030430h"), None);
     }
 }
