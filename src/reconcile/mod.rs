@@ -8,10 +8,10 @@
 //! resolution, status patching, Kubernetes Events, and running the
 //! controllers on shared watches.
 
+pub mod evaluation;
 pub mod event_stream;
 pub mod gate;
 pub mod kinds;
-pub mod reputation;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -123,7 +123,7 @@ pub struct Settings {
     pub legacy_cluster_name: Option<String>,
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
-    pub reputation: reputation::ReputationSettings,
+    pub reputation: crate::loops::rates::ReputationSettings,
     /// Reconcile passes that write (API server or AWS) running at once, in
     /// arrival order: bounds memory, open connections and API-server load
     /// when thousands of objects are triggered together (start-up, a rate
@@ -167,7 +167,7 @@ pub struct Context {
     /// What `/readyz` reads; the controllers set its cache-sync flag.
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
-    pub reputation: reputation::ReputationState,
+    pub reputation: crate::loops::rates::ReputationState,
     /// Live windows filled from the SES event stream.
     pub live: crate::loops::stream_consumer::LiveState,
     pub caches: Caches,
@@ -1124,7 +1124,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
             })
             .graceful_shutdown_on(shutdown.clone())
             .run(
-                |obj, ctx| instrumented("ReputationPolicy", reputation::reconcile_policy, obj, ctx),
+                |obj, ctx| instrumented("ReputationPolicy", kinds::reputation_policy::reconcile, obj, ctx),
                 error_policy,
                 ctx.clone(),
             )
@@ -1169,7 +1169,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl std::future::Future<Outp
         )
         .for_each(|_| future::ready(()));
 
-    let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
+    let rate_reader = crate::loops::rates::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
     let consumer = crate::loops::stream_consumer::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
 

@@ -12,10 +12,9 @@ use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
 use crate::aws::scheduler::Priority;
+use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
-use crate::reconcile::{
-    Context, Error, Obj, Pass, account_key, drive, event_stream as stream, fingerprint, key_of, reputation,
-};
+use crate::reconcile::{Context, Error, Obj, Pass, account_key, drive, event_stream as stream, fingerprint, key_of};
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 /// The event stream (spec.eventStream) exists and is as it should be.
@@ -378,7 +377,7 @@ impl RateView {
     /// Fills `status.reputation` and returns the two rate conditions.
     fn apply_to(&self, status: &mut crate::api::SesAccountStatus) -> Vec<Desired> {
         let by = || "SesAccount thresholds".to_string();
-        let (block, conditions) = reputation::rate_status(
+        let (block, conditions) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,
