@@ -16,8 +16,8 @@ use crate::config::Settings;
 use crate::index::fanout::{Fanout, Fed};
 use crate::index::{Index, relations};
 use crate::ops::metrics::{ConditionCounts, ObjectSource, SchedulerGauges, SchedulerSource};
-use crate::reconcile::kinds::{account, configuration_set, email_identity, event_destination};
-use crate::reconcile::{Context, Error, Managed, ObjectStatus, Passed, error_policy, instrumented, reputation};
+use crate::reconcile::kinds::{account, configuration_set, email_identity, event_destination, reputation_policy};
+use crate::reconcile::{Context, Error, Managed, ObjectStatus, Passed, error_policy, instrumented};
 
 /// Runs every controller until `shutdown` resolves; in-flight reconciles
 /// finish first.
@@ -65,7 +65,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
         controller_for(&fanout, index.accounts.clone(), &config).reconcile_on(ctx.reputation.account_triggers());
 
     let watches = fanout.run(ctx.client.clone(), &ctx.settings);
-    let rate_reader = reputation::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
+    let rate_reader = crate::loops::rates::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
     let consumer = crate::loops::stream_consumer::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
     install_metric_sources(&ctx, &index);
@@ -89,7 +89,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
         drain(
             policies,
             "ReputationPolicy",
-            reputation::reconcile_policy,
+            reputation_policy::reconcile,
             &ctx,
             &shutdown
         ),

@@ -26,7 +26,7 @@ pub struct Settings {
     pub legacy_cluster_name: Option<String>,
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
-    pub reputation: crate::reconcile::reputation::ReputationSettings,
+    pub reputation: crate::loops::rates::ReputationSettings,
     /// Reconcile passes that write (API server or AWS) running at once, in
     /// arrival order: bounds memory, open connections and API-server load
     /// when thousands of objects are triggered together (start-up, a rate

@@ -9,11 +9,11 @@ use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
 use ses_reputation_operator::config::Settings;
+use ses_reputation_operator::loops::rates::ReputationSettings;
 use ses_reputation_operator::ops::leader::{self, ElectionSettings};
 use ses_reputation_operator::ops::metrics::Metrics;
 use ses_reputation_operator::ops::server::{self, Health, Role};
 use ses_reputation_operator::reconcile::Context;
-use ses_reputation_operator::reconcile::reputation::ReputationSettings;
 
 /// How long a leader may go without renewing its Lease before a standby
 /// takes over.

@@ -1,7 +1,7 @@
 //! Pure logic: what AWS should look like for a spec and the changes that
-//! get it there (`diff`), and reputation levels, pauses and event windows
-//! (`reputation`). No clients and no clock of their own, so everything here
-//! unit-tests without a cluster or AWS.
+//! get it there (`diff`), and reputation levels, pauses, event windows and
+//! a set's verdict (`reputation`). No clients and no clock of their own, so
+//! everything here unit-tests without a cluster or AWS.
 
 pub mod diff;
 pub mod reputation;

@@ -1,7 +1,8 @@
 //! The live source: the event stream consumer (leader only: it runs with
-//! the controllers) and the per-set windows it fills, and what a set's
-//! evaluation takes from them (the live block of status and, under a
-//! policy with `spec.breaker`, the live levels).
+//! the controllers) and the per-set windows it fills. What a set's
+//! evaluation takes from a window (the live block of status and, under a
+//! policy with `spec.breaker`, the live levels) is pure and lives in
+//! `domain::reputation::live_view`.
 //!
 //! The consumer long-polls each streaming account's queue (batches of 10),
 //! counts, then deletes the batch. It adds pollers while batches come back
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -22,13 +24,13 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::api::configuration_set::{LiveReputation, NamedCount};
-use crate::api::{ConfigurationSet, ReputationPolicy};
+use crate::api::ConfigurationSet;
 use crate::aws::sqs::Received;
 use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
+use crate::domain::reputation::live_view::{self, LiveView};
 use crate::domain::reputation::windows::{self as window, Summary, Window};
-use crate::domain::reputation::{self as rep, Applied, Level, Levels, Metric, Reading, Sample};
-use crate::reconcile::{Context, account_key, event_stream as stream};
+use crate::domain::reputation::{self as rep, Level};
+use crate::reconcile::{Context, account_key, evaluation};
 
 /// Pollers per queue at most (each holds one long poll open).
 pub const MAX_POLLERS: usize = 8;
@@ -37,8 +39,8 @@ const WAIT_SECONDS: i32 = 10;
 /// While events arrive, a set's status is refreshed at most this often
 /// unless its live verdict changes.
 pub const REFRESH: Duration = Duration::from_secs(10);
-/// Window shown in status when no policy sets a breaker.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Longest wait between failed receives.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Per set: last trigger, the verdict it carried, and whether events
 /// arrived since.
@@ -259,178 +261,15 @@ impl LiveState {
     }
 }
 
-/// What the live source says about one set at one evaluation.
-pub struct LiveView {
-    pub summary: Summary,
-    /// Minimum sends of the breaker; `None`: no selecting policy has one
-    /// (the live rate is shown, it does not judge).
-    pub minimum_sends: Option<u32>,
-    /// Live levels: Unknown without a breaker or below its minimum sends.
-    pub levels: Levels,
-}
-
-/// The most sensitive breaker of the selecting policies: the shortest
-/// window and the smallest minimum.
-fn breaker(policies: &[&ReputationPolicy]) -> Option<(Duration, u32)> {
-    policies
-        .iter()
-        .filter_map(|p| p.spec.breaker.as_ref())
-        .filter_map(|b| Some((rep::parse_duration(&b.window)?, b.minimum_sends.max(1))))
-        .reduce(|a, b| (a.0.min(b.0), a.1.min(b.1)))
-}
-
-/// The live view of a set, when its SesAccount streams events.
-pub fn view(
-    cs: &ConfigurationSet,
-    ctx: &Context,
-    policies: &[&ReputationPolicy],
-    applied: &Applied,
-    now: Timestamp,
-) -> Option<LiveView> {
-    let account = cs.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
-    stream::topic_for(ctx, account)?;
-    let breaker = breaker(policies);
-    let window = breaker.map_or(DEFAULT_WINDOW, |b| b.0);
-    let summary = ctx.live.summary(
-        &cs.namespace().unwrap_or_default(),
-        &cs.name_any(),
-        window.as_secs(),
-        now,
-    );
-    let judged = breaker.is_some_and(|(_, min)| summary.counts.sends >= min);
-    let level = |rate: Option<f64>, t| {
-        let sample = rate.filter(|_| judged).map(|value| Sample { value, at: now });
-        rep::level(sample, t, now, Duration::from_secs(3600))
-    };
-    Some(LiveView {
-        levels: Levels {
-            bounce: level(summary.bounce_rate, &applied.bounce),
-            complaint: level(summary.complaint_rate, &applied.complaint),
-        },
-        minimum_sends: breaker.map(|b| b.1),
-        summary,
-    })
-}
-
-/// Which source a metric's level came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    CloudWatch,
-    Events,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::CloudWatch => "CloudWatch",
-            Source::Events => "Events",
-        }
-    }
-}
-
-/// Per metric, the worse of the CloudWatch rate and the live rate (only
-/// known with a breaker and enough sends): the reading and levels the
-/// evaluation judges by, and where each came from.
-pub fn combine(
-    cw: &Reading,
-    cw_levels: Levels,
-    live: Option<&LiveView>,
-    now: Timestamp,
-) -> (Reading, Levels, [Source; 2]) {
-    let Some(live) = live else {
-        return (*cw, cw_levels, [Source::CloudWatch; 2]);
-    };
-    let mut reading = *cw;
-    let mut levels = cw_levels;
-    let mut sources = [Source::CloudWatch; 2];
-    // Per metric the higher rate wins, not only the higher level: a pause
-    // point between two thresholds (a stricter monitor-only policy) must
-    // see a live 6% even when CloudWatch's 3% is already Critical.
-    let worse = |live_level: Level, live_rate: Option<f64>, cw_level: Level, cw_sample: Option<Sample>| {
-        live_level != Level::Unknown
-            && live_rate.is_some_and(|v| cw_level == Level::Unknown || cw_sample.is_none_or(|c| v > c.value))
-    };
-    if worse(
-        live.levels.bounce,
-        live.summary.bounce_rate,
-        cw_levels.bounce,
-        cw.bounce,
-    ) {
-        reading.bounce = live.summary.bounce_rate.map(|value| Sample { value, at: now });
-        levels.bounce = live.levels.bounce.max(cw_levels.bounce);
-        sources[0] = Source::Events;
-    }
-    if worse(
-        live.levels.complaint,
-        live.summary.complaint_rate,
-        cw_levels.complaint,
-        cw.complaint,
-    ) {
-        reading.complaint = live.summary.complaint_rate.map(|value| Sample { value, at: now });
-        levels.complaint = live.levels.complaint.max(cw_levels.complaint);
-        sources[1] = Source::Events;
-    }
-    (reading, levels, sources)
-}
-
-/// `900` -> `15m`, `3600` -> `1h`, `90` -> `90s`.
-pub fn window_label(secs: u64) -> String {
-    if secs.is_multiple_of(3600) {
-        format!("{}h", secs / 3600)
-    } else if secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
-impl LiveView {
-    /// The `status.reputation.live` block.
-    pub fn status(&self) -> LiveReputation {
-        let s = &self.summary;
-        let named = |list: Vec<(String, u32)>| {
-            list.into_iter()
-                .map(|(name, count)| NamedCount {
-                    name,
-                    count: i64::from(count),
-                })
-                .collect()
-        };
-        LiveReputation {
-            window: window_label(s.window_secs),
-            sends: i64::from(s.counts.sends),
-            hard_bounces: i64::from(s.counts.hard_bounces),
-            soft_bounces: i64::from(s.counts.soft_bounces),
-            complaints: i64::from(s.counts.complaints),
-            bounce_rate: s.bounce_rate.map(|r| r.to_string()),
-            bounce_rate_percent: s.bounce_rate.map(|r| rep::percent(r, Metric::Bounce)),
-            complaint_rate: s.complaint_rate.map(|r| r.to_string()),
-            complaint_rate_percent: s.complaint_rate.map(|r| rep::percent(r, Metric::Complaint)),
-            since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(s.since),
-            warming_up: s.warming_up,
-            top_bounce_sub_types: named(s.top_sub_types.iter().map(|(n, c)| (n.to_string(), *c)).collect()),
-            top_hard_bounce_domains: named(s.top_domains.clone()),
-        }
-    }
-}
-
 /// A set's live verdict as the breaker sees it: its overall live level
 /// (`None` without a breaker or a stream).
 fn verdict(cs: &ConfigurationSet, ctx: &Context) -> Option<Level> {
-    let ns = cs.namespace();
-    let policies: Vec<Arc<ReputationPolicy>> = ctx
-        .caches
-        .policies
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == ns && rep::selects(p, cs.labels()))
-        .collect();
-    let selecting: Vec<&ReputationPolicy> = policies.iter().map(|p| &**p).collect();
-    let named: Vec<(String, &crate::api::ReputationPolicySpec)> =
-        selecting.iter().map(|p| (p.name_any(), &p.spec)).collect();
-    let applied = rep::applied(&named);
-    let view = view(cs, ctx, &selecting, &applied, Timestamp::now())?;
-    view.minimum_sends.map(|_| view.levels.overall())
+    let policies = evaluation::namespace_policies(ctx, &cs.namespace());
+    let selecting = evaluation::selecting(cs, &policies);
+    let breaker = live_view::breaker(&selecting);
+    let now = Timestamp::now();
+    let summary = evaluation::live_summary(cs, ctx, breaker, now)?;
+    LiveView::judge(summary, breaker, &rep::applied_for(&selecting), now).verdict()
 }
 
 /// Runs the consumers of every streaming account until `shutdown`.
@@ -529,9 +368,26 @@ async fn consume(ctx: Arc<Context>, account: String, key: AccountKey, url: Strin
     }
 }
 
+/// Waits after failed receives: 0.4 s doubling to 30 s. With jitter (each
+/// wait up to twice as long): the pollers of a queue, and of every queue
+/// in the region, fail together when SQS throttles or fails, and retrying
+/// in step would hit it together again. The cap holds after the jitter,
+/// so the longest wait stays 30 s; pollers that reached it at different
+/// times stay apart.
+fn receive_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(400))
+        .with_factor(2.0)
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+        .with_jitter()
+        .build()
+        .map(|wait| wait.min(MAX_BACKOFF))
+}
+
 /// One poller: receive, count, delete, until the queue is drained (extra
 /// pollers) or forever (the primary). Throttling, 5xx and transport errors
-/// back off exponentially (0.2 s doubling to 30 s); nothing here ends the loop.
+/// back off exponentially ([`receive_delays`]); nothing here ends the loop.
 async fn poll(
     ctx: Arc<Context>,
     account: String,
@@ -542,11 +398,15 @@ async fn poll(
     more: tokio::sync::mpsc::UnboundedSender<()>,
 ) {
     let mut failures: u32 = 0;
+    let mut delays = receive_delays();
     loop {
         let result = match ctx.aws.session(&key).await {
             Ok(session) => match session.receive_events(&url, WAIT_SECONDS).await {
                 Ok(messages) => {
-                    failures = 0;
+                    if failures > 0 {
+                        failures = 0;
+                        delays = receive_delays();
+                    }
                     if messages.is_empty() {
                         if primary {
                             continue;
@@ -583,7 +443,7 @@ async fn poll(
             if failures == 1 || failures.is_power_of_two() {
                 tracing::warn!(error = %e, failures, "receiving stream events failed; backing off");
             }
-            Duration::from_millis(200u64.saturating_mul(1 << failures.min(8))).min(Duration::from_secs(30))
+            delays.next().unwrap_or(MAX_BACKOFF)
         };
         tokio::time::sleep(wait).await;
     }
@@ -593,56 +453,19 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::reputation::windows::Counts;
-
-    fn live(bounce_rate: f64, level: Level) -> LiveView {
-        let now = Timestamp::from_second(1_800_000_000).expect("timestamp");
-        LiveView {
-            summary: Summary {
-                window_secs: 900,
-                counts: Counts {
-                    sends: 200,
-                    ..Default::default()
-                },
-                bounce_rate: Some(bounce_rate),
-                complaint_rate: Some(0.0),
-                since: now,
-                warming_up: false,
-                top_sub_types: Vec::new(),
-                top_domains: Vec::new(),
-            },
-            minimum_sends: Some(100),
-            levels: Levels {
-                bounce: level,
-                complaint: Level::Healthy,
-            },
-        }
-    }
 
     #[test]
-    fn the_higher_rate_wins_even_at_the_same_level() {
-        let now = Timestamp::from_second(1_800_000_000).expect("timestamp");
-        let cw = Reading {
-            bounce: Some(Sample { value: 0.03, at: now }),
-            complaint: Some(Sample { value: 0.0, at: now }),
-            read_at: Some(now),
-        };
-        let cw_levels = Levels {
-            bounce: Level::Critical,
-            complaint: Level::Healthy,
-        };
-        // Both Critical for a strict monitor policy: the live 6% must show,
-        // so a pause point at 5% sees it.
-        let (reading, levels, sources) = combine(&cw, cw_levels, Some(&live(0.06, Level::Critical)), now);
-        assert_eq!(reading.bounce.map(|s| s.value), Some(0.06));
-        assert_eq!(levels.bounce, Level::Critical);
-        assert_eq!(sources, [Source::Events, Source::CloudWatch]);
-        // A lower live rate leaves CloudWatch's.
-        let (reading, _, sources) = combine(&cw, cw_levels, Some(&live(0.01, Level::Healthy)), now);
-        assert_eq!(reading.bounce.map(|s| s.value), Some(0.03));
-        assert_eq!(sources[0], Source::CloudWatch);
-        // Below the breaker's minimum the live rate does not judge at all.
-        let (reading, _, _) = combine(&cw, cw_levels, Some(&live(0.5, Level::Unknown)), now);
-        assert_eq!(reading.bounce.map(|s| s.value), Some(0.03));
+    fn failed_receives_wait_0_4_s_doubling_to_30_s_with_jitter() {
+        let tolerance = Duration::from_millis(1);
+        let nominal = [400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000, 30_000].map(Duration::from_millis);
+        for _ in 0..20 {
+            for (wait, base) in receive_delays().zip(nominal) {
+                // Jitter only lengthens a wait, by less than the wait itself...
+                assert!(wait + tolerance >= base, "{wait:?} < {base:?}");
+                assert!(wait < base * 2 + tolerance, "{wait:?} >= 2 x {base:?}");
+                // ...and never past the cap.
+                assert!(wait <= MAX_BACKOFF, "{wait:?}");
+            }
+        }
     }
 }

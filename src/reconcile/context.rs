@@ -18,7 +18,6 @@ use tokio::time::Instant;
 use super::MANAGER;
 use super::error::Error;
 use super::gate::{GateBook, Pass};
-use super::reputation;
 use crate::api::SesAccount;
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, Registry, Session};
@@ -38,7 +37,7 @@ pub struct Context {
     /// What `/readyz` reads; the controllers set its cache-sync flag.
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
-    pub reputation: reputation::ReputationState,
+    pub reputation: crate::loops::rates::ReputationState,
     /// Live windows filled from the SES event stream.
     pub live: crate::loops::stream_consumer::LiveState,
     pub caches: Index,

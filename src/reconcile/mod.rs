@@ -7,11 +7,11 @@
 
 pub mod context;
 pub mod error;
+pub mod evaluation;
 pub mod event_stream;
 pub mod gate;
 pub mod kinds;
 pub mod pipeline;
-pub mod reputation;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -2,7 +2,15 @@
 //! applies when several select a set, the condition each rate produces, and
 //! when sending is paused or resumed. No clients: everything here is a
 //! function of its inputs, so it unit-tests without AWS or a cluster.
+//!
+//! Beside this file: `windows` (the live event windows), `live_view` (what
+//! an evaluation takes from them, and the worse-of combination with
+//! CloudWatch), `evaluation` (one set's verdict and what status shows of
+//! it) and `notify` (where a policy's alerts may go).
 
+pub mod evaluation;
+pub mod live_view;
+pub mod notify;
 pub mod windows;
 
 use std::fmt;
@@ -219,6 +227,13 @@ pub fn applied(policies: &[(String, &ReputationPolicySpec)]) -> Applied {
         }
     }
     out
+}
+
+/// [`applied`] for the policies selecting a set, named by their objects.
+pub fn applied_for(policies: &[&crate::api::ReputationPolicy]) -> Applied {
+    use kube::ResourceExt;
+    let named: Vec<(String, &ReputationPolicySpec)> = policies.iter().map(|p| (p.name_any(), &p.spec)).collect();
+    applied(&named)
 }
 
 fn stricter_from(t: &mut Thresholds, sources: &mut Sources, other: Thresholds, name: &str) {
@@ -474,6 +489,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 pub fn selects(policy: &crate::api::ReputationPolicy, labels: &std::collections::BTreeMap<String, String>) -> bool {
     use kube::core::{Selector, SelectorExt};
     Selector::try_from(policy.spec.selector.clone()).is_ok_and(|s| s.matches(labels))
+}
+
+/// Whether a policy's selector is one kube cannot parse (the apiserver
+/// accepted it): it selects nothing, and says so in its status.
+pub fn selector_unreadable(policy: &crate::api::ReputationPolicy) -> bool {
+    kube::core::Selector::try_from(policy.spec.selector.clone()).is_err()
 }
 
 #[cfg(test)]

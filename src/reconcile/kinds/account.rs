@@ -11,10 +11,11 @@ use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
 use crate::aws::scheduler::Priority;
+use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
 use crate::reconcile::{
     Begin, Context, Error, Halt, Obj, PassKey, Passed, Run, account_key, drive, event_stream as stream, fingerprint,
-    key_of, reputation,
+    key_of,
 };
 
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
@@ -382,7 +383,7 @@ impl RateView {
     /// Fills `status.reputation` and returns the two rate conditions.
     fn apply_to(&self, status: &mut crate::api::SesAccountStatus) -> Vec<Desired> {
         let by = || "SesAccount thresholds".to_string();
-        let (block, conditions) = reputation::rate_status(
+        let (block, conditions) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,

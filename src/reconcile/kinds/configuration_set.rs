@@ -15,10 +15,11 @@ use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind};
 use crate::domain::diff::configuration_set::{self as diff, SetChange};
+use crate::domain::reputation::evaluation::stored_pause;
 use crate::domain::reputation::{Pause, PauseStep};
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
-    event_stream as stream, fingerprint, key_of, reputation, usable_account,
+    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, evaluation,
+    event_stream as stream, fingerprint, key_of, usable_account,
 };
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Passed, Error> {
@@ -36,14 +37,14 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Ha
             Err(blocked) => return Ok(blocked),
         };
     // Reputation comes from the rate reader's cache: no AWS call here.
-    let evaluation = reputation::evaluate(cs, &ctx);
+    let evaluation = evaluation::evaluate(cs, &ctx);
     if let Some(ev) = &evaluation {
         ev.record_metrics(&ctx.metrics, &ns, &cs.name_any());
     }
     let pause = match &evaluation {
         Some(ev) => ev.paused().cloned(),
         // Before the first rate read: keep what status records.
-        None => reputation::stored_pause(cs),
+        None => stored_pause(cs),
     };
     // The account's event stream: this set carries a destination to it.
     let stream_topic = stream::topic_for(&ctx, &account);

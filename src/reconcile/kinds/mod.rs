@@ -5,3 +5,4 @@ pub mod account;
 pub mod configuration_set;
 pub mod email_identity;
 pub mod event_destination;
+pub mod reputation_policy;

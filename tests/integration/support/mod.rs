@@ -22,8 +22,8 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use ses_reputation_operator::aws::AwsSettings;
 use ses_reputation_operator::config::Settings;
+use ses_reputation_operator::loops::rates::ReputationSettings;
 use ses_reputation_operator::reconcile::Context;
-use ses_reputation_operator::reconcile::reputation::ReputationSettings;
 
 /// A client for the ground's apiserver (KUBECONFIG set by tools/ground.sh).
 pub async fn client() -> Client {
