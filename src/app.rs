@@ -65,9 +65,9 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
         controller_for(&fanout, index.accounts.clone(), &config).reconcile_on(ctx.reputation.account_triggers());
 
     let watches = fanout.run(ctx.client.clone(), &ctx.settings);
-    let rate_reader = crate::loops::rates::run_rate_reader(ctx.clone(), Box::pin(shutdown.clone()));
+    let rate_reader = crate::loops::rates::run_rate_reader(ctx.shared(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
-    let consumer = crate::loops::stream_consumer::run_consumer(ctx.clone(), Box::pin(shutdown.clone()));
+    let consumer = crate::loops::stream_consumer::run_consumer(ctx.shared(), Box::pin(shutdown.clone()));
     install_metric_sources(&ctx, &index);
     let closer = async {
         // SES calls waiting for a slot are cancelled, so the graceful

@@ -26,10 +26,28 @@ pub struct Settings {
     pub legacy_cluster_name: Option<String>,
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
-    pub reputation: crate::loops::rates::ReputationSettings,
+    pub reputation: ReputationSettings,
     /// Reconcile passes that write (API server or AWS) running at once, in
     /// arrival order: bounds memory, open connections and API-server load
     /// when thousands of objects are triggered together (start-up, a rate
     /// read). Drift checks are paced by the SES scheduler instead.
     pub concurrency: u16,
+}
+
+/// Flags of the rate reader.
+#[derive(Clone, Debug)]
+pub struct ReputationSettings {
+    /// How often each account's rates are read.
+    pub interval: Duration,
+    /// Datapoints older than this count as no data (Unknown).
+    pub staleness: Duration,
+}
+
+impl Default for ReputationSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            staleness: Duration::from_secs(2 * 3600),
+        }
+    }
 }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::config::Settings;
-use ses_reputation_operator::loops::rates::ReputationSettings;
+use ses_reputation_operator::config::{ReputationSettings, Settings};
 use ses_reputation_operator::ops::leader::{self, ElectionSettings};
 use ses_reputation_operator::ops::metrics::Metrics;
 use ses_reputation_operator::ops::server::{self, Health, Role};
@@ -186,7 +185,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         identity: leader::default_identity(),
                         lease_duration: LEASE_DURATION,
                     };
-                    leader::run(client, settings, election, metrics, health, shutdown.clone()).await
+                    let lead = {
+                        let (client, metrics, health, shutdown) =
+                            (client.clone(), metrics.clone(), health.clone(), shutdown.clone());
+                        move |fence| async move {
+                            let ctx = Context::leading(client, settings, metrics, health, fence).await;
+                            ses_reputation_operator::app::run_with(ctx, shutdown).await;
+                        }
+                    };
+                    leader::run(client, election, metrics, health, lead, shutdown.clone()).await
                 } else {
                     health.set_role(Role::Alone);
                     metrics.set_leader(true);

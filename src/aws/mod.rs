@@ -8,6 +8,7 @@ pub mod ses;
 pub mod sns;
 pub mod sqs;
 
+use crate::ops::leader::Fence;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,35 +275,18 @@ impl CallRecorder {
 /// Error code of a call the leadership fence refused.
 pub const NOT_LEADER: &str = "NotLeader";
 
-/// Leadership fence. While armed (by leader election), AWS calls are made
-/// only before `valid_until`, which the leader moves forward each time it
-/// sees its own Lease renewal; a leader frozen or cut off from the
-/// API server stops calling AWS before a standby may take over, even if its
-/// renewal hangs or its process resumes after the Lease expired.
-#[derive(Debug, Default)]
-pub struct Fence {
-    valid_until: Mutex<Option<Instant>>,
-}
-
-impl Fence {
-    /// Arms the fence (if it was not) and lets calls through until `until`.
-    pub fn extend_to(&self, until: Instant) {
-        let mut valid = self.valid_until.lock();
-        if valid.is_none_or(|v| v < until) {
-            *valid = Some(until);
-        }
-    }
-
-    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
-        match *self.valid_until.lock() {
-            Some(until) if Instant::now() >= until => Err(AwsError {
-                operation,
-                kind: ErrorKind::Cancelled,
-                code: NOT_LEADER.into(),
-                message: "leadership not confirmed within the Lease duration: no AWS call".into(),
-            }),
-            _ => Ok(()),
-        }
+/// A call the leadership fence refuses fails as [`NOT_LEADER`] without
+/// reaching AWS.
+fn fence_check(fence: &Fence, operation: &'static str) -> Result<(), AwsError> {
+    if fence.is_open() {
+        Ok(())
+    } else {
+        Err(AwsError {
+            operation,
+            kind: ErrorKind::Cancelled,
+            code: NOT_LEADER.into(),
+            message: "leadership not confirmed within the Lease duration: no AWS call".into(),
+        })
     }
 }
 
@@ -356,7 +340,7 @@ impl Session {
                     message: e.to_string(),
                 })?;
             self.recorder.metrics.ses_token_waited(waited);
-            self.fence.check(operation)?;
+            fence_check(&self.fence, operation)?;
             let started = Instant::now();
             match self.recorder.record(operation, started, call().await) {
                 Err(e) if e.kind == ErrorKind::Throttled => {
@@ -388,7 +372,7 @@ impl Session {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HttpStatus,
     {
-        self.fence.check(operation)?;
+        fence_check(&self.fence, operation)?;
         let started = Instant::now();
         self.recorder.record(operation, started, call.await)
     }
@@ -508,6 +492,13 @@ impl Registry {
     /// The leadership fence every session checks before a call.
     pub fn fence(&self) -> &Arc<Fence> {
         &self.fence
+    }
+
+    /// This registry with the fence leader election moves (see
+    /// [`crate::ops::leader`]).
+    pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Pacing of every account+region scheduler built so far.

@@ -195,7 +195,7 @@ async fn namespace_feed(
         .for_each(|ns| {
             match ns {
                 Ok(ns) => {
-                    let labels = crate::reconcile::fingerprint(ns.metadata.labels.as_ref());
+                    let labels = labels_hash(ns.metadata.labels.as_ref());
                     let previous = seen.insert(ns.name_any(), labels);
                     if previous.is_some_and(|p| p != labels) {
                         // No subscriber yet: the controllers' first pass reads the labels.
@@ -207,4 +207,11 @@ async fn namespace_feed(
             future::ready(())
         })
         .await;
+}
+
+fn labels_hash(labels: Option<&std::collections::BTreeMap<String, String>>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish()
 }

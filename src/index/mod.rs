@@ -101,6 +101,16 @@ impl Index {
             .unwrap_or_default()
     }
 
+    /// The stream topic a set's destination should point to: its
+    /// account's, while the account's stream is on and created.
+    pub fn stream_topic(&self, account: &str) -> Option<String> {
+        let account = self.accounts.get(&ObjectRef::new(account))?;
+        if !account.spec.event_stream_enabled() || account.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        account.status.as_ref()?.event_stream.as_ref()?.topic_arn.clone()
+    }
+
     /// A set by namespace and name.
     pub fn set(&self, namespace: &str, name: &str) -> Option<Arc<ConfigurationSet>> {
         self.sets.get(&ObjectRef::new(name).within(namespace))

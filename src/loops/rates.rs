@@ -16,27 +16,10 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 use tracing::{Instrument, info_span};
 
+use super::Shared;
 use crate::api::{ConfigurationSet, SesAccount};
 use crate::domain::reputation::Reading;
-use crate::reconcile::{Context, account_key};
-
-/// Flags of the rate reader.
-#[derive(Clone, Debug)]
-pub struct ReputationSettings {
-    /// How often each account's rates are read.
-    pub interval: Duration,
-    /// Datapoints older than this count as no data (Unknown).
-    pub staleness: Duration,
-}
-
-impl Default for ReputationSettings {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(60),
-            staleness: Duration::from_secs(2 * 3600),
-        }
-    }
-}
+use crate::index::account_key;
 
 /// The waits between an account's failed reads.
 type Delays = <ExponentialBuilder as BackoffBuilder>::Backoff;
@@ -169,19 +152,19 @@ impl ReputationState {
 }
 
 /// Reads every account's rates each interval until `shutdown`.
-pub async fn run_rate_reader(ctx: Arc<Context>, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
-    let interval = ctx.settings.reputation.interval;
+pub async fn run_rate_reader(ctx: Shared, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
+    let interval = ctx.settings.interval;
     // The caches must be listed before the first read means anything.
     tokio::select! {
         _ = &mut shutdown => return,
-        _ = ctx.caches.sets.wait_until_ready() => {}
+        _ = ctx.index.sets.wait_until_ready() => {}
     }
     tokio::select! {
         _ = &mut shutdown => return,
-        _ = ctx.caches.accounts.wait_until_ready() => {}
+        _ = ctx.index.accounts.wait_until_ready() => {}
     }
     loop {
-        ctx.refresh_drift_periods();
+        ctx.drift.refresh();
         read_all(&ctx).instrument(info_span!("read_rates")).await;
         crate::ops::memory::release_free_pages();
         tokio::select! {
@@ -203,24 +186,20 @@ fn reading_changed(old: Option<&Reading>, new: &Reading, staleness: Duration) ->
     old.bounce != new.bounce || old.complaint != new.complaint || fresh(old) != fresh(new)
 }
 
-async fn read_all(ctx: &Context) {
+async fn read_all(ctx: &Shared) {
     // Group the sets that exist in AWS by the SesAccount they live in.
     let mut by_account: BTreeMap<String, Vec<Arc<ConfigurationSet>>> = BTreeMap::new();
-    for cs in ctx.caches.sets.state() {
+    for cs in ctx.index.sets.state() {
         if cs.status.as_ref().and_then(|s| s.aws_name.as_ref()).is_some() {
-            let account = cs
-                .spec
-                .account_ref
-                .clone()
-                .unwrap_or_else(|| ctx.settings.default_account.clone());
+            let account = ctx.index.account_name(cs.spec.account_ref.as_deref()).to_string();
             by_account.entry(account).or_default().push(cs);
         }
     }
     for (account_name, members) in by_account {
-        if !ctx.reputation.due(&account_name) {
+        if !ctx.rates.due(&account_name) {
             continue;
         }
-        let Some(account) = ctx.caches.accounts.get(&ObjectRef::new(&account_name)) else {
+        let Some(account) = ctx.index.accounts.get(&ObjectRef::new(&account_name)) else {
             continue;
         };
         let session = match ctx.aws.session(&account_key(&account.spec)).await {
@@ -235,17 +214,14 @@ async fn read_all(ctx: &Context) {
             .filter(|cs| cs.spec.reputation_metrics.enabled)
             .filter_map(|cs| cs.status.as_ref().and_then(|s| s.aws_name.clone()))
             .collect();
-        match session
-            .reputation_rates(&names, ctx.settings.reputation.staleness)
-            .await
-        {
+        match session.reputation_rates(&names, ctx.settings.staleness).await {
             Ok(rates) => {
                 let read_at = Some(Timestamp::now());
-                let staleness = ctx.settings.reputation.staleness;
+                let staleness = ctx.settings.staleness;
                 // Only the sets whose evaluation can change are reconciled.
                 let mut changed = Vec::new();
                 {
-                    let mut cache = ctx.reputation.sets.write();
+                    let mut cache = ctx.rates.sets.write();
                     for cs in &members {
                         let aws_name = cs.status.as_ref().and_then(|s| s.aws_name.clone()).unwrap_or_default();
                         // Metrics off: an empty reading, so the set shows NoData.
@@ -267,29 +243,27 @@ async fn read_all(ctx: &Context) {
                     }
                 }
                 let account_changed = {
-                    let mut accounts = ctx.reputation.accounts.write();
+                    let mut accounts = ctx.rates.accounts.write();
                     let changed = reading_changed(accounts.get(&account_name), &rates.account, staleness);
                     accounts.insert(account_name.clone(), rates.account);
                     changed
                 };
                 for cs in &changed {
-                    ctx.reputation.set_trigger.send(cs);
+                    ctx.rates.set_trigger.send(cs);
                 }
                 // The account's status also shows its drift schedule.
                 let drift_changed =
-                    account.status.as_ref().and_then(|s| s.drift.clone()) != ctx.drift_status(&account_name);
+                    account.status.as_ref().and_then(|s| s.drift.clone()) != ctx.drift.status(&account_name);
                 if account_changed || drift_changed {
-                    ctx.reputation.account_trigger.send(&account);
+                    ctx.rates.account_trigger.send(&account);
                 }
-                ctx.reputation
-                    .record(&account_name, true, ctx.settings.reputation.interval);
+                ctx.rates.record(&account_name, true, ctx.settings.interval);
             }
             // CloudWatch throttling or errors: keep the last reading (it goes
             // Unknown once stale) and back off this account.
             Err(e) => {
                 tracing::warn!(error = %e, account = account_name, "reading reputation rates failed");
-                ctx.reputation
-                    .record(&account_name, false, ctx.settings.reputation.interval);
+                ctx.rates.record(&account_name, false, ctx.settings.interval);
             }
         }
     }

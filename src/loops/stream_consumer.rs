@@ -24,13 +24,15 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::Shared;
 use crate::api::ConfigurationSet;
 use crate::aws::sqs::Received;
 use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
 use crate::domain::reputation::live_view::{self, LiveView};
 use crate::domain::reputation::windows::{self as window, Summary, Window};
 use crate::domain::reputation::{self as rep, Level};
-use crate::reconcile::{Context, account_key, evaluation};
+use crate::index::Index as Stores;
+use crate::index::account_key;
 
 /// Pollers per queue at most (each holds one long poll open).
 pub const MAX_POLLERS: usize = 8;
@@ -87,6 +89,24 @@ fn set_key(namespace: &str, name: &str) -> String {
 }
 
 impl LiveState {
+    /// A set's live window over its breaker's window (see
+    /// [`live_view::window`]), when its SesAccount streams events.
+    pub fn summary_of(
+        &self,
+        cs: &ConfigurationSet,
+        index: &Stores,
+        breaker: Option<live_view::Breaker>,
+        now: Timestamp,
+    ) -> Option<Summary> {
+        index.stream_topic(index.account_name(cs.spec.account_ref.as_deref()))?;
+        Some(self.summary(
+            &cs.namespace().unwrap_or_default(),
+            &cs.name_any(),
+            live_view::window(breaker).as_secs(),
+            now,
+        ))
+    }
+
     fn windows(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Window>> {
         self.windows.lock()
     }
@@ -122,7 +142,7 @@ impl LiveState {
         })
     }
 
-    fn lookup(&self, ctx: &Context, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
+    fn lookup(&self, ctx: &Shared, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
         let mut index = self.index.lock();
         let key = (account.to_string(), aws_name.to_string());
         if let Some(k) = index.get(&key) {
@@ -134,16 +154,12 @@ impl LiveState {
         *rebuilt = true;
         // By the spec's name: events can arrive before status records it.
         *index = ctx
-            .caches
+            .index
             .sets
             .state()
             .iter()
             .map(|cs| {
-                let acct = cs
-                    .spec
-                    .account_ref
-                    .clone()
-                    .unwrap_or_else(|| ctx.settings.default_account.clone());
+                let acct = ctx.index.account_name(cs.spec.account_ref.as_deref()).to_string();
                 (
                     (acct, cs.aws_name()),
                     set_key(&cs.namespace().unwrap_or_default(), &cs.name_any()),
@@ -156,7 +172,7 @@ impl LiveState {
     /// Counts one batch; returns the sets it touched. Messages that do not
     /// parse or name a set this operator does not manage in that account
     /// are counted and dropped (deleted like the rest).
-    pub fn count(&self, ctx: &Context, account: &str, account_id: &str, messages: &[Received]) -> HashSet<String> {
+    pub fn count(&self, ctx: &Shared, account: &str, account_id: &str, messages: &[Received]) -> HashSet<String> {
         let now = Timestamp::now();
         let (mut malformed, mut foreign) = (0u64, 0u64);
         let mut rebuilt = false;
@@ -214,12 +230,12 @@ impl LiveState {
 
     /// Re-evaluates the touched sets whose verdict changed, or that were
     /// not refreshed for [`REFRESH`]; the rest are marked for [`Self::flush`].
-    fn after_batch(&self, ctx: &Context, touched: HashSet<String>) {
+    fn after_batch(&self, ctx: &Shared, touched: HashSet<String>) {
         for key in touched {
             let Some((ns, name)) = key.split_once('/') else {
                 continue;
             };
-            let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns)) else {
+            let Some(cs) = ctx.index.sets.get(&ObjectRef::new(name).within(ns)) else {
                 continue;
             };
             let verdict = verdict(&cs, ctx);
@@ -231,7 +247,7 @@ impl LiveState {
             if due {
                 triggers.insert(key, (Instant::now(), verdict, false));
                 drop(triggers);
-                ctx.reputation.trigger_set(&cs);
+                ctx.rates.trigger_set(&cs);
             } else if let Some(entry) = triggers.get_mut(&key) {
                 entry.2 = true;
             }
@@ -239,7 +255,7 @@ impl LiveState {
     }
 
     /// Triggers sets with counts not yet shown, once [`REFRESH`] passed.
-    fn flush(&self, ctx: &Context) {
+    fn flush(&self, ctx: &Shared) {
         let due: Vec<String> = {
             let mut triggers = self.triggers.lock();
             triggers
@@ -253,9 +269,9 @@ impl LiveState {
         };
         for key in due {
             if let Some((ns, name)) = key.split_once('/')
-                && let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns))
+                && let Some(cs) = ctx.index.sets.get(&ObjectRef::new(name).within(ns))
             {
-                ctx.reputation.trigger_set(&cs);
+                ctx.rates.trigger_set(&cs);
             }
         }
     }
@@ -263,31 +279,31 @@ impl LiveState {
 
 /// A set's live verdict as the breaker sees it: its overall live level
 /// (`None` without a breaker or a stream).
-fn verdict(cs: &ConfigurationSet, ctx: &Context) -> Option<Level> {
-    let policies = evaluation::namespace_policies(ctx, &cs.namespace());
-    let selecting = evaluation::selecting(cs, &policies);
+fn verdict(cs: &ConfigurationSet, ctx: &Shared) -> Option<Level> {
+    let policies = ctx.index.policies_in(cs.namespace().as_deref());
+    let selecting = rep::selecting(cs, &policies);
     let breaker = live_view::breaker(&selecting);
     let now = Timestamp::now();
-    let summary = evaluation::live_summary(cs, ctx, breaker, now)?;
+    let summary = ctx.live.summary_of(cs, &ctx.index, breaker, now)?;
     LiveView::judge(summary, breaker, &rep::applied_for(&selecting), now).verdict()
 }
 
 /// Runs the consumers of every streaming account until `shutdown`.
-pub async fn run_consumer(ctx: Arc<Context>, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
+pub async fn run_consumer(ctx: Shared, mut shutdown: impl std::future::Future<Output = ()> + Unpin) {
     // Events name sets: counting before the set cache is listed would drop
     // them as foreign.
     tokio::select! {
         _ = &mut shutdown => return,
         _ = async {
-            let _ = ctx.caches.accounts.wait_until_ready().await;
-            let _ = ctx.caches.sets.wait_until_ready().await;
+            let _ = ctx.index.accounts.wait_until_ready().await;
+            let _ = ctx.index.sets.wait_until_ready().await;
         } => {}
     }
     let mut queues: HashMap<(String, AccountKey, String), tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_refresh = Instant::now();
     loop {
         let mut wanted = HashSet::new();
-        for account in ctx.caches.accounts.state() {
+        for account in ctx.index.accounts.state() {
             if !account.spec.event_stream_enabled() {
                 continue;
             }
@@ -323,9 +339,9 @@ pub async fn run_consumer(ctx: Arc<Context>, mut shutdown: impl std::future::Fut
             let keys: Vec<String> = ctx.live.windows().keys().cloned().collect();
             for key in keys {
                 if let Some((ns, name)) = key.split_once('/')
-                    && let Some(cs) = ctx.caches.sets.get(&ObjectRef::new(name).within(ns))
+                    && let Some(cs) = ctx.index.sets.get(&ObjectRef::new(name).within(ns))
                 {
-                    ctx.reputation.trigger_set(&cs);
+                    ctx.rates.trigger_set(&cs);
                 }
             }
         }
@@ -340,7 +356,7 @@ pub async fn run_consumer(ctx: Arc<Context>, mut shutdown: impl std::future::Fut
 }
 
 /// The pollers of one queue: one always, more while batches come back full.
-async fn consume(ctx: Arc<Context>, account: String, key: AccountKey, url: String) {
+async fn consume(ctx: Shared, account: String, key: AccountKey, url: String) {
     let active = Arc::new(AtomicUsize::new(1));
     let mut extra = tokio::task::JoinSet::new();
     let (more_tx, mut more_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -389,7 +405,7 @@ fn receive_delays() -> impl Iterator<Item = Duration> {
 /// pollers) or forever (the primary). Throttling, 5xx and transport errors
 /// back off exponentially ([`receive_delays`]); nothing here ends the loop.
 async fn poll(
-    ctx: Arc<Context>,
+    ctx: Shared,
     account: String,
     key: AccountKey,
     url: String,

@@ -20,10 +20,40 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerError, LeaseParams};
 
-use crate::config::Settings;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
 use crate::ops::metrics::Metrics;
 use crate::ops::server::{Health, Role};
-use crate::reconcile::Context;
+
+/// Leadership fence. While armed (by leader election), AWS calls are made
+/// only before `valid_until`, which the leader moves forward each time it
+/// sees its own Lease renewal; a leader frozen or cut off from the
+/// API server stops calling AWS before a standby may take over, even if its
+/// renewal hangs or its process resumes after the Lease expired.
+#[derive(Debug, Default)]
+pub struct Fence {
+    valid_until: Mutex<Option<Instant>>,
+}
+
+impl Fence {
+    /// Arms the fence (if it was not) and lets calls through until `until`.
+    pub fn extend_to(&self, until: Instant) {
+        let mut valid = self.valid_until.lock();
+        if valid.is_none_or(|v| v < until) {
+            *valid = Some(until);
+        }
+    }
+
+    /// Whether AWS calls may be made now: unarmed (no leader election),
+    /// or armed and not yet past `valid_until`.
+    pub fn is_open(&self) -> bool {
+        match *self.valid_until.lock() {
+            Some(until) => Instant::now() < until,
+            None => true,
+        }
+    }
+}
 
 /// How the Lease is named and held.
 #[derive(Clone, Debug)]
@@ -69,19 +99,22 @@ fn grace_of(duration: u64) -> u64 {
     (duration / 3).clamp(1, duration.saturating_sub(1).max(1))
 }
 
-/// Waits for the Lease, then runs the controllers while holding it, until
-/// `shutdown` resolves (Ok, after the controllers drained and the Lease was
-/// released) or the Lease is lost (Err: the caller must exit the process).
-pub async fn run<S>(
+/// Waits for the Lease, then runs `lead` (the controllers, whose AWS calls
+/// go through the fence it is given) while holding it, until `shutdown`
+/// resolves (Ok, after the controllers drained and the Lease was released)
+/// or the Lease is lost (Err: the caller must exit the process).
+pub async fn run<S, L, F>(
     client: Client,
-    settings: Settings,
     election: ElectionSettings,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    lead: L,
     shutdown: S,
 ) -> Result<(), LeaderError>
 where
     S: Future<Output = ()> + Clone + Send + Sync + 'static,
+    L: FnOnce(Arc<Fence>) -> F,
+    F: Future<Output = ()>,
 {
     health.set_role(Role::Standby { lease_healthy: false });
     metrics.set_leader(false);
@@ -161,10 +194,9 @@ where
     health.set_role(Role::Leader);
     metrics.set_leader(true);
     let acquired = tokio::time::Instant::now();
-    let ctx = Context::with_metrics(client.clone(), settings, metrics.clone(), health.clone()).await;
-    let fence = ctx.aws.fence().clone();
+    let fence = Arc::new(Fence::default());
     fence.extend_to(acquired + fenced_for(election.lease_duration, Duration::ZERO));
-    let controllers = crate::app::run_with(ctx, shutdown.clone());
+    let controllers = lead(fence.clone());
     tokio::pin!(controllers);
     let confirm = confirm_leadership(client, &election, fence);
     tokio::pin!(confirm);
@@ -217,7 +249,7 @@ fn fenced_for(lease_duration: Duration, age: Duration) -> Duration {
 /// plus the duration less a margin. A renewal that hangs, a process frozen
 /// past the Lease (SIGSTOP, a stalled node), or another holder all let the
 /// fence close by itself before a standby may start. Runs until cancelled.
-async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<crate::aws::Fence>) {
+async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<Fence>) {
     let leases: kube::Api<Lease> = kube::Api::namespaced(client, &election.lease_namespace);
     let every = election.lease_duration / 3;
     loop {

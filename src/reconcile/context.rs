@@ -24,22 +24,23 @@ use crate::aws::{AccountKey, Registry, Session};
 use crate::config::Settings;
 use crate::index::Index;
 use crate::index::fanout::Fanout;
+use crate::ops::leader::Fence;
 use crate::ops::metrics::Metrics;
 use crate::ops::server::Health;
 
 /// State shared by all reconcilers.
 pub struct Context {
     pub client: Client,
-    pub aws: Registry,
+    pub aws: Arc<Registry>,
     pub settings: Settings,
     /// Prometheus metrics (shared with the HTTP server and AWS sessions).
     pub metrics: Arc<Metrics>,
     /// What `/readyz` reads; the controllers set its cache-sync flag.
     pub health: Arc<Health>,
     /// Rates read from CloudWatch and the re-evaluation trigger.
-    pub reputation: crate::loops::rates::ReputationState,
+    pub reputation: Arc<crate::loops::rates::ReputationState>,
     /// Live windows filled from the SES event stream.
-    pub live: crate::loops::stream_consumer::LiveState,
+    pub live: Arc<crate::loops::stream_consumer::LiveState>,
     pub caches: Index,
     /// The watches feeding `caches`, taken once by [`crate::app::run_with`].
     fanout: Mutex<Option<Fanout>>,
@@ -67,7 +68,23 @@ impl Context {
         metrics: Arc<Metrics>,
         health: Arc<Health>,
     ) -> Arc<Self> {
-        let aws = Registry::with_metrics(settings.aws.clone(), metrics.clone()).await;
+        Self::leading(client, settings, metrics, health, Arc::new(Fence::default())).await
+    }
+
+    /// [`Context::with_metrics`] for a replica that won leader election:
+    /// its AWS calls pass only while `fence` says it still leads.
+    pub async fn leading(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        fence: Arc<Fence>,
+    ) -> Arc<Self> {
+        let aws = Arc::new(
+            Registry::with_metrics(settings.aws.clone(), metrics.clone())
+                .await
+                .with_fence(fence),
+        );
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -299,5 +316,30 @@ impl Context {
     /// context gets `None`.
     pub(crate) fn take_fanout(&self) -> Option<Fanout> {
         self.fanout.lock().take()
+    }
+}
+
+impl crate::loops::DriftSchedule for Context {
+    fn refresh(&self) {
+        self.refresh_drift_periods();
+    }
+
+    fn status(&self, account: &str) -> Option<crate::api::account::DriftStatus> {
+        self.drift_status(account)
+    }
+}
+
+impl Context {
+    /// What the loops get of this context.
+    pub fn shared(self: &Arc<Self>) -> crate::loops::Shared {
+        crate::loops::Shared {
+            index: self.caches.clone(),
+            aws: self.aws.clone(),
+            metrics: self.metrics.clone(),
+            settings: self.settings.reputation.clone(),
+            rates: self.reputation.clone(),
+            live: self.live.clone(),
+            drift: self.clone(),
+        }
     }
 }

@@ -13,15 +13,14 @@ use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{Context, event_stream as stream, now};
+use super::{Context, now};
 use crate::api::reputation_policy::Notify;
-use crate::api::{ConfigurationSet, ConfigurationSetStatus, ReputationPolicy, SesAccount};
+use crate::api::{ConfigurationSet, ConfigurationSetStatus, SesAccount};
 use crate::aws::Session;
 use crate::domain::reputation::evaluation::{self as verdict, Evaluation, Inputs};
-use crate::domain::reputation::live_view::{self, Breaker};
+use crate::domain::reputation::live_view;
 use crate::domain::reputation::notify::{self, NotifyTarget};
-use crate::domain::reputation::windows::Summary;
-use crate::domain::reputation::{Pause, PauseStep, known_value, selector_unreadable, selects};
+use crate::domain::reputation::{Pause, PauseStep, known_value, selector_unreadable};
 
 /// The reputation verdict for one set at one reconcile, and what the
 /// reconciler does with it.
@@ -35,10 +34,12 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let reading = ctx
         .reputation
         .set_reading(ns.as_deref().unwrap_or_default(), &cs.name_any());
-    let policies = namespace_policies(ctx, &ns);
-    let selecting = selecting(cs, &policies);
+    let policies = ctx.caches.policies_in(ns.as_deref());
+    let selecting = crate::domain::reputation::selecting(cs, &policies);
     let now = Timestamp::now();
-    let live = live_summary(cs, ctx, live_view::breaker(&selecting), now);
+    let live = ctx
+        .live
+        .summary_of(cs, &ctx.caches, live_view::breaker(&selecting), now);
     verdict::evaluate(Inputs {
         set: cs,
         reading,
@@ -49,38 +50,6 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         now,
     })
     .map(SetEvaluation)
-}
-
-/// The ReputationPolicies of a namespace, from the cache.
-pub fn namespace_policies(ctx: &Context, namespace: &Option<String>) -> Vec<Arc<ReputationPolicy>> {
-    ctx.caches
-        .policies
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == *namespace)
-        .collect()
-}
-
-/// The policies (of the set's namespace) whose selector picks the set.
-pub fn selecting<'p>(cs: &ConfigurationSet, policies: &'p [Arc<ReputationPolicy>]) -> Vec<&'p ReputationPolicy> {
-    policies
-        .iter()
-        .map(|p| &**p)
-        .filter(|p| selects(p, cs.labels()))
-        .collect()
-}
-
-/// A set's live window over its breaker's window (see
-/// [`live_view::window`]), when its SesAccount streams events.
-pub fn live_summary(cs: &ConfigurationSet, ctx: &Context, breaker: Option<Breaker>, now: Timestamp) -> Option<Summary> {
-    let account = cs.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
-    stream::topic_for(ctx, account)?;
-    Some(ctx.live.summary(
-        &cs.namespace().unwrap_or_default(),
-        &cs.name_any(),
-        live_view::window(breaker).as_secs(),
-        now,
-    ))
 }
 
 impl SetEvaluation {

@@ -115,14 +115,7 @@ pub async fn delete(ctx: &Context, account: &SesAccount, session: &Session) -> R
 /// The stream topic a set's destination should point to: the account's,
 /// while its stream is on and created.
 pub fn topic_for(ctx: &Context, account: &str) -> Option<String> {
-    let account = ctx
-        .caches
-        .accounts
-        .get(&kube::runtime::reflector::ObjectRef::new(account))?;
-    if !account.spec.event_stream_enabled() || account.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    account.status.as_ref()?.event_stream.as_ref()?.topic_arn.clone()
+    ctx.caches.stream_topic(account)
 }
 
 /// Brings a set's operator-owned destination in line with `topic` (`None`:

@@ -484,6 +484,18 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         })
 }
 
+/// The policies (of the set's namespace) whose selector picks the set.
+pub fn selecting<'p>(
+    cs: &crate::api::ConfigurationSet,
+    policies: &'p [std::sync::Arc<crate::api::ReputationPolicy>],
+) -> Vec<&'p crate::api::ReputationPolicy> {
+    policies
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| selects(p, kube::ResourceExt::labels(cs)))
+        .collect()
+}
+
 /// Whether a policy's label selector picks a set with these labels (a
 /// selector kube cannot parse picks nothing).
 pub fn selects(policy: &crate::api::ReputationPolicy, labels: &std::collections::BTreeMap<String, String>) -> bool {

@@ -21,8 +21,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::config::Settings;
-use ses_reputation_operator::loops::rates::ReputationSettings;
+use ses_reputation_operator::config::{ReputationSettings, Settings};
 use ses_reputation_operator::reconcile::Context;
 
 /// A client for the ground's apiserver (KUBECONFIG set by tools/ground.sh).
