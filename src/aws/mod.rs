@@ -8,7 +8,6 @@ pub mod ses;
 pub mod sns;
 pub mod sqs;
 
-use crate::ops::leader::Fence;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::aws::ses::DestinationCache;
 
+use crate::ops::leader::Fence;
 use crate::ops::metrics::Metrics;
 
 /// How an AWS error should be handled.
