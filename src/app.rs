@@ -42,9 +42,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
     // kube's runner picks held objects in hash order, so slots held for
     // long starve some objects.
     let config = kube_controller::Config::default().concurrency(ctx.settings.concurrency.saturating_mul(4));
-    let controller = |store| controller_for(&fanout, store, &config);
-
-    let sets = relations::set_watches(controller(index.sets.clone()), &fanout, &index)
+    let sets = relations::set_watches(controller_for(&fanout, index.sets.clone(), &config), &fanout, &index)
         .reconcile_on(ctx.reputation.set_triggers());
     let destinations = relations::destination_watches(
         controller_for(&fanout, index.destinations.clone(), &config),

@@ -429,6 +429,30 @@ pub enum Begin {
 }
 
 impl<K: Managed> Obj<K> {
+    /// The SesAccount a deletion cleans up with. When the object may not
+    /// use it (missing, not allowed), its AWS side (`what`) is left in
+    /// place, said once in a Warning Event, and the finalizer goes; another
+    /// instance's account (`--account-selector`) is left to that instance.
+    pub async fn account_for_cleanup(
+        &self,
+        ctx: &Context,
+        account_ref: Option<&str>,
+        what: &str,
+    ) -> Result<AccountKey, Action> {
+        let obj = &*self.obj;
+        let ns = obj.namespace().unwrap_or_default();
+        match ctx.caches.account_for(&ns, account_ref) {
+            AccountAccess::Allowed { key, .. } => Ok(key),
+            AccountAccess::NotOurs(_) => Err(Action::await_change()),
+            AccountAccess::Missing(account) | AccountAccess::NotAllowed(account) => {
+                let note = format!("SesAccount {account} is missing or not allowed: {what} is left in AWS");
+                ctx.event(obj, EventType::Warning, "DeleteSkipped", note).await;
+                ctx.forget(&key_of(obj));
+                Err(Action::await_change())
+            }
+        }
+    }
+
     /// The start of every pass that may go to AWS, written once: the gate
     /// book says whether anything is due and at which priority (`urgent`:
     /// a pause or resume goes first); a drift check that would wait long for

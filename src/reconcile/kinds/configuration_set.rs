@@ -418,15 +418,10 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
             .await?;
         return Err(Halt::Waiting(msg));
     }
-    let account_key = match ctx.caches.account_for(&ns, cs.spec.account_ref.as_deref()) {
-        AccountAccess::Allowed { key, .. } => key,
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-            let note = format!("SesAccount {a} is missing or not allowed: configuration set {name} is left in AWS");
-            ctx.event(cs, EventType::Warning, "DeleteSkipped", note).await;
-            ctx.forget(&key);
-            return Ok(Action::await_change());
-        }
+    let what = format!("configuration set {name}");
+    let account_key = match o.account_for_cleanup(&ctx, cs.spec.account_ref.as_deref(), &what).await {
+        Ok(key) => key,
+        Err(action) => return Ok(action),
     };
     let result: Result<(), AwsError> = async {
         let session = ctx.aws.session(&account_key).await?;

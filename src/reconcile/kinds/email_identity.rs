@@ -23,8 +23,8 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
-    fingerprint, key_of, usable_account,
+    Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint, key_of,
+    usable_account,
 };
 
 /// First look at a pending verification after this long; the interval
@@ -493,7 +493,6 @@ async fn create(
 async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let id = &*o.obj;
     let key = key_of(id);
-    let ns = id.namespace().unwrap_or_default();
     let name = id.spec.identity.clone();
     // No garbage collector may run (or it runs later): the records go with
     // the identity either way.
@@ -511,15 +510,10 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Hal
         ctx.forget(&key);
         return Ok(Action::await_change());
     }
-    let account_key = match ctx.caches.account_for(&ns, id.spec.account_ref.as_deref()) {
-        AccountAccess::Allowed { key, .. } => key,
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-            let note = format!("SesAccount {a} is missing or not allowed: email identity {name} is left in AWS");
-            ctx.event(id, EventType::Warning, "DeleteSkipped", note).await;
-            ctx.forget(&key);
-            return Ok(Action::await_change());
-        }
+    let what = format!("email identity {name}");
+    let account_key = match o.account_for_cleanup(&ctx, id.spec.account_ref.as_deref(), &what).await {
+        Ok(key) => key,
+        Err(action) => return Ok(action),
     };
     let result: Result<(), AwsError> = async {
         let session = ctx.aws.session(&account_key).await?;

@@ -525,20 +525,13 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
         ctx.forget(&key);
         return Ok(Action::await_change());
     };
-    let account_key = match ctx.caches.account_for(&ns, account_ref.as_deref()) {
-        AccountAccess::Allowed { key, .. } => key,
-        AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-        AccountAccess::Missing(_) | AccountAccess::NotAllowed(_) => {
-            ctx.event(
-                ed,
-                EventType::Warning,
-                "DeleteSkipped",
-                "SesAccount missing or not allowed: AWS resources left in place".into(),
-            )
-            .await;
-            ctx.forget(&key);
-            return Ok(Action::await_change());
-        }
+    let what = format!(
+        "event destination {} of {set_name} (and its owned topic)",
+        ed.aws_name()
+    );
+    let account_key = match o.account_for_cleanup(&ctx, account_ref.as_deref(), &what).await {
+        Ok(key) => key,
+        Err(action) => return Ok(action),
     };
     let result: Result<(), Halt> = async {
         let session = ctx.session(&account_key).await?;
