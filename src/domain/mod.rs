@@ -4,4 +4,5 @@
 //! everything here unit-tests without a cluster or AWS.
 
 pub mod diff;
+pub mod ownership;
 pub mod reputation;

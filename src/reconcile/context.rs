@@ -22,6 +22,7 @@ use crate::api::SesAccount;
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, Registry, Session};
 use crate::config::Settings;
+use crate::domain::ownership::{Owner, Report};
 use crate::index::Index;
 use crate::index::fanout::Fanout;
 use crate::ops::leader::Fence;
@@ -234,27 +235,48 @@ impl Context {
     }
 
     /// Value of the ownership tag for an object.
-    pub fn owner_value<K: Resource>(&self, obj: &K) -> String {
-        format!(
-            "{}/{}/{}",
-            self.settings.cluster_name,
-            obj.namespace().unwrap_or_default(),
-            obj.name_any()
+    /// The owner tag this object writes and accepts (see [`Owner`]).
+    pub fn owner<K: Resource>(&self, obj: &K) -> Owner {
+        Owner::new(
+            &self.settings.cluster_name,
+            self.settings.legacy_cluster_name.as_deref(),
+            &obj.namespace().unwrap_or_default(),
+            &obj.name_any(),
         )
+    }
+
+    pub fn owner_value<K: Resource>(&self, obj: &K) -> String {
+        self.owner(obj).value
     }
 
     /// Whether an AWS ownership tag names this object. `recorded`: the
     /// object's status says it created the resource, which lets the tag of
     /// an earlier version's default cluster name count too.
     pub fn owns<K: Resource>(&self, tag: Option<&String>, obj: &K, recorded: bool) -> bool {
-        let Some(tag) = tag else { return false };
-        if *tag == self.owner_value(obj) {
-            return true;
+        self.owner(obj).owns(tag.map(String::as_str), recorded)
+    }
+
+    /// Announces the changes a pass applied, as [`Report`] says: `drift`
+    /// is the note for a drift correction.
+    pub async fn report_changes<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        report: Report,
+        groups: &[&str],
+        drift: impl FnOnce(&str) -> String,
+    ) {
+        let groups = groups.join(", ");
+        match report {
+            Report::Quiet => {}
+            Report::Updated => {
+                self.event(obj, EventType::Normal, "Updated", format!("updated {groups}"))
+                    .await
+            }
+            Report::DriftCorrected => {
+                self.event(obj, EventType::Warning, "DriftCorrected", drift(&groups))
+                    .await
+            }
         }
-        recorded
-            && self.settings.legacy_cluster_name.as_ref().is_some_and(|legacy| {
-                *tag == format!("{legacy}/{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-            })
     }
 
     /// Recomputes each account's drift period: the configured interval, or

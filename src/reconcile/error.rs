@@ -10,8 +10,10 @@
 
 use kube::runtime::controller::Action;
 
+use crate::api::OWNER_TAG;
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, NOT_LEADER};
+use crate::domain::ownership::Decision;
 
 /// A failure of a pass: retried with the object's back-off.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +93,7 @@ impl Error {
 /// A spec the operator will not carry out as it stands. Each is decided by
 /// the operator from what it observed (an owner tag, a claim, an
 /// allow-list), never by AWS.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// The AWS resource exists and is not this object's (its owner tag names
     /// another object, or it has none and adoption was not asked for).
@@ -128,6 +130,25 @@ impl Refusal {
             Refusal::InvalidTarget(_) => "InvalidTarget",
             Refusal::InvalidFilterPolicy(_) => "InvalidFilterPolicy",
         }
+    }
+}
+
+impl Refusal {
+    /// Why a tagged resource found in AWS may not be changed, in words for
+    /// its kind (`what`: "configuration set"); `None` when it may be.
+    pub fn not_ours(decision: &Decision, what: &str, name: &str, account: &str) -> Option<Refusal> {
+        Some(match decision {
+            Decision::Ours | Decision::Adopt | Decision::RecordAdoption { .. } => return None,
+            Decision::OwnedByAnother => Refusal::NotOurs(format!(
+                "{what} {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
+            )),
+            Decision::AdoptionNotAllowed => Refusal::AdoptionNotAllowed(format!(
+                "{what} {name} already exists in AWS and SesAccount {account} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
+            )),
+            Decision::NotCreatedHere => Refusal::NotOurs(format!(
+                "{what} {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
+            )),
+        })
     }
 }
 

@@ -11,12 +11,16 @@ use tracing::info;
 
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::Adoption;
-use crate::api::{ConfigurationSet, DeletionPolicy, OWNER_TAG};
+use crate::api::{ConfigurationSet, ConfigurationSetSpec, ConfigurationSetStatus, DeletionPolicy, OWNER_TAG};
 use crate::aws::scheduler::Priority;
+use crate::aws::ses::ObservedSet;
 use crate::aws::{AwsError, ErrorKind};
 use crate::domain::diff::configuration_set::{self as diff, SetChange};
+use crate::domain::diff::event_stream::DESTINATION_NAME as STREAM_DESTINATION;
+use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
 use crate::domain::reputation::evaluation::stored_pause;
 use crate::domain::reputation::{Pause, PauseStep};
+use crate::reconcile::evaluation::SetEvaluation;
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, evaluation,
     event_stream as stream, fingerprint, key_of, usable_account,
@@ -27,69 +31,36 @@ pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<P
 }
 
 async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Halt> {
-    let cs = &*o.obj;
-    let key = key_of(cs);
-    let ns = cs.namespace().unwrap_or_default();
-    let name = cs.aws_name();
-    let (account, account_generation, account_key) =
-        match usable_account(&o, &ctx, cs.spec.account_ref.as_deref()).await? {
-            Ok(a) => (a.name, a.generation, a.key),
-            Err(blocked) => return Ok(blocked),
-        };
-    // Reputation comes from the rate reader's cache: no AWS call here.
-    let evaluation = evaluation::evaluate(cs, &ctx);
-    if let Some(ev) = &evaluation {
-        ev.record_metrics(&ctx.metrics, &ns, &cs.name_any());
-    }
-    let pause = match &evaluation {
-        Some(ev) => ev.paused().cloned(),
-        // Before the first rate read: keep what status records.
-        None => stored_pause(cs),
-    };
-    // The account's event stream: this set carries a destination to it.
-    let stream_topic = stream::topic_for(&ctx, &account);
-    let fp = fingerprint((
-        cs.metadata.generation,
-        account_generation,
-        &account_key,
-        pause.is_some(),
-        &stream_topic,
-    ));
-    let pass = PassKey {
-        key: key.clone(),
-        fingerprint: fp,
-        account: account.clone(),
-        account_key: account_key.clone(),
+    let r = match resolve(&o, &ctx).await? {
+        Ok(resolved) => resolved,
+        Err(blocked) => return Ok(blocked),
     };
     // Pausing or resuming sending goes before everything else.
-    let urgent = evaluation
+    let urgent = r
+        .evaluation
         .as_ref()
         .is_some_and(|ev| !matches!(ev.step(), PauseStep::Stay(_)));
-    let run = match o.begin(&ctx, &pass, urgent).await? {
+    let run = match o.begin(&ctx, &r.pass, urgent).await? {
         Begin::Skip(action) => {
+            // Nothing to do in AWS; the reputation in status still moves.
             let mut status = o.status();
-            status.identities = identities_using(cs, &ctx);
-            if let Some(ev) = &evaluation {
-                ev.apply_to(&mut status, cs.meta().generation, false);
+            status.identities = identity_names(&o.obj, &ctx);
+            if let Some(ev) = &r.evaluation {
+                ev.apply_to(&mut status, o.obj.meta().generation, false);
             }
             o.patch_status(&status).await?;
-            if let Some(ev) = &evaluation {
-                let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, &ctx, session.as_deref(), false).await;
-            }
+            r.announce(&o.obj, &ctx, false).await;
             return Ok(action);
         }
         Begin::Run(run) => run,
     };
-    let Run { priority, gate } = run;
-    let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
-
     let target = Target {
-        account: &account_key,
-        account_name: &account,
-        name: &name,
+        account: &r.pass.account_key,
+        account_name: &r.pass.account,
+        name: &r.name,
     };
-    let mut result = sync(cs, &ctx, &target, gate, priority, pause.is_some()).await;
+    let paused = r.pause.is_some();
+    let mut result = sync(&o.obj, &ctx, &target, run.gate, run.priority, paused).await;
     // Adoption is recorded before the first write to the set, so deleting
     // this object knows the set was not its own (default Retain).
     let o = match result {
@@ -97,89 +68,158 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Ha
             let mut status = o.status();
             status.adoption = Some(adoption);
             let o = o.record(status, |cs, s| cs.status = Some(s)).await?;
-            result = sync(&o.obj, &ctx, &target, gate, priority, pause.is_some()).await;
+            result = sync(&o.obj, &ctx, &target, run.gate, run.priority, paused).await;
             o
         }
         _ => o,
     };
-    let current = o.obj.clone();
-    let cs = &*current;
     match result {
-        Ok(Synced::InSync { arn }) => {
-            // The set is this object's now (created, or its owner tag
-            // checked). The stream destination is claimed in status before
-            // it is created, so a crash in between never leaves one this set
-            // does not know about; never on a set owned by someone else.
-            let o = if stream_topic.is_some() && !claimed {
-                let mut status = o.status();
-                status.stream_destination = Some(crate::domain::diff::event_stream::DESTINATION_NAME.to_string());
-                o.record(status, |cs, s| cs.status = Some(s)).await?
-            } else {
-                o
-            };
-            let claimed = claimed || stream_topic.is_some();
-            // The stream destination after the set: a failure there must not
-            // hold back recording (and announcing) a pause SES already has.
-            let stream = async {
-                let session = ctx.session(&account_key).await?;
-                let period = ctx.drift_period(&account);
-                stream::sync_destination(
-                    &session,
-                    &name,
-                    stream_topic.as_deref(),
-                    claimed,
-                    period,
-                    gate,
-                    priority,
-                )
-                .await
-            }
-            .await;
-            // A drift check from the cache that found the destination to fix.
-            if let Err(Halt::Stale(priority)) = stream {
-                return Err(Halt::Stale(priority));
-            }
-            let mut status = o.status();
-            let claim = *stream.as_ref().unwrap_or(&claimed);
-            status.stream_destination = claim.then(|| crate::domain::diff::event_stream::DESTINATION_NAME.to_string());
-            status.aws_name = Some(name.clone());
-            status.arn = Some(arn);
-            status.account = Some(account.clone());
-            status.identities = identities_using(cs, &ctx);
-            status.unmanaged_options = diff::unmanaged_groups(&cs.spec);
-            let mut desired = conditions::ready(format!("configuration set {name} is in sync"));
-            desired.push(sending_condition(cs.spec.sending.enabled, pause.as_ref()));
-            o.merge_conditions(&mut status, &desired);
-            if let Some(ev) = &evaluation {
-                ev.apply_to(&mut status, cs.meta().generation, true);
-            }
-            o.patch_status(&status).await?;
-            if let Some(ev) = &evaluation {
-                let session = ctx.session(&account_key).await.ok();
-                ev.announce(cs, &ctx, session.as_deref(), true).await;
-            }
-            match stream {
-                Ok(_) => Ok(ctx.synced(&key, fp, &account)),
-                // No free destination slot (SES allows 10), or refused:
-                // said once per drift period, when it is tried again. The
-                // set itself is in sync and Ready.
-                Err(Halt::Failed(e)) if e.is_terminal() => {
-                    let note = format!("the event stream destination cannot be created: {e}");
-                    ctx.event(cs, EventType::Warning, "StreamDestinationFailed", note).await;
-                    Err(Halt::Stalled(ctx.stalled(&key, fp, &account)))
-                }
-                Err(Halt::Failed(e)) => {
-                    tracing::info!(error = %e, "stream destination not in sync, backing off");
-                    ctx.failed(&key, fp, priority);
-                    Err(Halt::Failed(e))
-                }
-                Err(halt) => Err(halt),
-            }
-        }
+        Ok(Synced::InSync { arn }) => in_sync(o, &ctx, &r, run, arn).await,
         // Recorded above, so only a status write that did not stick gets
         // here: run the pass again.
-        Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(priority))),
-        Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
+        Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(run.priority))),
+        Err(halt) => Err(o.fail(&ctx, &r.pass, run, halt).await),
+    }
+}
+
+/// What a pass over a set works from: resolved before the gate decides.
+struct Resolved {
+    pass: PassKey,
+    /// The set's name in SES.
+    name: String,
+    evaluation: Option<SetEvaluation>,
+    pause: Option<Pause>,
+    /// The account's event stream topic: the set carries a destination to it.
+    stream_topic: Option<String>,
+}
+
+/// The account, the reputation verdict (from the rate reader's cache: no
+/// AWS call here) and the fingerprint of everything that needs work at once.
+async fn resolve(o: &Obj<ConfigurationSet>, ctx: &Context) -> Result<Result<Resolved, Action>, Halt> {
+    let cs = &*o.obj;
+    let account = match usable_account(o, ctx, cs.spec.account_ref.as_deref()).await? {
+        Ok(a) => a,
+        Err(blocked) => return Ok(Err(blocked)),
+    };
+    let evaluation = evaluation::evaluate(cs, ctx);
+    if let Some(ev) = &evaluation {
+        ev.record_metrics(&ctx.metrics, &cs.namespace().unwrap_or_default(), &cs.name_any());
+    }
+    let pause = match &evaluation {
+        Some(ev) => ev.paused().cloned(),
+        // Before the first rate read: keep what status records.
+        None => stored_pause(cs),
+    };
+    let stream_topic = stream::topic_for(ctx, &account.name);
+    let fingerprint = fingerprint((
+        cs.metadata.generation,
+        account.generation,
+        &account.key,
+        pause.is_some(),
+        &stream_topic,
+    ));
+    Ok(Ok(Resolved {
+        pass: PassKey {
+            key: key_of(cs),
+            fingerprint,
+            account: account.name,
+            account_key: account.key,
+        },
+        name: cs.aws_name(),
+        evaluation,
+        pause,
+        stream_topic,
+    }))
+}
+
+impl Resolved {
+    /// Tells the policy's subscribers about a pause or resume, once status
+    /// records it (`applied`: this pass changed SES).
+    async fn announce(&self, cs: &ConfigurationSet, ctx: &Context, applied: bool) {
+        if let Some(ev) = &self.evaluation {
+            let session = ctx.session(&self.pass.account_key).await.ok();
+            ev.announce(cs, ctx, session.as_deref(), applied).await;
+        }
+    }
+}
+
+/// The set is this object's and in sync: its stream destination, then
+/// status (Ready, the pause, the reputation).
+async fn in_sync(o: Obj<ConfigurationSet>, ctx: &Context, r: &Resolved, run: Run, arn: String) -> Result<Action, Halt> {
+    let Run { priority, gate } = run;
+    let (key, fp, account) = (&r.pass.key, r.pass.fingerprint, &r.pass.account);
+    let claimed = o
+        .obj
+        .status
+        .as_ref()
+        .and_then(|s| s.stream_destination.as_ref())
+        .is_some();
+    // The set is this object's now (created, or its owner tag checked).
+    // The stream destination is claimed in status before it is created, so
+    // a crash in between never leaves one this set does not know about;
+    // never on a set owned by someone else.
+    let o = if r.stream_topic.is_some() && !claimed {
+        let mut status = o.status();
+        status.stream_destination = Some(STREAM_DESTINATION.to_string());
+        o.record(status, |cs, s| cs.status = Some(s)).await?
+    } else {
+        o
+    };
+    let claimed = claimed || r.stream_topic.is_some();
+    // The stream destination after the set: a failure there must not hold
+    // back recording (and announcing) a pause SES already has.
+    let stream = async {
+        let session = ctx.session(&r.pass.account_key).await?;
+        let period = ctx.drift_period(account);
+        stream::sync_destination(
+            &session,
+            &r.name,
+            r.stream_topic.as_deref(),
+            claimed,
+            period,
+            gate,
+            priority,
+        )
+        .await
+    }
+    .await;
+    // A drift check from the cache that found the destination to fix.
+    if let Err(Halt::Stale(priority)) = stream {
+        return Err(Halt::Stale(priority));
+    }
+    let cs = &*o.obj;
+    let mut status = o.status();
+    let claim = *stream.as_ref().unwrap_or(&claimed);
+    status.stream_destination = claim.then(|| STREAM_DESTINATION.to_string());
+    status.aws_name = Some(r.name.clone());
+    status.arn = Some(arn);
+    status.account = Some(account.clone());
+    status.identities = identity_names(cs, ctx);
+    status.unmanaged_options = diff::unmanaged_groups(&cs.spec);
+    let mut desired = conditions::ready(format!("configuration set {} is in sync", r.name));
+    desired.push(sending_condition(cs.spec.sending.enabled, r.pause.as_ref()));
+    o.merge_conditions(&mut status, &desired);
+    if let Some(ev) = &r.evaluation {
+        ev.apply_to(&mut status, cs.meta().generation, true);
+    }
+    o.patch_status(&status).await?;
+    r.announce(cs, ctx, true).await;
+    match stream {
+        Ok(_) => Ok(ctx.synced(key, fp, account)),
+        // No free destination slot (SES allows 10), or refused: said once
+        // per drift period, when it is tried again. The set itself is in
+        // sync and Ready.
+        Err(Halt::Failed(e)) if e.is_terminal() => {
+            let note = format!("the event stream destination cannot be created: {e}");
+            ctx.event(cs, EventType::Warning, "StreamDestinationFailed", note).await;
+            Err(Halt::Stalled(ctx.stalled(key, fp, account)))
+        }
+        Err(Halt::Failed(e)) => {
+            tracing::info!(error = %e, "stream destination not in sync, backing off");
+            ctx.failed(key, fp, priority);
+            Err(Halt::Failed(e))
+        }
+        Err(halt) => Err(halt),
     }
 }
 
@@ -198,12 +238,7 @@ enum Synced {
     MustRecordAdoption(Adoption),
 }
 
-/// The set exists in AWS and is not this object's to manage.
-fn not_ours(message: String) -> Halt {
-    Refusal::NotOurs(message).into()
-}
-
-/// Observe -> diff -> apply for one set.
+/// Observe -> plan -> apply for one set.
 async fn sync(
     cs: &ConfigurationSet,
     ctx: &Context,
@@ -214,9 +249,8 @@ async fn sync(
 ) -> Result<Synced, Halt> {
     let name = target.name;
     let session = ctx.session(target.account).await?;
-    let owner = ctx.owner_value(cs);
+    let owner = ctx.owner(cs);
     let desired = diff::desired_options(&cs.spec, paused);
-    let mut desired_tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner));
     let arn = session.configuration_set_arn(name);
 
     // A set this object never created: create without reading first (the
@@ -224,7 +258,8 @@ async fn sync(
     // one SES call, not two.
     let never_created = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_none();
     if never_created && priority != Priority::Drift {
-        match create(cs, ctx, &session, name, &desired, &desired_tags, priority).await {
+        let tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner.value));
+        match create(cs, ctx, &session, name, &desired, &tags, priority).await {
             Ok(()) => return Ok(Synced::InSync { arn }),
             Err(e) if e.kind == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
@@ -232,72 +267,40 @@ async fn sync(
     }
     let Some(observed) = session.get_configuration_set(name, priority).await? else {
         gate.check()?;
-        create(cs, ctx, &session, name, &desired, &desired_tags, priority).await?;
+        let tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner.value));
+        create(cs, ctx, &session, name, &desired, &tags, priority).await?;
         return Ok(Synced::InSync { arn });
     };
-
-    match observed.tags.get(OWNER_TAG) {
-        tag if ctx.owns(tag, cs, !never_created) => {}
-        Some(_) => {
-            return Err(not_ours(format!(
-                "configuration set {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
-            )));
-        }
-        None if cs.spec.adopt
-            && !ctx
-                .caches
-                .adoption_allowed(&cs.namespace().unwrap_or_default(), target.account_name) =>
-        {
-            return Err(Refusal::AdoptionNotAllowed(format!(
-                "configuration set {name} already exists in AWS and SesAccount {} does not let this namespace adopt sets (spec.adoption.allowedNamespaces); it is left untouched",
-                target.account_name
-            ))
-            .into());
-        }
-        None if cs.spec.adopt => {
+    let facts = Facts {
+        name,
+        account: target.account_name,
+        owner: &owner,
+        adoption_allowed: ctx
+            .caches
+            .adoption_allowed(&cs.namespace().unwrap_or_default(), target.account_name),
+        paused,
+        drift_check: priority == Priority::Drift,
+    };
+    let (changes, adopting, report) = match plan(&cs.spec, cs.status.as_ref(), &observed, &facts)? {
+        SetPlan::RecordAdoption(kept_tags) => {
             gate.check()?;
-            let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
-                return Ok(Synced::MustRecordAdoption(Adoption {
-                    since: crate::reconcile::now(),
-                    kept_tags: observed.tags.keys().cloned().collect(),
-                }));
-            };
-            ctx.event(
-                cs,
-                EventType::Normal,
-                "Adopted",
-                format!(
-                    "adopting existing configuration set {name}; its tags {:?} are kept; deletionPolicy defaults to Retain",
-                    adoption.kept_tags
-                ),
-            )
-            .await;
+            return Ok(Synced::MustRecordAdoption(Adoption {
+                since: crate::reconcile::now(),
+                kept_tags,
+            }));
         }
-        None => {
-            return Err(not_ours(format!(
-                "configuration set {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
-            )));
-        }
-    }
-
-    // Tags an adopted set came with stay as they are unless the spec sets them.
-    if let Some(adoption) = cs.status.as_ref().and_then(|s| s.adoption.as_ref()) {
-        for key in &adoption.kept_tags {
-            if let Some(value) = observed.tags.get(key)
-                && !desired_tags.contains_key(key)
-            {
-                desired_tags.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    let mut changes = diff::diff(&desired, &observed.options);
-    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
-    if observed.tags.contains_key(OWNER_TAG) {
-        changes.extend(tag_changes);
-    } else {
-        // Adopting: the owner tag goes on first, since the IAM policy lets
-        // the operator change only sets that carry it.
-        changes.splice(0..0, tag_changes);
+        SetPlan::Apply {
+            changes,
+            adopting,
+            report,
+        } => (changes, adopting, report),
+    };
+    if let Some(kept_tags) = &adopting {
+        gate.check()?;
+        let note = format!(
+            "adopting existing configuration set {name}; its tags {kept_tags:?} are kept; deletionPolicy defaults to Retain"
+        );
+        ctx.event(cs, EventType::Normal, "Adopted", note).await;
     }
     if !changes.is_empty() {
         gate.check()?;
@@ -305,26 +308,76 @@ async fn sync(
     for change in &changes {
         session.apply_set_change(name, change, priority).await?;
     }
-    if !changes.is_empty() {
-        let groups: Vec<&str> = changes.iter().map(SetChange::group).collect();
-        let adopting = !observed.tags.contains_key(OWNER_TAG);
-        if priority == Priority::Drift && !adopting {
-            let note = format!(
-                "configuration set {name} was changed outside the operator; restored: {}",
-                groups.join(", ")
-            );
-            ctx.event(cs, EventType::Warning, "DriftCorrected", note).await;
-        } else {
-            ctx.event(
-                cs,
-                EventType::Normal,
-                "Updated",
-                format!("updated {}", groups.join(", ")),
-            )
-            .await;
-        }
-    }
+    let groups: Vec<&str> = changes.iter().map(SetChange::group).collect();
+    ctx.report_changes(cs, report, &groups, |groups| {
+        format!("configuration set {name} was changed outside the operator; restored: {groups}")
+    })
+    .await;
     Ok(Synced::InSync { arn })
+}
+
+/// What a plan needs besides the object and what SES holds.
+struct Facts<'a> {
+    name: &'a str,
+    account: &'a str,
+    owner: &'a Owner,
+    /// The SesAccount lets this namespace adopt.
+    adoption_allowed: bool,
+    /// A reputation policy pauses the set.
+    paused: bool,
+    drift_check: bool,
+}
+
+/// What to do with the set SES holds.
+#[derive(Debug, PartialEq)]
+enum SetPlan {
+    /// Status must record the adoption (the set's tag keys) before any write.
+    RecordAdoption(Vec<String>),
+    /// Apply `changes` in order; `adopting`: taking the set over, keeping these tags.
+    Apply {
+        changes: Vec<SetChange>,
+        adopting: Option<Vec<String>>,
+        report: Report,
+    },
+}
+
+/// Whose the set is and the changes that bring it to the spec. Pure.
+fn plan(
+    spec: &ConfigurationSetSpec,
+    status: Option<&ConfigurationSetStatus>,
+    observed: &ObservedSet,
+    facts: &Facts<'_>,
+) -> Result<SetPlan, Refusal> {
+    let recorded = status.and_then(|s| s.arn.as_ref()).is_some();
+    let kept = status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice());
+    let ask = AdoptionAsk {
+        asked: spec.adopt,
+        allowed: facts.adoption_allowed,
+        recorded: kept,
+    };
+    let decision = ownership::decide(facts.owner, OWNER_TAG, &observed.tags, recorded, ask);
+    if let Some(refusal) = Refusal::not_ours(&decision, "configuration set", facts.name, facts.account) {
+        return Err(refusal);
+    }
+    if let Decision::RecordAdoption { kept_tags } = decision {
+        return Ok(SetPlan::RecordAdoption(kept_tags));
+    }
+    let adopting = decision == Decision::Adopt;
+    let desired_tags = ownership::with_kept_tags(
+        diff::desired_tags(spec, (OWNER_TAG, &facts.owner.value)),
+        &observed.tags,
+        kept.unwrap_or_default(),
+    );
+    let changes = ownership::ordered(
+        diff::diff(&diff::desired_options(spec, facts.paused), &observed.options),
+        diff::diff_tags(&desired_tags, &observed.tags),
+        adopting,
+    );
+    Ok(SetPlan::Apply {
+        report: ownership::report(!changes.is_empty(), facts.drift_check, adopting),
+        adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
+        changes,
+    })
 }
 
 /// CreateConfigurationSet with every group and the owner tag.
@@ -358,102 +411,32 @@ async fn create(
 
 async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let cs = &*o.obj;
-    let key = key_of(cs);
     let ns = cs.namespace().unwrap_or_default();
     ctx.metrics.remove_set(&ns, &cs.name_any());
     ctx.live.forget(&ns, &cs.name_any());
-    let name = cs.aws_name();
     if cs.deletion_policy() == DeletionPolicy::Retain {
-        // The set stays, the operator's stream destination does not: it
-        // would keep publishing to a topic nobody reads (or that is gone).
-        let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
-        if claimed
-            && let AccountAccess::Allowed { key: account_key, .. } =
-                ctx.caches.account_for(&ns, cs.spec.account_ref.as_deref())
-        {
-            let session = ctx.session(&account_key).await?;
-            session
-                .delete_event_destination(
-                    &name,
-                    crate::domain::diff::event_stream::DESTINATION_NAME,
-                    Priority::Spec,
-                )
-                .await?;
-        }
-        ctx.event(
-            cs,
-            EventType::Normal,
-            "Retained",
-            format!("deletionPolicy Retain: configuration set {name} is left in AWS"),
-        )
-        .await;
-        ctx.forget(&key);
-        return Ok(Action::await_change());
+        return retain(cs, &ctx).await;
     }
-    let mut dests: Vec<String> = ctx
+    let destinations: Vec<String> = ctx
         .caches
-        .destinations
-        .state()
+        .destinations_of(Some(&ns), &cs.name_any())
         .iter()
-        .filter(|d| d.namespace().as_deref() == Some(ns.as_str()) && d.spec.configuration_set_ref.name == cs.name_any())
         .map(|d| d.name_any())
         .collect();
-    let identities = identities_using(cs, &ctx);
-    if !identities.is_empty() {
-        let msg = format!(
-            "waiting for EmailIdentities that use this set as default to be deleted or to use another set: {}",
-            identities.join(", ")
-        );
-        o.write_conditions(&conditions::reconciling("WaitingForEmailIdentities", msg.clone()))
+    if let Some((reason, msg)) = waiting_on(&identity_names(cs, &ctx), &destinations) {
+        o.write_conditions(&conditions::reconciling(reason, msg.clone()))
             .await?;
         return Err(Halt::Waiting(msg));
     }
-    if !dests.is_empty() {
-        dests.sort();
-        let msg = format!(
-            "waiting for EventDestinations to be deleted first: {}",
-            dests.join(", ")
-        );
-        o.write_conditions(&conditions::reconciling("WaitingForEventDestinations", msg.clone()))
-            .await?;
-        return Err(Halt::Waiting(msg));
-    }
+    let name = cs.aws_name();
     let what = format!("configuration set {name}");
     let account_key = match o.account_for_cleanup(&ctx, cs.spec.account_ref.as_deref(), &what).await {
         Ok(key) => key,
         Err(action) => return Ok(action),
     };
-    let result: Result<(), AwsError> = async {
-        let session = ctx.aws.session(&account_key).await?;
-        let recorded = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
-        match session.get_configuration_set(&name, Priority::Spec).await? {
-            Some(observed) if ctx.owns(observed.tags.get(OWNER_TAG), cs, recorded) => {
-                session.delete_configuration_set(&name, Priority::Spec).await?;
-                ctx.event(
-                    cs,
-                    EventType::Normal,
-                    "Deleted",
-                    format!("deleted configuration set {name}"),
-                )
-                .await;
-            }
-            Some(_) => {
-                ctx.event(
-                    cs,
-                    EventType::Normal,
-                    "DeleteSkipped",
-                    format!("configuration set {name} is not owned by this resource; left in AWS"),
-                )
-                .await;
-            }
-            None => {}
-        }
-        Ok(())
-    }
-    .await;
-    match result {
+    match delete_if_owned(cs, &ctx, &account_key, &name).await {
         Ok(()) => {
-            ctx.forget(&key);
+            ctx.forget(&key_of(cs));
             Ok(Action::await_change())
         }
         Err(e) => {
@@ -464,20 +447,77 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
     }
 }
 
+/// deletionPolicy Retain: the set stays, the operator's stream destination
+/// does not (it would keep publishing to a topic nobody reads, or that is gone).
+async fn retain(cs: &ConfigurationSet, ctx: &Context) -> Result<Action, Halt> {
+    let name = cs.aws_name();
+    let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
+    if claimed
+        && let AccountAccess::Allowed { key: account_key, .. } = ctx
+            .caches
+            .account_for(&cs.namespace().unwrap_or_default(), cs.spec.account_ref.as_deref())
+    {
+        let session = ctx.session(&account_key).await?;
+        session
+            .delete_event_destination(&name, STREAM_DESTINATION, Priority::Spec)
+            .await?;
+    }
+    let note = format!("deletionPolicy Retain: configuration set {name} is left in AWS");
+    ctx.event(cs, EventType::Normal, "Retained", note).await;
+    ctx.forget(&key_of(cs));
+    Ok(Action::await_change())
+}
+
+/// What a set's deletion waits for: identities first (SES refuses to
+/// delete a set an identity uses as default), then destinations.
+fn waiting_on(identities: &[String], destinations: &[String]) -> Option<(&'static str, String)> {
+    if !identities.is_empty() {
+        let msg = format!(
+            "waiting for EmailIdentities that use this set as default to be deleted or to use another set: {}",
+            identities.join(", ")
+        );
+        return Some(("WaitingForEmailIdentities", msg));
+    }
+    if !destinations.is_empty() {
+        let msg = format!(
+            "waiting for EventDestinations to be deleted first: {}",
+            destinations.join(", ")
+        );
+        return Some(("WaitingForEventDestinations", msg));
+    }
+    None
+}
+
+/// Deletes the set if its owner tag names this object; one that is gone
+/// already is fine.
+async fn delete_if_owned(
+    cs: &ConfigurationSet,
+    ctx: &Context,
+    account_key: &crate::aws::AccountKey,
+    name: &str,
+) -> Result<(), AwsError> {
+    let session = ctx.aws.session(account_key).await?;
+    let recorded = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
+    match session.get_configuration_set(name, Priority::Spec).await? {
+        Some(observed) if ctx.owns(observed.tags.get(OWNER_TAG), cs, recorded) => {
+            session.delete_configuration_set(name, Priority::Spec).await?;
+            let note = format!("deleted configuration set {name}");
+            ctx.event(cs, EventType::Normal, "Deleted", note).await;
+        }
+        Some(_) => {
+            let note = format!("configuration set {name} is not owned by this resource; left in AWS");
+            ctx.event(cs, EventType::Normal, "DeleteSkipped", note).await;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 /// The EmailIdentities of the set's namespace that name it as their
 /// default set (from the cache), sorted.
-fn identities_using(cs: &ConfigurationSet, ctx: &Context) -> Vec<String> {
-    let (ns, name) = (cs.namespace(), cs.name_any());
-    let mut names: Vec<String> = ctx
-        .caches
-        .identities
-        .state()
-        .iter()
-        .filter(|i| i.namespace() == ns && i.spec.configuration_set_ref.as_ref().is_some_and(|r| r.name == name))
-        .map(|i| i.name_any())
-        .collect();
-    names.sort();
-    names
+fn identity_names(cs: &ConfigurationSet, ctx: &Context) -> Vec<String> {
+    let using = ctx.caches.identities_using(cs.namespace().as_deref(), &cs.name_any());
+    using.iter().map(|i| i.name_any()).collect()
 }
 
 fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
@@ -498,5 +538,164 @@ fn sending_condition(enabled: bool, pause: Option<&Pause>) -> Desired {
             "DisabledBySpec",
             "spec.sending.enabled is false",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> ConfigurationSetSpec {
+        serde_json::from_value(json).expect("test spec deserializes")
+    }
+
+    fn owner() -> Owner {
+        Owner::new("prod", None, "team-a", "orders")
+    }
+
+    fn facts(owner: &Owner) -> Facts<'_> {
+        Facts {
+            name: "orders",
+            account: "default",
+            owner,
+            adoption_allowed: true,
+            paused: false,
+            drift_check: false,
+        }
+    }
+
+    /// The set as SES would hold it for `spec`, tagged for `owner_value`.
+    fn in_aws(spec: &ConfigurationSetSpec, owner_value: Option<&str>) -> ObservedSet {
+        let mut tags = spec.tags.clone();
+        if let Some(value) = owner_value {
+            tags.insert(OWNER_TAG.to_string(), value.to_string());
+        }
+        ObservedSet {
+            options: diff::desired_options(spec, false),
+            tags,
+        }
+    }
+
+    fn created() -> ConfigurationSetStatus {
+        ConfigurationSetStatus {
+            arn: Some("arn:aws:ses:eu-west-1:123456789012:configuration-set/orders".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn deletion_waits_for_identities_before_destinations() {
+        let ids = ["welcome".to_string()];
+        let dests = ["bounces".to_string(), "opens".to_string()];
+        let (reason, msg) = waiting_on(&ids, &dests).expect("waits");
+        assert_eq!(reason, "WaitingForEmailIdentities");
+        assert!(msg.ends_with(": welcome"), "{msg}");
+        let (reason, msg) = waiting_on(&[], &dests).expect("waits");
+        assert_eq!(reason, "WaitingForEventDestinations");
+        assert!(msg.ends_with(": bounces, opens"), "{msg}");
+        assert_eq!(waiting_on(&[], &[]), None);
+    }
+
+    #[test]
+    fn an_owned_set_in_sync_needs_nothing() {
+        let (owner, spec) = (owner(), spec(serde_json::json!({})));
+        let observed = in_aws(&spec, Some(&owner.value));
+        assert_eq!(
+            plan(&spec, Some(&created()), &observed, &facts(&owner)),
+            Ok(SetPlan::Apply {
+                changes: vec![],
+                adopting: None,
+                report: Report::Quiet
+            })
+        );
+    }
+
+    #[test]
+    fn a_pause_turns_sending_off_and_a_drift_check_reports_drift() {
+        let (owner, spec) = (owner(), spec(serde_json::json!({})));
+        let mut observed = in_aws(&spec, Some(&owner.value));
+        observed.tags.insert("added-by-hand".into(), "x".into());
+        let facts = Facts {
+            paused: true,
+            drift_check: true,
+            ..facts(&owner)
+        };
+        assert_eq!(
+            plan(&spec, Some(&created()), &observed, &facts),
+            Ok(SetPlan::Apply {
+                changes: vec![
+                    SetChange::Sending(false),
+                    SetChange::Untag(vec!["added-by-hand".into()])
+                ],
+                adopting: None,
+                report: Report::DriftCorrected
+            })
+        );
+    }
+
+    #[test]
+    fn a_set_of_another_tenant_is_refused_with_its_reason() {
+        let spec = spec(serde_json::json!({"adopt": true}));
+        let observed = in_aws(&spec, Some("prod/team-b/orders"));
+        let refused = plan(&spec, None, &observed, &facts(&owner())).expect_err("not ours");
+        assert_eq!(refused.reason(), "AlreadyExists");
+        assert!(refused.to_string().contains("owned by another resource"), "{refused}");
+    }
+
+    #[test]
+    fn an_untagged_set_needs_adopt() {
+        let spec = spec(serde_json::json!({}));
+        let refused = plan(&spec, None, &in_aws(&spec, None), &facts(&owner())).expect_err("not ours");
+        assert_eq!(refused.reason(), "AlreadyExists");
+        assert!(refused.to_string().contains("spec.adopt: true"), "{refused}");
+    }
+
+    #[test]
+    fn adoption_the_account_forbids_is_refused() {
+        let (owner, spec) = (owner(), spec(serde_json::json!({"adopt": true})));
+        let facts = Facts {
+            adoption_allowed: false,
+            ..facts(&owner)
+        };
+        let refused = plan(&spec, None, &in_aws(&spec, None), &facts).expect_err("not allowed");
+        assert_eq!(refused.reason(), "AdoptionNotAllowed");
+    }
+
+    #[test]
+    fn adoption_is_recorded_then_the_owner_tag_goes_first_and_found_tags_stay() {
+        let (owner, spec) = (
+            owner(),
+            spec(serde_json::json!({"adopt": true, "sending": {"enabled": false}})),
+        );
+        let mut observed = in_aws(&spec, None);
+        observed.options.sending_enabled = true;
+        observed.tags = BTreeMap::from([("cost-center".to_string(), "42".to_string())]);
+        assert_eq!(
+            plan(&spec, None, &observed, &facts(&owner)),
+            Ok(SetPlan::RecordAdoption(vec!["cost-center".into()]))
+        );
+        let status = ConfigurationSetStatus {
+            adoption: Some(Adoption {
+                since: crate::reconcile::now(),
+                kept_tags: vec!["cost-center".into()],
+            }),
+            ..Default::default()
+        };
+        // A drift check while adopting is not drift: the tag is new.
+        let facts = Facts {
+            drift_check: true,
+            ..facts(&owner)
+        };
+        let tagged = BTreeMap::from([(OWNER_TAG.to_string(), owner.value.clone())]);
+        assert_eq!(
+            plan(&spec, Some(&status), &observed, &facts),
+            Ok(SetPlan::Apply {
+                changes: vec![SetChange::Tag(tagged), SetChange::Sending(false)],
+                adopting: Some(vec!["cost-center".into()]),
+                report: Report::Updated
+            })
+        );
     }
 }

@@ -18,10 +18,11 @@ use tracing::info;
 
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
-use crate::api::{DeletionPolicy, EmailIdentity, OWNER_TAG};
+use crate::api::{ConfigurationSet, DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
+use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
 use crate::reconcile::{
     Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint, key_of,
     usable_account,
@@ -37,6 +38,7 @@ pub async fn reconcile(id: Arc<EmailIdentity>, ctx: Arc<Context>) -> Result<Pass
 }
 
 /// The default configuration set, from the cache.
+#[derive(Debug, PartialEq)]
 enum DefaultSet {
     None,
     Missing(String),
@@ -52,16 +54,22 @@ fn default_set(id: &EmailIdentity, ctx: &Context, account: &str) -> DefaultSet {
         return DefaultSet::None;
     };
     let ns = id.namespace().unwrap_or_default();
-    let Some(set) = ctx.caches.sets.get(&ObjectRef::new(&r.name).within(&ns)) else {
-        return DefaultSet::Missing(r.name.clone());
+    let set = ctx.caches.sets.get(&ObjectRef::new(&r.name).within(&ns));
+    default_set_state(&r.name, set.as_deref(), &ctx.settings.default_account, account)
+}
+
+/// Whether the set `name` (as the cache holds it) can be the identity's
+/// default in `account`. Pure.
+fn default_set_state(name: &str, set: Option<&ConfigurationSet>, default_account: &str, account: &str) -> DefaultSet {
+    let Some(set) = set else {
+        return DefaultSet::Missing(name.to_string());
     };
-    let set_account = set.spec.account_ref.as_deref().unwrap_or(&ctx.settings.default_account);
-    if set_account != account {
-        return DefaultSet::OtherAccount(r.name.clone());
+    if set.spec.account_ref.as_deref().unwrap_or(default_account) != account {
+        return DefaultSet::OtherAccount(name.to_string());
     }
     match set.status.as_ref().and_then(|s| s.arn.as_ref().and(s.aws_name.clone())) {
         Some(aws_name) => DefaultSet::Ready(aws_name),
-        None => DefaultSet::NotReady(r.name.clone()),
+        None => DefaultSet::NotReady(name.to_string()),
     }
 }
 
@@ -125,75 +133,86 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         }
         _ => o,
     };
-    let id = &*o.obj;
     match result {
-        Ok(Synced::InSync(session, observed)) => {
-            let mut status = o.status();
-            // The wait for verification starts over with each spec.
-            let pending = observed.verification_status != "SUCCESS" && observed.verification_status != "FAILED";
-            let same_spec = status.observed_generation == id.metadata.generation;
-            status.pending_since = match (pending, status.pending_since.take()) {
-                (false, _) => None,
-                (true, Some(since)) if same_spec => Some(since),
-                (true, _) => Some(crate::reconcile::now()),
-            };
-            let pending_for = status
-                .pending_since
-                .as_ref()
-                .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs());
-            let verdict = diff::verification(&observed, &name, pending_for);
-            status.arn = Some(session.identity_arn(&name));
-            status.account = Some(account.clone());
-            status.identity_type = Some(observed.identity_type.clone()).filter(|t| !t.is_empty());
-            status.verification_status = Some(observed.verification_status.clone());
-            status.verification_error = observed.verification_error.clone();
-            status.dkim_status = observed.dkim_status.clone();
-            status.mail_from_status = observed.mail_from_status.clone();
-            status.configuration_set = observed.settings.configuration_set.clone();
-            status.dns_records = diff::dns_records(&name, &observed, &session.region);
-            let mut desired = diff::conditions(&name, &observed, &verdict);
-            match publish_dns(&o, &ctx, &status.dns_records, gate).await? {
-                Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
-                Published::Off => status.dns_endpoint = None,
-                Published::Blocked(reason, message) => {
-                    // The records are still in status; only the asked-for
-                    // publishing is impossible until someone fixes the cluster.
-                    status.dns_endpoint = None;
-                    desired.retain(|d| {
-                        ![conditions::READY, conditions::RECONCILING, conditions::STALLED].contains(&d.type_)
-                    });
-                    desired.extend(conditions::stalled(reason, message));
-                }
-            }
-            o.merge_conditions(&mut status, &desired);
-            // Announced once, after the status that records it is written
-            // (a pass from the cache re-runs fresh at that write).
-            let announce = matches!(&verdict, Verification::Failed { reason, .. } if !o.is_stalled_with(reason));
-            o.patch_status(&status).await?;
-            if let (true, Verification::Failed { reason, message }) = (announce, &verdict) {
-                ctx.event(id, EventType::Warning, reason, message.clone()).await;
-            }
-            Ok(match verdict {
-                // Look again soon: nothing in the spec changes when AWS
-                // verifies, so no watch event would bring it.
-                Verification::Pending => {
-                    // Never later than a drift check would be (which may
-                    // come sooner than the first poll).
-                    let longest = ctx.drift_period(&account);
-                    let delay = pending_for
-                        .map_or(FIRST_VERIFICATION_POLL, |d| d / 10)
-                        .max(FIRST_VERIFICATION_POLL)
-                        .min(longest);
-                    ctx.recheck(&key, fp, delay)
-                }
-                _ => ctx.synced(&key, fp, &account),
-            })
-        }
+        Ok(Synced::InSync(session, observed)) => in_sync(o, &ctx, &pass, gate, &session, &observed).await,
         // Recorded above, so only a status write that did not stick gets
         // here: run the pass again.
         Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(priority))),
         Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
     }
+}
+
+/// The identity is this object's and in sync: status with the DNS
+/// records (published when asked), then when to look again.
+async fn in_sync(
+    o: Obj<EmailIdentity>,
+    ctx: &Context,
+    pass: &PassKey,
+    gate: WriteGate,
+    session: &Session,
+    observed: &ObservedIdentity,
+) -> Result<Action, Halt> {
+    let id = &*o.obj;
+    let name = id.spec.identity.clone();
+    let (key, fp, account) = (&pass.key, pass.fingerprint, &pass.account);
+    let mut status = o.status();
+    // The wait for verification starts over with each spec.
+    let pending = observed.verification_status != "SUCCESS" && observed.verification_status != "FAILED";
+    let same_spec = status.observed_generation == id.metadata.generation;
+    status.pending_since = match (pending, status.pending_since.take()) {
+        (false, _) => None,
+        (true, Some(since)) if same_spec => Some(since),
+        (true, _) => Some(crate::reconcile::now()),
+    };
+    let pending_for = status
+        .pending_since
+        .as_ref()
+        .map(|t| jiff::Timestamp::now().duration_since(t.0).unsigned_abs());
+    let verdict = diff::verification(observed, &name, pending_for);
+    status.arn = Some(session.identity_arn(&name));
+    status.account = Some(account.clone());
+    status.identity_type = Some(observed.identity_type.clone()).filter(|t| !t.is_empty());
+    status.verification_status = Some(observed.verification_status.clone());
+    status.verification_error = observed.verification_error.clone();
+    status.dkim_status = observed.dkim_status.clone();
+    status.mail_from_status = observed.mail_from_status.clone();
+    status.configuration_set = observed.settings.configuration_set.clone();
+    status.dns_records = diff::dns_records(&name, observed, &session.region);
+    let mut desired = diff::conditions(&name, observed, &verdict);
+    match publish_dns(&o, ctx, &status.dns_records, gate).await? {
+        Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
+        Published::Off => status.dns_endpoint = None,
+        Published::Blocked(reason, message) => {
+            // The records are still in status; only the asked-for
+            // publishing is impossible until someone fixes the cluster.
+            status.dns_endpoint = None;
+            desired.retain(|d| ![conditions::READY, conditions::RECONCILING, conditions::STALLED].contains(&d.type_));
+            desired.extend(conditions::stalled(reason, message));
+        }
+    }
+    o.merge_conditions(&mut status, &desired);
+    // Announced once, after the status that records it is written
+    // (a pass from the cache re-runs fresh at that write).
+    let announce = matches!(&verdict, Verification::Failed { reason, .. } if !o.is_stalled_with(reason));
+    o.patch_status(&status).await?;
+    if let (true, Verification::Failed { reason, message }) = (announce, &verdict) {
+        ctx.event(id, EventType::Warning, reason, message.clone()).await;
+    }
+    Ok(match verdict {
+        // Look again soon: nothing in the spec changes when AWS
+        // verifies, so no watch event would bring it.
+        Verification::Pending => {
+            // Never later than a drift check would be (which may
+            // come sooner than the first poll).
+            let longest = ctx.drift_period(account);
+            let delay = pending_for
+                .map_or(FIRST_VERIFICATION_POLL, |d| d / 10)
+                .max(FIRST_VERIFICATION_POLL)
+                .min(longest);
+            ctx.recheck(key, fp, delay)
+        }
+        _ => ctx.synced(key, fp, account),
+    })
 }
 
 /// What became of the external-dns `DNSEndpoint`.
@@ -330,11 +349,6 @@ enum Synced {
     MustRecordAdoption(Adoption),
 }
 
-/// The identity exists in AWS and is not this object's to manage.
-fn not_ours(message: String) -> Halt {
-    Refusal::NotOurs(message).into()
-}
-
 /// Observe -> diff -> apply for one identity; returns what SES holds now.
 async fn sync(
     id: &EmailIdentity,
@@ -345,9 +359,9 @@ async fn sync(
     (gate, priority): (WriteGate, Priority),
 ) -> Result<Synced, Halt> {
     let session = ctx.session(account).await?;
-    let owner = ctx.owner_value(id);
+    let owner = ctx.owner(id);
     let desired = diff::desired(&id.spec, set);
-    let mut desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner));
+    let desired_tags = diff::desired_tags(&id.spec, (OWNER_TAG, &owner.value));
     let recorded = id.status.as_ref().and_then(|s| s.arn.as_ref()).is_some();
 
     // Never created by this object: create first (AlreadyExists answers
@@ -378,68 +392,36 @@ async fn sync(
         }
     };
 
-    match observed.tags.get(OWNER_TAG) {
-        tag if ctx.owns(tag, id, recorded || created) => {}
-        Some(_) => {
-            return Err(not_ours(format!(
-                "email identity {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
-            )));
-        }
-        None if id.spec.adopt
-            && !ctx
-                .caches
-                .adoption_allowed(&id.namespace().unwrap_or_default(), account_name) =>
-        {
-            return Err(Refusal::AdoptionNotAllowed(format!(
-                "email identity {name} already exists in AWS and SesAccount {account_name} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
-            ))
-            .into());
-        }
-        None if id.spec.adopt => {
+    let facts = Facts {
+        name,
+        account: account_name,
+        owner: &owner,
+        adoption_allowed: ctx
+            .caches
+            .adoption_allowed(&id.namespace().unwrap_or_default(), account_name),
+        created,
+        drift_check: priority == Priority::Drift,
+    };
+    let (changes, adopting, report) = match plan(id, &desired, &observed, &facts)? {
+        IdentityPlan::RecordAdoption(kept_tags) => {
             gate.check()?;
-            let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) else {
-                return Ok(Synced::MustRecordAdoption(Adoption {
-                    since: crate::reconcile::now(),
-                    kept_tags: observed.tags.keys().cloned().collect(),
-                }));
-            };
-            ctx.event(
-                id,
-                EventType::Normal,
-                "Adopted",
-                format!(
-                    "adopting existing email identity {name}; its tags {:?} are kept; deletionPolicy defaults to Retain",
-                    adoption.kept_tags
-                ),
-            )
-            .await;
+            return Ok(Synced::MustRecordAdoption(Adoption {
+                since: crate::reconcile::now(),
+                kept_tags,
+            }));
         }
-        None => {
-            return Err(not_ours(format!(
-                "email identity {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
-            )));
-        }
-    }
-
-    // Tags an adopted identity came with stay as they are unless the spec sets them.
-    if let Some(adoption) = id.status.as_ref().and_then(|s| s.adoption.as_ref()) {
-        for key in &adoption.kept_tags {
-            if let Some(value) = observed.tags.get(key)
-                && !desired_tags.contains_key(key)
-            {
-                desired_tags.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    let adopting = !observed.tags.contains_key(OWNER_TAG);
-    let mut changes = diff::diff(&desired, &observed.settings);
-    let tag_changes = diff::diff_tags(&desired_tags, &observed.tags);
-    if adopting {
-        // The owner tag goes on first: the IAM policy lets the operator
-        // change only identities that carry it.
-        changes.splice(0..0, tag_changes);
-    } else {
-        changes.extend(tag_changes);
+        IdentityPlan::Apply {
+            changes,
+            adopting,
+            report,
+        } => (changes, adopting, report),
+    };
+    if let Some(kept_tags) = &adopting {
+        gate.check()?;
+        let note = format!(
+            "adopting existing email identity {name}; its tags {kept_tags:?} are kept; deletionPolicy defaults to Retain"
+        );
+        ctx.event(id, EventType::Normal, "Adopted", note).await;
     }
     if !changes.is_empty() {
         gate.check()?;
@@ -448,25 +430,78 @@ async fn sync(
         session.apply_identity_change(name, change, priority).await?;
         observed.apply(change);
     }
-    if !changes.is_empty() && !created {
-        let groups: Vec<&str> = changes.iter().map(IdentityChange::group).collect();
-        if priority == Priority::Drift && !adopting {
-            let note = format!(
-                "email identity {name} was changed outside the operator; restored: {}",
-                groups.join(", ")
-            );
-            ctx.event(id, EventType::Warning, "DriftCorrected", note).await;
-        } else {
-            ctx.event(
-                id,
-                EventType::Normal,
-                "Updated",
-                format!("updated {}", groups.join(", ")),
-            )
-            .await;
-        }
-    }
+    let groups: Vec<&str> = changes.iter().map(IdentityChange::group).collect();
+    ctx.report_changes(id, report, &groups, |groups| {
+        format!("email identity {name} was changed outside the operator; restored: {groups}")
+    })
+    .await;
     Ok(Synced::InSync(session, observed))
+}
+
+/// What a plan needs besides the object and what SES holds.
+struct Facts<'a> {
+    name: &'a str,
+    account: &'a str,
+    owner: &'a Owner,
+    /// The SesAccount lets this namespace adopt.
+    adoption_allowed: bool,
+    /// This pass created the identity (its Created Event says it all).
+    created: bool,
+    drift_check: bool,
+}
+
+/// What to do with the identity SES holds.
+#[derive(Debug, PartialEq)]
+enum IdentityPlan {
+    /// Status must record the adoption (the identity's tag keys) first.
+    RecordAdoption(Vec<String>),
+    /// Apply `changes` in order; `adopting`: taking it over, keeping these tags.
+    Apply {
+        changes: Vec<IdentityChange>,
+        adopting: Option<Vec<String>>,
+        report: Report,
+    },
+}
+
+/// Whose the identity is and the changes that bring it to `desired`. Pure.
+fn plan(
+    id: &EmailIdentity,
+    desired: &diff::IdentitySettings,
+    observed: &ObservedIdentity,
+    facts: &Facts<'_>,
+) -> Result<IdentityPlan, Refusal> {
+    let status = id.status.as_ref();
+    let recorded = facts.created || status.and_then(|s| s.arn.as_ref()).is_some();
+    let kept = status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice());
+    let ask = AdoptionAsk {
+        asked: id.spec.adopt,
+        allowed: facts.adoption_allowed,
+        recorded: kept,
+    };
+    let decision = ownership::decide(facts.owner, OWNER_TAG, &observed.tags, recorded, ask);
+    if let Some(refusal) = Refusal::not_ours(&decision, "email identity", facts.name, facts.account) {
+        return Err(refusal);
+    }
+    if let Decision::RecordAdoption { kept_tags } = decision {
+        return Ok(IdentityPlan::RecordAdoption(kept_tags));
+    }
+    let adopting = decision == Decision::Adopt;
+    let desired_tags = ownership::with_kept_tags(
+        diff::desired_tags(&id.spec, (OWNER_TAG, &facts.owner.value)),
+        &observed.tags,
+        kept.unwrap_or_default(),
+    );
+    let changes = ownership::ordered(
+        diff::diff(desired, &observed.settings),
+        diff::diff_tags(&desired_tags, &observed.tags),
+        adopting,
+    );
+    let changed = !changes.is_empty() && !facts.created;
+    Ok(IdentityPlan::Apply {
+        report: ownership::report(changed, facts.drift_check, adopting),
+        adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
+        changes,
+    })
 }
 
 async fn create(
@@ -553,5 +588,166 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Hal
                 .await?;
             Err(Error::Aws(e).into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::EmailIdentityStatus;
+
+    fn identity(spec: serde_json::Value, status: Option<EmailIdentityStatus>) -> EmailIdentity {
+        let mut id = EmailIdentity::new("welcome", serde_json::from_value(spec).expect("test spec deserializes"));
+        id.metadata.namespace = Some("team-a".into());
+        id.status = status;
+        id
+    }
+
+    fn owner() -> Owner {
+        Owner::new("prod", None, "team-a", "welcome")
+    }
+
+    fn facts(owner: &Owner) -> Facts<'_> {
+        Facts {
+            name: "example.com",
+            account: "default",
+            owner,
+            adoption_allowed: true,
+            created: false,
+            drift_check: false,
+        }
+    }
+
+    /// The identity as SES would hold it for `desired`, with `tags`.
+    fn in_aws(desired: &diff::IdentitySettings, tags: &[(&str, &str)]) -> ObservedIdentity {
+        ObservedIdentity {
+            settings: desired.clone(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            identity_type: "DOMAIN".into(),
+            verification_status: "SUCCESS".into(),
+            verification_error: None,
+            dkim_status: Some("SUCCESS".into()),
+            dkim_tokens: vec![],
+            mail_from_status: None,
+        }
+    }
+
+    fn recorded() -> Option<EmailIdentityStatus> {
+        Some(EmailIdentityStatus {
+            arn: Some("arn:aws:ses:eu-west-1:123456789012:identity/example.com".into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_drift_check_restores_the_default_set_and_says_so() {
+        let owner = owner();
+        let id = identity(serde_json::json!({"identity": "example.com"}), recorded());
+        let desired = diff::desired(&id.spec, Some("orders".into()));
+        let mut observed = in_aws(&desired, &[(OWNER_TAG, &owner.value)]);
+        observed.settings.configuration_set = None;
+        let facts = Facts {
+            drift_check: true,
+            ..facts(&owner)
+        };
+        assert_eq!(
+            plan(&id, &desired, &observed, &facts),
+            Ok(IdentityPlan::Apply {
+                changes: vec![IdentityChange::ConfigurationSet(Some("orders".into()))],
+                adopting: None,
+                report: Report::DriftCorrected,
+            })
+        );
+    }
+
+    #[test]
+    fn what_a_create_left_to_set_is_applied_without_another_event() {
+        let owner = owner();
+        let id = identity(serde_json::json!({"identity": "example.com"}), None);
+        let desired = diff::desired(&id.spec, Some("orders".into()));
+        let mut observed = in_aws(&desired, &[(OWNER_TAG, &owner.value)]);
+        observed.settings.configuration_set = None;
+        let facts = Facts {
+            created: true,
+            ..facts(&owner)
+        };
+        let Ok(IdentityPlan::Apply { changes, report, .. }) = plan(&id, &desired, &observed, &facts) else {
+            panic!("a created identity is ours");
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(report, Report::Quiet);
+    }
+
+    #[test]
+    fn an_identity_another_tenant_owns_is_refused() {
+        let id = identity(serde_json::json!({"identity": "example.com", "adopt": true}), None);
+        let desired = diff::desired(&id.spec, None);
+        let observed = in_aws(&desired, &[(OWNER_TAG, "prod/team-b/welcome")]);
+        let refused = plan(&id, &desired, &observed, &facts(&owner())).expect_err("not ours");
+        assert_eq!(refused.reason(), "AlreadyExists");
+        assert!(refused.to_string().contains("email identity example.com"), "{refused}");
+    }
+
+    #[test]
+    fn an_adopted_identity_gets_the_owner_tag_first_and_keeps_its_tags() {
+        let owner = owner();
+        let status = EmailIdentityStatus {
+            adoption: Some(Adoption {
+                since: crate::reconcile::now(),
+                kept_tags: vec!["team".into()],
+            }),
+            ..Default::default()
+        };
+        let id = identity(
+            serde_json::json!({"identity": "example.com", "adopt": true}),
+            Some(status),
+        );
+        let desired = diff::desired(&id.spec, None);
+        let mut observed = in_aws(&desired, &[("team", "mail")]);
+        observed.settings.feedback_forwarding = !desired.feedback_forwarding;
+        let tagged = BTreeMap::from([(OWNER_TAG.to_string(), owner.value.clone())]);
+        assert_eq!(
+            plan(&id, &desired, &observed, &facts(&owner)),
+            Ok(IdentityPlan::Apply {
+                changes: vec![
+                    IdentityChange::Tag(tagged),
+                    IdentityChange::Feedback(desired.feedback_forwarding)
+                ],
+                adopting: Some(vec!["team".into()]),
+                report: Report::Updated,
+            })
+        );
+    }
+
+    fn set(account_ref: Option<&str>, created: bool) -> ConfigurationSet {
+        let spec = match account_ref {
+            Some(a) => serde_json::json!({"accountRef": a}),
+            None => serde_json::json!({}),
+        };
+        let mut set = ConfigurationSet::new("orders", serde_json::from_value(spec).expect("set spec"));
+        set.status = created.then(|| crate::api::ConfigurationSetStatus {
+            arn: Some("arn:aws:ses:eu-west-1:123456789012:configuration-set/orders-aws".into()),
+            aws_name: Some("orders-aws".into()),
+            ..Default::default()
+        });
+        set
+    }
+
+    #[test]
+    fn the_default_set_must_exist_in_the_identitys_own_account() {
+        let state = |set: Option<&ConfigurationSet>| default_set_state("orders", set, "default", "default");
+        assert_eq!(state(None), DefaultSet::Missing("orders".into()));
+        assert_eq!(state(Some(&set(None, false))), DefaultSet::NotReady("orders".into()));
+        assert_eq!(state(Some(&set(None, true))), DefaultSet::Ready("orders-aws".into()));
+        assert_eq!(
+            state(Some(&set(Some("eu"), true))),
+            DefaultSet::OtherAccount("orders".into())
+        );
+        assert_eq!(
+            default_set_state("orders", Some(&set(Some("eu"), true)), "default", "eu"),
+            DefaultSet::Ready("orders-aws".into())
+        );
     }
 }

@@ -1,0 +1,246 @@
+//! Whether an AWS resource is this object's to change: its owner tag, what
+//! the object's status records, and adoption; and, for the tagged kinds
+//! (configuration sets, identities), the tags a pass converges to, the
+//! order its changes go in and how they are announced. Pure: reconcilers
+//! pass in what they read.
+
+use std::collections::BTreeMap;
+
+/// The owner tag value an object writes and the values it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// `<cluster>/<namespace>/<name>`: written on everything the object creates.
+    pub value: String,
+    /// The value an earlier version wrote under its default cluster name;
+    /// it counts only where the object's status records the resource.
+    pub legacy: Option<String>,
+}
+
+impl Owner {
+    pub fn new(cluster: &str, legacy_cluster: Option<&str>, namespace: &str, name: &str) -> Self {
+        Self {
+            value: format!("{cluster}/{namespace}/{name}"),
+            legacy: legacy_cluster.map(|legacy| format!("{legacy}/{namespace}/{name}")),
+        }
+    }
+
+    /// Whether `tag` names this object. `recorded`: the object's status
+    /// says it created the resource.
+    pub fn owns(&self, tag: Option<&str>, recorded: bool) -> bool {
+        match tag {
+            None => false,
+            Some(tag) => tag == self.value || (recorded && self.legacy.as_deref() == Some(tag)),
+        }
+    }
+}
+
+/// What the object says about taking over a resource it did not create.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AdoptionAsk<'a> {
+    /// `spec.adopt`.
+    pub asked: bool,
+    /// The SesAccount lets this namespace adopt.
+    pub allowed: bool,
+    /// Status records the adoption: the tag keys the resource came with.
+    pub recorded: Option<&'a [String]>,
+}
+
+/// Whose a resource found in AWS is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Its owner tag names this object.
+    Ours,
+    /// Untagged, adoption asked, allowed and recorded: take it over.
+    Adopt,
+    /// Untagged, adoption asked and allowed, not recorded yet: status must
+    /// record it (with these tag keys, kept on deletion) before any write.
+    RecordAdoption { kept_tags: Vec<String> },
+    /// Its owner tag names another object.
+    OwnedByAnother,
+    /// Untagged and adoption asked, but the SesAccount does not allow it.
+    AdoptionNotAllowed,
+    /// Untagged and adoption not asked for.
+    NotCreatedHere,
+}
+
+/// Decides whose the resource with `tags` is.
+pub fn decide(
+    owner: &Owner,
+    owner_tag: &str,
+    tags: &BTreeMap<String, String>,
+    recorded: bool,
+    adoption: AdoptionAsk<'_>,
+) -> Decision {
+    let tag = tags.get(owner_tag).map(String::as_str);
+    if owner.owns(tag, recorded) {
+        return Decision::Ours;
+    }
+    match (tag, adoption) {
+        (Some(_), _) => Decision::OwnedByAnother,
+        (None, AdoptionAsk { asked: false, .. }) => Decision::NotCreatedHere,
+        (None, AdoptionAsk { allowed: false, .. }) => Decision::AdoptionNotAllowed,
+        (None, AdoptionAsk { recorded: Some(_), .. }) => Decision::Adopt,
+        (None, AdoptionAsk { recorded: None, .. }) => Decision::RecordAdoption {
+            kept_tags: tags.keys().cloned().collect(),
+        },
+    }
+}
+
+/// The tags to converge to: `desired`, plus the tags an adopted resource
+/// came with (`kept`) as AWS holds them, unless the spec sets them.
+pub fn with_kept_tags(
+    mut desired: BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+    kept: &[String],
+) -> BTreeMap<String, String> {
+    for key in kept {
+        if let Some(value) = observed.get(key) {
+            desired.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    desired
+}
+
+/// The option and tag changes in the order they are applied. Adopting, the
+/// owner tag goes on first: the IAM policy lets the operator change only
+/// resources that carry it.
+pub fn ordered<C>(mut options: Vec<C>, mut tags: Vec<C>, adopting: bool) -> Vec<C> {
+    if adopting {
+        tags.append(&mut options);
+        tags
+    } else {
+        options.append(&mut tags);
+        options
+    }
+}
+
+/// How the changes of a pass are announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// Nothing changed (or the create already said it all).
+    Quiet,
+    /// A spec change (or an adoption) applied: Normal `Updated`.
+    Updated,
+    /// A drift check put back what someone changed: Warning `DriftCorrected`.
+    DriftCorrected,
+}
+
+pub fn report(changed: bool, drift_check: bool, adopting: bool) -> Report {
+    match (changed, drift_check && !adopting) {
+        (false, _) => Report::Quiet,
+        (true, true) => Report::DriftCorrected,
+        (true, false) => Report::Updated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: &str = "ses.reputation.io/owner";
+
+    fn owner() -> Owner {
+        Owner::new("prod", Some("default"), "team-a", "orders")
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn ask(asked: bool, allowed: bool, recorded: Option<&[String]>) -> AdoptionAsk<'_> {
+        AdoptionAsk {
+            asked,
+            allowed,
+            recorded,
+        }
+    }
+
+    #[test]
+    fn the_owner_tag_of_this_object_makes_it_ours() {
+        let found = tags(&[(TAG, "prod/team-a/orders")]);
+        assert_eq!(
+            decide(&owner(), TAG, &found, false, ask(false, false, None)),
+            Decision::Ours
+        );
+    }
+
+    #[test]
+    fn a_legacy_tag_counts_only_where_status_records_the_resource() {
+        let found = tags(&[(TAG, "default/team-a/orders")]);
+        assert_eq!(
+            decide(&owner(), TAG, &found, true, AdoptionAsk::default()),
+            Decision::Ours
+        );
+        assert_eq!(
+            decide(&owner(), TAG, &found, false, AdoptionAsk::default()),
+            Decision::OwnedByAnother
+        );
+    }
+
+    #[test]
+    fn another_tenants_tag_is_never_ours_even_with_adopt() {
+        // Same name in another namespace: the tag names the other object.
+        let found = tags(&[(TAG, "prod/team-b/orders")]);
+        assert_eq!(
+            decide(&owner(), TAG, &found, true, ask(true, true, Some(&[]))),
+            Decision::OwnedByAnother
+        );
+    }
+
+    #[test]
+    fn untagged_without_adopt_is_not_ours() {
+        assert_eq!(
+            decide(&owner(), TAG, &tags(&[("team", "x")]), false, ask(false, true, None)),
+            Decision::NotCreatedHere
+        );
+    }
+
+    #[test]
+    fn adoption_the_account_does_not_allow_is_refused() {
+        assert_eq!(
+            decide(&owner(), TAG, &BTreeMap::new(), false, ask(true, false, None)),
+            Decision::AdoptionNotAllowed
+        );
+    }
+
+    #[test]
+    fn adoption_is_recorded_with_the_tags_found_before_it_is_done() {
+        let found = tags(&[("cost-center", "42"), ("team", "x")]);
+        assert_eq!(
+            decide(&owner(), TAG, &found, false, ask(true, true, None)),
+            Decision::RecordAdoption {
+                kept_tags: vec!["cost-center".into(), "team".into()]
+            }
+        );
+        let kept = ["cost-center".to_string()];
+        assert_eq!(
+            decide(&owner(), TAG, &found, false, ask(true, true, Some(&kept))),
+            Decision::Adopt
+        );
+    }
+
+    #[test]
+    fn kept_tags_stay_as_aws_holds_them_unless_the_spec_sets_them() {
+        let desired = tags(&[(TAG, "prod/team-a/orders"), ("team", "spec")]);
+        let observed = tags(&[("team", "aws"), ("cost-center", "42"), ("stray", "1")]);
+        let kept = ["team".to_string(), "cost-center".to_string(), "gone".to_string()];
+        assert_eq!(
+            with_kept_tags(desired, &observed, &kept),
+            tags(&[(TAG, "prod/team-a/orders"), ("team", "spec"), ("cost-center", "42")])
+        );
+    }
+
+    #[test]
+    fn adopting_puts_the_tags_first() {
+        assert_eq!(ordered(vec!["opt"], vec!["tag"], true), vec!["tag", "opt"]);
+        assert_eq!(ordered(vec!["opt"], vec!["tag"], false), vec!["opt", "tag"]);
+    }
+
+    #[test]
+    fn only_a_drift_check_of_an_owned_resource_reports_drift() {
+        assert_eq!(report(false, true, false), Report::Quiet);
+        assert_eq!(report(true, true, false), Report::DriftCorrected);
+        assert_eq!(report(true, true, true), Report::Updated);
+        assert_eq!(report(true, false, false), Report::Updated);
+    }
+}
