@@ -133,99 +133,105 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", ses_reputation_operator::api::reference::markdown());
             Ok(())
         }
-        Command::Run(args) => {
-            let args = *args;
-            init_logging(args.log_json);
-            let client = kube::Client::try_default().await?;
-            let metrics = Arc::new(Metrics::new());
-            let health = Arc::new(Health::default());
-            let listener = server::bind(args.metrics_addr)
-                .await
-                .map_err(|e| format!("cannot listen on {} (--metrics-addr): {e}", args.metrics_addr))?;
-            let shutdown = shutdown_signal().boxed().shared();
-            let cluster_name = match &args.cluster_name {
-                Some(name) => name.clone(),
-                None => cluster_identity(&client).await.map_err(|e| {
-                    format!(
-                        "cannot derive the cluster identity from the kube-system namespace (set --cluster-name): {e}"
-                    )
-                })?,
+        Command::Run(args) => run(*args).await,
+    }
+}
+
+/// `run`: the controllers, the metrics and health endpoint, leader election
+/// when asked, and a bounded drain on SIGTERM.
+async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_logging(args.log_json);
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let listener = server::bind(args.metrics_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (--metrics-addr): {e}", args.metrics_addr))?;
+    let shutdown = shutdown_signal().boxed().shared();
+    let cluster_name = match &args.cluster_name {
+        Some(name) => name.clone(),
+        None => cluster_identity(&client).await.map_err(|e| {
+            format!("cannot derive the cluster identity from the kube-system namespace (set --cluster-name): {e}")
+        })?,
+    };
+    let settings = settings_of(&args, cluster_name);
+    tracing::info!(?settings, metrics_addr = %args.metrics_addr, leader_election = args.leader_election, "starting");
+    let http = tokio::spawn(server::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    let run = async {
+        if args.leader_election {
+            let election = ElectionSettings {
+                lease_name: args.lease_name,
+                lease_namespace: args.lease_namespace,
+                identity: leader::default_identity(),
+                lease_duration: LEASE_DURATION,
             };
-            let settings = Settings {
-                default_account: args.default_account,
-                drift_interval: seconds(args.drift_interval_seconds, 1.0),
-                account_grace: seconds(args.account_grace_seconds, 0.0),
-                namespace: args.namespace,
-                account_selector: args.account_selector,
-                legacy_cluster_name: args.cluster_name.is_none().then(|| "default".to_string()),
-                cluster_name,
-                aws: AwsSettings {
-                    ses_calls_per_second: args.ses_calls_per_second,
-                    endpoint_url: args.aws_endpoint_url,
-                    drift_share: args.drift_budget_share.clamp(0.01, 1.0),
-                },
-                reputation: ReputationSettings {
-                    interval: seconds(args.rate_interval_seconds, 1.0),
-                    staleness: seconds(args.rate_staleness_seconds, 60.0),
-                },
-                concurrency: args.max_concurrent_reconciles.max(1),
-            };
-            tracing::info!(?settings, metrics_addr = %args.metrics_addr, leader_election = args.leader_election, "starting");
-            let http = tokio::spawn(server::serve(
-                listener,
-                metrics.clone(),
-                health.clone(),
-                shutdown.clone(),
-            ));
-            let run = async {
-                if args.leader_election {
-                    let election = ElectionSettings {
-                        lease_name: args.lease_name,
-                        lease_namespace: args.lease_namespace,
-                        identity: leader::default_identity(),
-                        lease_duration: LEASE_DURATION,
-                    };
-                    let lead = {
-                        let (client, metrics, health, shutdown) =
-                            (client.clone(), metrics.clone(), health.clone(), shutdown.clone());
-                        move |fence| async move {
-                            let ctx = Context::leading(client, settings, metrics, health, fence).await;
-                            ses_reputation_operator::app::run_with(ctx, shutdown).await;
-                        }
-                    };
-                    leader::run(client, election, metrics, health, lead, shutdown.clone()).await
-                } else {
-                    health.set_role(Role::Alone);
-                    metrics.set_leader(true);
-                    let ctx = Context::with_metrics(client, settings, metrics, health).await;
-                    ses_reputation_operator::app::run_with(ctx, shutdown.clone()).await;
-                    Ok(())
+            let lead = {
+                let (client, metrics, health, shutdown) =
+                    (client.clone(), metrics.clone(), health.clone(), shutdown.clone());
+                move |fence| async move {
+                    let ctx = Context::leading(client, settings, metrics, health, fence).await;
+                    ses_reputation_operator::app::run_with(ctx, shutdown).await;
                 }
             };
-            // In-flight reconciles may finish after SIGTERM, but not forever:
-            // a controller whose watch keeps failing (CRDs missing) never
-            // drains, and the kubelet's SIGKILL would cut the logs short.
-            let drain_deadline = shutdown.clone().then(|()| tokio::time::sleep(DRAIN_TIMEOUT));
-            tokio::select! {
-                result = run => if let Err(e) = result {
-                    // Reconciling must stop at once; Kubernetes restarts the
-                    // container, which comes back as a standby.
-                    tracing::error!(error = %e, "stopping: this replica is no longer the leader");
-                    std::process::exit(1);
-                },
-                () = drain_deadline => {
-                    tracing::warn!(timeout = ?DRAIN_TIMEOUT, "controllers did not stop in time after the shutdown signal, exiting");
-                    std::process::exit(1);
-                }
-            }
-            match tokio::time::timeout(Duration::from_secs(5), http).await {
-                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "metrics endpoint failed"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "metrics endpoint task failed"),
-                Ok(Ok(Ok(()))) | Err(_) => {}
-            }
-            tracing::info!("stopped");
+            leader::run(client, election, metrics, health, lead, shutdown.clone()).await
+        } else {
+            health.set_role(Role::Alone);
+            metrics.set_leader(true);
+            let ctx = Context::with_metrics(client, settings, metrics, health).await;
+            ses_reputation_operator::app::run_with(ctx, shutdown.clone()).await;
             Ok(())
         }
+    };
+    // In-flight reconciles may finish after SIGTERM, but not forever:
+    // a controller whose watch keeps failing (CRDs missing) never
+    // drains, and the kubelet's SIGKILL would cut the logs short.
+    let drain_deadline = shutdown.clone().then(|()| tokio::time::sleep(DRAIN_TIMEOUT));
+    tokio::select! {
+        result = run => if let Err(e) = result {
+            // Reconciling must stop at once; Kubernetes restarts the
+            // container, which comes back as a standby.
+            tracing::error!(error = %e, "stopping: this replica is no longer the leader");
+            std::process::exit(1);
+        },
+        () = drain_deadline => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "controllers did not stop in time after the shutdown signal, exiting");
+            std::process::exit(1);
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(5), http).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "metrics endpoint failed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics endpoint task failed"),
+        Ok(Ok(Ok(()))) | Err(_) => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The settings the flags give, with the cluster identity resolved.
+fn settings_of(args: &RunArgs, cluster_name: String) -> Settings {
+    Settings {
+        default_account: args.default_account.clone(),
+        drift_interval: seconds(args.drift_interval_seconds, 1.0),
+        account_grace: seconds(args.account_grace_seconds, 0.0),
+        namespace: args.namespace.clone(),
+        account_selector: args.account_selector.clone(),
+        legacy_cluster_name: args.cluster_name.is_none().then(|| "default".to_string()),
+        cluster_name,
+        aws: AwsSettings {
+            ses_calls_per_second: args.ses_calls_per_second,
+            endpoint_url: args.aws_endpoint_url.clone(),
+            drift_share: args.drift_budget_share.clamp(0.01, 1.0),
+        },
+        reputation: ReputationSettings {
+            interval: seconds(args.rate_interval_seconds, 1.0),
+            staleness: seconds(args.rate_staleness_seconds, 60.0),
+        },
+        concurrency: args.max_concurrent_reconciles.max(1),
     }
 }
 

@@ -151,6 +151,16 @@ impl Index {
         found
     }
 
+    /// The EventDestinations whose AWS side lives in an SesAccount (as
+    /// their status records it: a destination follows its set's account).
+    pub fn destinations_of_account(&self, account: &str) -> Vec<Arc<EventDestination>> {
+        let destinations = self.destinations.state();
+        destinations
+            .into_iter()
+            .filter(|d| d.status.as_ref().and_then(|s| s.account.as_deref()) == Some(account))
+            .collect()
+    }
+
     /// The EmailIdentities that use an SesAccount.
     pub fn identities_of_account(&self, account: &str) -> Vec<Arc<EmailIdentity>> {
         let identities = self.identities.state();

@@ -154,40 +154,8 @@ where
     };
     tracing::info!(identity = %election.identity, lease = %election.lease_name, namespace = %election.lease_namespace, "standing by for the leader Lease");
 
-    // Standby: `changed()` returns when we become the holder, or on an API
-    // error. It fails fast (its first step reads the Lease), so one that
-    // has run for a few seconds without failing means the loop is healthy.
-    loop {
-        let changed = manager.changed();
-        tokio::pin!(changed);
-        let healthy_after = tokio::time::sleep(Duration::from_secs(3));
-        tokio::pin!(healthy_after);
-        let mut marked = false;
-        let result = loop {
-            tokio::select! {
-                _ = shutdown.clone() => {
-                    release(&manager).await;
-                    return Ok(());
-                }
-                r = &mut changed => break r,
-                _ = &mut healthy_after, if !marked => {
-                    marked = true;
-                    health.set_role(Role::Standby { lease_healthy: true });
-                }
-            }
-        };
-        match result {
-            Ok(true) => break,
-            Ok(false) => health.set_role(Role::Standby { lease_healthy: true }),
-            Err(e) => {
-                tracing::warn!(error = %e, "leader election loop failed, retrying");
-                health.set_role(Role::Standby { lease_healthy: false });
-                tokio::select! {
-                    _ = shutdown.clone() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-        }
+    if !stand_by(&manager, &health, shutdown.clone()).await {
+        return Ok(());
     }
 
     tracing::info!(identity = %election.identity, "acquired the leader Lease, starting the controllers");
@@ -224,6 +192,49 @@ where
             // spares the standby waiting for it to expire.
             release(&manager).await;
             Err(lost(reason))
+        }
+    }
+}
+
+/// Standby until this replica holds the Lease (`true`) or shuts down
+/// (`false`, the Lease released).
+async fn stand_by<S>(manager: &LeaseManager, health: &Health, shutdown: S) -> bool
+where
+    S: Future<Output = ()> + Clone,
+{
+    // Standby: `changed()` returns when we become the holder, or on an API
+    // error. It fails fast (its first step reads the Lease), so one that
+    // has run for a few seconds without failing means the loop is healthy.
+    loop {
+        let changed = manager.changed();
+        tokio::pin!(changed);
+        let healthy_after = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(healthy_after);
+        let mut marked = false;
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.clone() => {
+                    release(manager).await;
+                    return false;
+                }
+                r = &mut changed => break r,
+                _ = &mut healthy_after, if !marked => {
+                    marked = true;
+                    health.set_role(Role::Standby { lease_healthy: true });
+                }
+            }
+        };
+        match result {
+            Ok(true) => return true,
+            Ok(false) => health.set_role(Role::Standby { lease_healthy: true }),
+            Err(e) => {
+                tracing::warn!(error = %e, "leader election loop failed, retrying");
+                health.set_role(Role::Standby { lease_healthy: false });
+                tokio::select! {
+                    _ = shutdown.clone() => return false,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
         }
     }
 }

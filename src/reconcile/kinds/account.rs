@@ -7,9 +7,9 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::SesAccount;
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
+use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
@@ -32,44 +32,25 @@ pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Pa
 async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let account = &*o.obj;
     let name = account.name_any();
-    let is_default = name == ctx.settings.default_account;
     // Only what this operator manages (its watch namespace, if any): sets
     // without accountRef belong to this operator's default account.
-    let mut users: Vec<String> = ctx
-        .caches
-        .sets
-        .state()
+    let index = &ctx.caches;
+    let mut users: Vec<String> = index
+        .sets_of_account(&name)
         .iter()
-        .filter(|cs| cs.spec.account_ref.as_deref().map_or(is_default, |a| a == name))
-        .map(|cs| {
-            format!(
-                "ConfigurationSet {}/{}",
-                cs.namespace().unwrap_or_default(),
-                cs.name_any()
-            )
-        })
+        .map(|cs| described("ConfigurationSet", &**cs))
         .collect();
     users.extend(
-        ctx.caches
-            .destinations
-            .state()
+        index
+            .destinations_of_account(&name)
             .iter()
-            .filter(|d| d.status.as_ref().and_then(|s| s.account.as_deref()) == Some(name.as_str()))
-            .map(|d| {
-                format!(
-                    "EventDestination {}/{}",
-                    d.namespace().unwrap_or_default(),
-                    d.name_any()
-                )
-            }),
+            .map(|d| described("EventDestination", &**d)),
     );
     users.extend(
-        ctx.caches
-            .identities
-            .state()
+        index
+            .identities_of_account(&name)
             .iter()
-            .filter(|i| i.spec.account_ref.as_deref().map_or(is_default, |a| a == name))
-            .map(|i| format!("EmailIdentity {}/{}", i.namespace().unwrap_or_default(), i.name_any())),
+            .map(|i| described("EmailIdentity", &**i)),
     );
     if users.is_empty() {
         // The stream goes last: the sets' destinations pointed at it.
@@ -94,6 +75,11 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
     Err(Halt::Waiting(msg))
 }
 
+/// `Kind namespace/name`, as the InUse message lists users.
+fn described<K: kube::Resource>(kind: &str, obj: &K) -> String {
+    format!("{kind} {}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
 async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let account = &*o.obj;
     let name = account.name_any();
@@ -111,21 +97,12 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
             rep::known_value(r.levels.complaint, r.reading.complaint),
         );
     }
-    // Only a needed account pause (a spec-like change) bypasses the gate.
-    // A pause the operator already made is not repeated after a resume by
-    // hand until the rate has been seen below Critical (AWS rates trail).
     let overall = rates.as_ref().map_or(Level::Unknown, |r| r.levels.overall());
-    let mut paused_at = account.status.as_ref().and_then(|s| s.paused_sending_at.clone());
-    if matches!(overall, Level::Healthy | Level::Warning) {
-        paused_at = None;
-    }
-    let wants_pause = account.spec.pause_account_sending
-        && overall == Level::Critical
-        && paused_at.is_none()
-        && account.status.as_ref().and_then(|s| s.sending_enabled) == Some(true);
-    let fp = fingerprint((account.metadata.generation, &account_key, wants_pause));
+    let pause = pause_decision(account, overall);
+    // Only a needed account pause (a spec-like change) bypasses the gate.
+    let fp = fingerprint((account.metadata.generation, &account_key, pause.wanted));
     let mut status = o.status();
-    status.paused_sending_at = paused_at;
+    status.paused_sending_at = pause.paused_at;
     status.drift = ctx.drift_status(&name);
     status.cluster_identity = Some(ctx.settings.cluster_name.clone());
     let pass = PassKey {
@@ -148,93 +125,27 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     // Every account pass writes status (the SES state it read), drift
     // checks too: fresh first.
     gate.check()?;
-    let observed = async {
-        let session = ctx.session(&account_key).await?;
-        let mut state = session.get_account(priority).await?;
-        if let Some(want) = &account.spec.suppression {
-            let mut want = want.reasons.clone();
-            want.sort();
-            want.dedup();
-            if want != state.suppressed_reasons {
-                session.put_account_suppression(&want, priority).await?;
-                state.suppressed_reasons = want;
-            }
-        }
-        let mut paused_now = false;
-        if wants_pause && state.sending_enabled {
-            session.put_account_sending(false, Priority::Pause).await?;
-            state.sending_enabled = false;
-            paused_now = true;
-            let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
-            ctx.event(account, EventType::Warning, "AccountSendingPaused", note.to_string()).await;
-        }
-        Ok::<_, Error>((session.account_id.clone(), state, paused_now))
-    }
-    .await;
+    let observed = observe(&ctx, account, priority, pause.wanted).await;
     // The event stream, once the credentials are known to work; its
     // failures show on EventStreamReady and do not make the account unready.
     let streamed = match &observed {
         Ok(_) => Some(stream_pass(&ctx, account).await),
         Err(_) => None,
     };
-    let (mut desired, outcome) = match observed {
-        Ok((account_id, state, paused_now)) => {
-            if paused_now {
-                status.paused_sending_at = Some(crate::reconcile::now());
-            }
-            status.account_id = Some(account_id);
+    let (mut desired, mut outcome) = match observed {
+        Ok(observed) => {
             let previous = account.status.as_ref().and_then(|s| s.enforcement_status.clone());
-            if previous.is_some() && previous != state.enforcement_status {
-                let now = state.enforcement_status.as_deref().unwrap_or("unknown");
-                let type_ = if now == "HEALTHY" {
-                    EventType::Normal
-                } else {
-                    EventType::Warning
-                };
-                let note = format!(
-                    "AWS enforcement status changed from {} to {now}",
-                    previous.as_deref().unwrap_or("unknown")
-                );
+            if let Some((type_, note)) =
+                enforcement_change(previous.as_deref(), observed.state.enforcement_status.as_deref())
+            {
                 ctx.event(account, type_, "EnforcementStatusChanged", note).await;
             }
-            status.enforcement_status = state.enforcement_status.clone();
-            status.sending_enabled = Some(state.sending_enabled);
-            status.production_access_enabled = Some(state.production_access_enabled);
-            status.suppressed_reasons = Some(state.suppressed_reasons.clone());
-            status.send_quota = Some(SendQuota {
-                max24_hour_send: state.max_24_hour_send,
-                max_send_rate: state.max_send_rate,
-                sent_last24_hours: state.sent_last_24_hours,
-            });
-            // Open to every namespace is a choice a reviewer should see.
-            let scope = if account.spec.allowed_namespaces.is_none() {
-                "; every namespace may use this account (spec.allowedNamespaces is not set)"
-            } else {
-                ""
-            };
-            let mut desired = conditions::ready(format!("credentials work in {}{scope}", account.spec.region));
-            desired.push(if state.sending_enabled {
-                Desired::new(
-                    conditions::SENDING_ENABLED,
-                    true,
-                    "Enabled",
-                    "the account can send email",
-                )
-            } else {
-                Desired::new(
-                    conditions::SENDING_ENABLED,
-                    false,
-                    "Paused",
-                    "sending is paused for the whole account",
-                )
-            });
-            desired.push(enforcement_condition(state.enforcement_status.as_deref()));
+            let desired = record_observed(&mut status, account, observed);
             (desired, Ok(ctx.synced(&key, fp, &name)))
         }
         Err(Error::Aws(e)) if e.is_terminal() => {
             // AccessDenied, or a refused setting: a dead end until the
             // role's policy or the spec changes; looked at once per drift period.
-            ctx.stalled(&key, fp, &name);
             let again = ctx.stalled(&key, fp, &name);
             (
                 conditions::stalled(e.reason(), e.to_string()),
@@ -256,32 +167,12 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     if let Some(r) = &rates {
         desired.extend(r.apply_to(&mut status));
     }
-    let mut outcome = outcome;
-    let mut stream_off = false;
-    match streamed {
-        Some(Ok(Some(created))) => {
-            status.event_stream = Some(created);
-            desired.push(Desired::new(
-                EVENT_STREAM_READY,
-                true,
-                "Ready",
-                "SES events of this account's sets flow to the operator through SNS and SQS",
-            ));
-        }
-        Some(Ok(None)) => {
-            status.event_stream = None;
-            stream_off = true;
-        }
-        Some(Err(e)) => {
-            desired.push(Desired::new(EVENT_STREAM_READY, false, e.reason(), e.to_string()));
-            // A transient failure is retried with back-off; a refusal
-            // (not ours, a bad policy) waits for the drift period.
-            if !e.is_terminal() && outcome.is_ok() {
-                ctx.failed(&key, fp, priority);
-                outcome = Err(Halt::Failed(e));
-            }
-        }
-        None => {}
+    let stream_off = matches!(streamed, Some(Ok(None)));
+    if let Some(e) = streamed.and_then(|result| record_stream(&mut status, &mut desired, result))
+        && outcome.is_ok()
+    {
+        ctx.failed(&key, fp, priority);
+        outcome = Err(Halt::Failed(e));
     }
     o.merge_conditions(&mut status, &desired);
     if stream_off {
@@ -289,6 +180,164 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     }
     o.patch_status(&status).await?;
     outcome
+}
+
+/// Folds the event stream's pass into status and its condition; a
+/// transient failure comes back to be retried with back-off (a refusal,
+/// not ours or a bad policy, waits for the drift period). Pure.
+fn record_stream(
+    status: &mut SesAccountStatus,
+    desired: &mut Vec<Desired>,
+    streamed: Result<Option<crate::api::account::EventStreamStatus>, Error>,
+) -> Option<Error> {
+    match streamed {
+        Ok(created) => {
+            if created.is_some() {
+                desired.push(Desired::new(
+                    EVENT_STREAM_READY,
+                    true,
+                    "Ready",
+                    "SES events of this account's sets flow to the operator through SNS and SQS",
+                ));
+            }
+            status.event_stream = created;
+            None
+        }
+        Err(e) => {
+            desired.push(Desired::new(EVENT_STREAM_READY, false, e.reason(), e.to_string()));
+            (!e.is_terminal()).then_some(e)
+        }
+    }
+}
+
+/// Whether this pass pauses the whole account, and since when the
+/// operator's pause stands.
+#[derive(Debug, PartialEq)]
+struct PauseDecision {
+    wanted: bool,
+    paused_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// A pause the operator already made is not repeated after a resume by
+/// hand until the rate has been seen below Critical (AWS rates trail).
+/// Pure.
+fn pause_decision(account: &SesAccount, overall: Level) -> PauseDecision {
+    let status = account.status.as_ref();
+    let paused_at = status
+        .and_then(|s| s.paused_sending_at.clone())
+        .filter(|_| !matches!(overall, Level::Healthy | Level::Warning));
+    let wanted = account.spec.pause_account_sending
+        && overall == Level::Critical
+        && paused_at.is_none()
+        && status.and_then(|s| s.sending_enabled) == Some(true);
+    PauseDecision { wanted, paused_at }
+}
+
+/// What one account pass read from SES (after its corrections).
+struct Observed {
+    account_id: String,
+    state: crate::aws::ses::Account,
+    paused_now: bool,
+}
+
+/// GetAccount, then the account-level suppression list and the account
+/// pause when they need correcting.
+async fn observe(
+    ctx: &Context,
+    account: &SesAccount,
+    priority: Priority,
+    wants_pause: bool,
+) -> Result<Observed, Error> {
+    let session = ctx.session(&account_key(&account.spec)).await?;
+    let mut state = session.get_account(priority).await?;
+    if let Some(want) = &account.spec.suppression {
+        let mut want = want.reasons.clone();
+        want.sort();
+        want.dedup();
+        if want != state.suppressed_reasons {
+            session.put_account_suppression(&want, priority).await?;
+            state.suppressed_reasons = want;
+        }
+    }
+    let mut paused_now = false;
+    if wants_pause && state.sending_enabled {
+        session.put_account_sending(false, Priority::Pause).await?;
+        state.sending_enabled = false;
+        paused_now = true;
+        let note = "account-level rate is Critical: sending paused for the WHOLE account (spec.pauseAccountSending); resume with `aws sesv2 put-account-sending-attributes --sending-enabled`";
+        ctx.event(account, EventType::Warning, "AccountSendingPaused", note.to_string())
+            .await;
+    }
+    Ok(Observed {
+        account_id: session.account_id.clone(),
+        state,
+        paused_now,
+    })
+}
+
+/// An Event when AWS's enforcement status moved. Pure.
+fn enforcement_change(previous: Option<&str>, now: Option<&str>) -> Option<(EventType, String)> {
+    if previous.is_none() || previous == now {
+        return None;
+    }
+    let now = now.unwrap_or("unknown");
+    let type_ = if now == "HEALTHY" {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    };
+    let note = format!(
+        "AWS enforcement status changed from {} to {now}",
+        previous.unwrap_or("unknown")
+    );
+    Some((type_, note))
+}
+
+/// Writes what SES holds into status and returns the conditions it
+/// implies. Pure.
+fn record_observed(status: &mut SesAccountStatus, account: &SesAccount, observed: Observed) -> Vec<Desired> {
+    let Observed {
+        account_id,
+        state,
+        paused_now,
+    } = observed;
+    if paused_now {
+        status.paused_sending_at = Some(crate::reconcile::now());
+    }
+    status.account_id = Some(account_id);
+    status.enforcement_status = state.enforcement_status.clone();
+    status.sending_enabled = Some(state.sending_enabled);
+    status.production_access_enabled = Some(state.production_access_enabled);
+    status.suppressed_reasons = Some(state.suppressed_reasons.clone());
+    status.send_quota = Some(SendQuota {
+        max24_hour_send: state.max_24_hour_send,
+        max_send_rate: state.max_send_rate,
+        sent_last24_hours: state.sent_last_24_hours,
+    });
+    // Open to every namespace is a choice a reviewer should see.
+    let scope = if account.spec.allowed_namespaces.is_none() {
+        "; every namespace may use this account (spec.allowedNamespaces is not set)"
+    } else {
+        ""
+    };
+    let mut desired = conditions::ready(format!("credentials work in {}{scope}", account.spec.region));
+    desired.push(if state.sending_enabled {
+        Desired::new(
+            conditions::SENDING_ENABLED,
+            true,
+            "Enabled",
+            "the account can send email",
+        )
+    } else {
+        Desired::new(
+            conditions::SENDING_ENABLED,
+            false,
+            "Paused",
+            "sending is paused for the whole account",
+        )
+    });
+    desired.push(enforcement_condition(state.enforcement_status.as_deref()));
+    desired
 }
 
 /// Creates or corrects the event stream when the spec asks for it, deletes
@@ -392,5 +441,107 @@ impl RateView {
         );
         status.reputation = Some(block);
         conditions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(pause: bool, status: Option<SesAccountStatus>) -> SesAccount {
+        let spec = serde_json::json!({"region": "eu-west-1", "pauseAccountSending": pause});
+        let mut account = SesAccount::new("default", serde_json::from_value(spec).expect("test spec deserializes"));
+        account.status = status;
+        account
+    }
+
+    fn sending(enabled: bool, paused_at: bool) -> Option<SesAccountStatus> {
+        Some(SesAccountStatus {
+            sending_enabled: Some(enabled),
+            paused_sending_at: paused_at.then(crate::reconcile::now),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_critical_rate_pauses_the_account_only_when_the_spec_asks() {
+        assert!(pause_decision(&account(true, sending(true, false)), Level::Critical).wanted);
+        assert!(!pause_decision(&account(false, sending(true, false)), Level::Critical).wanted);
+        assert!(!pause_decision(&account(true, sending(true, false)), Level::Warning).wanted);
+        // Not read yet: nothing to pause from.
+        assert!(!pause_decision(&account(true, None), Level::Critical).wanted);
+    }
+
+    #[test]
+    fn a_resume_by_hand_holds_until_the_rate_was_seen_below_critical() {
+        // Paused by the operator, resumed by hand, the rate still Critical
+        // (AWS's rate trails): no second pause.
+        let held = pause_decision(&account(true, sending(true, true)), Level::Critical);
+        assert!(!held.wanted);
+        assert!(held.paused_at.is_some());
+        // Unknown (no fresh reading) keeps the record too.
+        assert!(
+            pause_decision(&account(true, sending(true, true)), Level::Unknown)
+                .paused_at
+                .is_some()
+        );
+        // Seen healthy: the record goes, a later spike pauses again.
+        let cleared = pause_decision(&account(true, sending(true, true)), Level::Healthy);
+        assert_eq!(
+            cleared,
+            PauseDecision {
+                wanted: false,
+                paused_at: None
+            }
+        );
+    }
+
+    #[test]
+    fn enforcement_changes_are_announced_after_the_first_read() {
+        assert_eq!(enforcement_change(None, Some("PROBATION")), None);
+        assert_eq!(enforcement_change(Some("HEALTHY"), Some("HEALTHY")), None);
+        let (type_, note) = enforcement_change(Some("HEALTHY"), Some("PROBATION")).expect("changed");
+        assert_eq!(type_, EventType::Warning);
+        assert_eq!(note, "AWS enforcement status changed from HEALTHY to PROBATION");
+        let (type_, _) = enforcement_change(Some("PROBATION"), Some("HEALTHY")).expect("changed");
+        assert_eq!(type_, EventType::Normal);
+    }
+
+    #[test]
+    fn status_shows_what_ses_holds_and_says_when_every_namespace_may_use_it() {
+        let state = crate::aws::ses::Account {
+            enforcement_status: Some("SHUTDOWN".into()),
+            sending_enabled: false,
+            production_access_enabled: true,
+            max_24_hour_send: 50_000.0,
+            max_send_rate: 14.0,
+            sent_last_24_hours: 1_200.0,
+            suppressed_reasons: vec![],
+        };
+        let mut status = SesAccountStatus::default();
+        let observed = Observed {
+            account_id: "123456789012".into(),
+            state,
+            paused_now: true,
+        };
+        let desired = record_observed(&mut status, &account(true, None), observed);
+        assert_eq!(status.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(status.sending_enabled, Some(false));
+        assert!(status.paused_sending_at.is_some());
+        assert_eq!(status.send_quota.as_ref().map(|q| q.max24_hour_send), Some(50_000.0));
+        let ready = desired.iter().find(|d| d.type_ == conditions::READY).expect("Ready");
+        assert!(
+            ready.message.contains("every namespace may use this account"),
+            "{}",
+            ready.message
+        );
+        let by_type = |t: &str| {
+            desired
+                .iter()
+                .find(|d| d.type_ == t)
+                .map(|d| (d.status, d.reason.as_str()))
+        };
+        assert_eq!(by_type(conditions::SENDING_ENABLED), Some((Some(false), "Paused")));
+        assert_eq!(by_type(ENFORCEMENT_HEALTHY), Some((Some(false), "Shutdown")));
     }
 }

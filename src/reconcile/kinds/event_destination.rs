@@ -17,15 +17,120 @@ use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_destination::{self as diff, DestinationChange};
 use crate::domain::diff::topic;
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint,
-    key_of,
+    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, WriteGate, drive, fingerprint, key_of,
 };
 
 pub async fn reconcile(ed: Arc<EventDestination>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(ed, ctx, apply, cleanup).await
 }
 
+async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Halt> {
+    let r = match resolve(&o, &ctx).await? {
+        Ok(resolved) => resolved,
+        Err(blocked) => return Ok(blocked),
+    };
+    let run = match o.begin(&ctx, &r.pass, false).await? {
+        Begin::Skip(action) => return Ok(action),
+        Begin::Run(run) => run,
+    };
+    // Event destinations carry no tags: this object's claim on one is
+    // recorded before the create call.
+    let dest_name = o.obj.aws_name();
+    let claim = claim_of(&o.obj, &r.set_name);
+    let o = if claim == Claim::New {
+        let mut status = o.status();
+        status.claim = Some(DestinationClaim {
+            configuration_set: r.set_name.clone(),
+            name: dest_name.clone(),
+            state: ClaimState::Pending,
+        });
+        o.record(status, |ed, s| ed.status = Some(s)).await?
+    } else {
+        o
+    };
+    let ed = &*o.obj;
+    let result = async {
+        let session = ctx.session(&r.pass.account_key).await?;
+        let way = Way {
+            priority: run.priority,
+            gate: run.gate,
+            drift_period: ctx.drift_period(&r.pass.account),
+            claim,
+        };
+        sync(ed, &ctx, &session, &r, way).await
+    }
+    .await;
+    match result {
+        Ok(mut status) => {
+            status.claim = Some(DestinationClaim {
+                configuration_set: r.set_name.clone(),
+                name: dest_name.clone(),
+                state: ClaimState::Created,
+            });
+            status.account = Some(r.pass.account.clone());
+            status.conditions = o.status().conditions;
+            let desired = conditions::ready(format!("event destination {dest_name} of {} is in sync", r.set_name));
+            o.merge_conditions(&mut status, &desired);
+            o.patch_status(&status).await?;
+            Ok(ctx.synced(&r.pass.key, r.pass.fingerprint, &r.pass.account))
+        }
+        Err(Halt::Failed(Error::Refused(refusal @ Refusal::DestinationNotOurs(_)))) => {
+            // Not ours: give up the claim, so deleting this object leaves it.
+            let mut status = o.status();
+            status.claim = None;
+            let o = o.record(status, |ed, s| ed.status = Some(s)).await?;
+            Err(o.fail(&ctx, &r.pass, run, refusal.into()).await)
+        }
+        Err(halt) => Err(o.fail(&ctx, &r.pass, run, halt).await),
+    }
+}
+
+/// What a pass over a destination works from.
+struct Resolved {
+    pass: PassKey,
+    /// The set's name and ARN in SES.
+    set_name: String,
+    set_arn: String,
+}
+
+/// The configuration set (Ready, else the destination waits or stalls with
+/// it) and its account, from the cache.
+async fn resolve(o: &Obj<EventDestination>, ctx: &Context) -> Result<Result<Resolved, Action>, Halt> {
+    let ed = &*o.obj;
+    let ns = ed.namespace().unwrap_or_default();
+    let set_ref = &ed.spec.configuration_set_ref.name;
+    let cached = ctx.caches.sets.get(&ObjectRef::new(set_ref).within(&ns));
+    let (set, set_name, set_arn) = match set_state(set_ref, cached) {
+        SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
+        waiting => return o.blocked(ctx, &waiting.conditions(&ns)).await.map(Err),
+    };
+    let (account, generation, account_key) = match ctx.caches.account_for(&ns, set.spec.account_ref.as_deref()) {
+        AccountAccess::Allowed { name, generation, key } => (name, generation, key),
+        AccountAccess::NotOurs(_) => return Ok(Err(Action::await_change())),
+        AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
+            let msg = format!(
+                "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
+                set.name_any()
+            );
+            let blocked = o.blocked(ctx, &conditions::stalled("AccountNotAllowed", msg)).await?;
+            return Ok(Err(blocked));
+        }
+    };
+    let fingerprint = fingerprint((ed.metadata.generation, generation, &account_key, set.uid(), &set_arn));
+    Ok(Ok(Resolved {
+        pass: PassKey {
+            key: key_of(ed),
+            fingerprint,
+            account,
+            account_key,
+        },
+        set_name,
+        set_arn,
+    }))
+}
+
 /// The configuration set this destination belongs to, once it is Ready.
+#[derive(Debug)]
 enum SetState {
     Missing(String),
     NotReady(String),
@@ -38,12 +143,10 @@ enum SetState {
     },
 }
 
-/// From the cache: the set's status says whether it exists in AWS.
-fn referenced_set(ed: &EventDestination, ctx: &Context) -> SetState {
-    let ns = ed.namespace().unwrap_or_default();
-    let name = &ed.spec.configuration_set_ref.name;
-    let Some(set) = ctx.caches.sets.get(&ObjectRef::new(name).within(&ns)) else {
-        return SetState::Missing(name.clone());
+/// From the cached set: its status says whether it exists in AWS. Pure.
+fn set_state(name: &str, set: Option<Arc<ConfigurationSet>>) -> SetState {
+    let Some(set) = set else {
+        return SetState::Missing(name.to_string());
     };
     let status = set.status.clone().unwrap_or_default();
     match (status.aws_name, status.arn) {
@@ -51,128 +154,30 @@ fn referenced_set(ed: &EventDestination, ctx: &Context) -> SetState {
             SetState::Ready { set, aws_name, arn }
         }
         _ => match conditions::status_of(&status.conditions, conditions::STALLED) {
-            Some(c) if c.status == "True" => SetState::Stalled(name.clone(), c.reason.clone()),
-            _ => SetState::NotReady(name.clone()),
+            Some(c) if c.status == "True" => SetState::Stalled(name.to_string(), c.reason.clone()),
+            _ => SetState::NotReady(name.to_string()),
         },
     }
 }
 
-async fn apply(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, Halt> {
-    let ed = &*o.obj;
-    let key = key_of(ed);
-    let ns = ed.namespace().unwrap_or_default();
-    let (set, set_name, set_arn) = match referenced_set(ed, &ctx) {
-        SetState::Missing(name) => {
-            let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
-            return o
-                .blocked(&ctx, &conditions::reconciling("ConfigurationSetNotFound", msg))
-                .await;
+impl SetState {
+    /// The destination's conditions while the set is not Ready.
+    fn conditions(&self, namespace: &str) -> Vec<conditions::Desired> {
+        match self {
+            SetState::Missing(name) => conditions::reconciling(
+                "ConfigurationSetNotFound",
+                format!("ConfigurationSet {name} does not exist in namespace {namespace}"),
+            ),
+            SetState::NotReady(name) => conditions::reconciling(
+                "WaitingForConfigurationSet",
+                format!("waiting for ConfigurationSet {name} to be Ready"),
+            ),
+            SetState::Stalled(name, reason) => conditions::stalled(
+                "ConfigurationSetStalled",
+                format!("ConfigurationSet {name} is Stalled ({reason}); this destination waits for it to be fixed"),
+            ),
+            SetState::Ready { .. } => Vec::new(),
         }
-        SetState::NotReady(name) => {
-            let msg = format!("waiting for ConfigurationSet {name} to be Ready");
-            return o
-                .blocked(&ctx, &conditions::reconciling("WaitingForConfigurationSet", msg))
-                .await;
-        }
-        SetState::Stalled(name, reason) => {
-            let msg =
-                format!("ConfigurationSet {name} is Stalled ({reason}); this destination waits for it to be fixed");
-            return o
-                .blocked(&ctx, &conditions::stalled("ConfigurationSetStalled", msg))
-                .await;
-        }
-        SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
-    };
-    let (account_name, account_generation, account_key) =
-        match ctx.caches.account_for(&ns, set.spec.account_ref.as_deref()) {
-            AccountAccess::Allowed { name, generation, key } => (name, generation, key),
-            AccountAccess::NotOurs(_) => return Ok(Action::await_change()),
-            AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {
-                let msg = format!(
-                    "SesAccount {a} of ConfigurationSet {} is missing or not allowed",
-                    set.name_any()
-                );
-                return o.blocked(&ctx, &conditions::stalled("AccountNotAllowed", msg)).await;
-            }
-        };
-    let fp = fingerprint((
-        ed.metadata.generation,
-        account_generation,
-        &account_key,
-        set.uid(),
-        &set_arn,
-    ));
-    let pass = PassKey {
-        key: key.clone(),
-        fingerprint: fp,
-        account: account_name.clone(),
-        account_key: account_key.clone(),
-    };
-    let run = match o.begin(&ctx, &pass, false).await? {
-        Begin::Skip(action) => return Ok(action),
-        Begin::Run(run) => run,
-    };
-    let Run { priority, gate } = run;
-
-    // Event destinations carry no tags: this object's claim on one is
-    // recorded before the create call.
-    let dest_name = ed.aws_name();
-    let claim = match ed.status.as_ref().and_then(|s| s.claim.as_ref()) {
-        Some(c) if c.configuration_set == set_name && c.name == dest_name => match c.state {
-            ClaimState::Created => Claim::Created,
-            ClaimState::Pending => Claim::Unknown,
-        },
-        // Created by a version that did not record claims.
-        _ if created_before_claims(ed, &set_name) => Claim::Created,
-        _ => Claim::New,
-    };
-    let o = if claim == Claim::New {
-        let mut status = o.status();
-        status.claim = Some(DestinationClaim {
-            configuration_set: set_name.clone(),
-            name: dest_name.clone(),
-            state: ClaimState::Pending,
-        });
-        o.record(status, |ed, s| ed.status = Some(s)).await?
-    } else {
-        o
-    };
-    let ed = &*o.obj;
-
-    let result = async {
-        let session = ctx.session(&account_key).await?;
-        let drift_period = ctx.drift_period(&account_name);
-        let plan = Plan {
-            priority,
-            gate,
-            drift_period,
-            claim,
-        };
-        sync(ed, &ctx, &session, &set_name, &set_arn, plan).await
-    }
-    .await;
-    match result {
-        Ok(mut status) => {
-            status.claim = Some(DestinationClaim {
-                configuration_set: set_name.clone(),
-                name: dest_name.clone(),
-                state: ClaimState::Created,
-            });
-            status.account = Some(account_name.clone());
-            status.conditions = o.status().conditions;
-            let desired = conditions::ready(format!("event destination {} of {set_name} is in sync", ed.aws_name()));
-            o.merge_conditions(&mut status, &desired);
-            o.patch_status(&status).await?;
-            Ok(ctx.synced(&key, fp, &account_name))
-        }
-        Err(Halt::Failed(Error::Refused(refusal @ Refusal::DestinationNotOurs(_)))) => {
-            // Not ours: give up the claim, so deleting this object leaves it.
-            let mut status = o.status();
-            status.claim = None;
-            let o = o.record(status, |ed, s| ed.status = Some(s)).await?;
-            Err(o.fail(&ctx, &pass, run, refusal.into()).await)
-        }
-        Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
     }
 }
 
@@ -186,8 +191,21 @@ enum Claim {
     Created,
 }
 
+/// The claim status records on the destination `set_name` needs. Pure.
+fn claim_of(ed: &EventDestination, set_name: &str) -> Claim {
+    match ed.status.as_ref().and_then(|s| s.claim.as_ref()) {
+        Some(c) if c.configuration_set == set_name && c.name == ed.aws_name() => match c.state {
+            ClaimState::Created => Claim::Created,
+            ClaimState::Pending => Claim::Unknown,
+        },
+        // Created by a version that did not record claims.
+        _ if created_before_claims(ed, set_name) => Claim::Created,
+        _ => Claim::New,
+    }
+}
+
 /// How one sync runs.
-struct Plan {
+struct Way {
     priority: Priority,
     /// Checked before each AWS write (drift checks read from the cache).
     gate: WriteGate,
@@ -196,11 +214,10 @@ struct Plan {
     claim: Claim,
 }
 
-fn not_ours(set_name: &str, dest_name: &str) -> Halt {
+fn not_ours(set_name: &str, dest_name: &str) -> Refusal {
     Refusal::DestinationNotOurs(format!(
         "event destination {dest_name} already exists on configuration set {set_name} and is owned by another resource; it is left untouched"
     ))
-    .into()
 }
 
 /// A destination synced by an operator version that recorded no claim.
@@ -210,22 +227,16 @@ fn created_before_claims(ed: &EventDestination, set_name: &str) -> bool {
         .is_some_and(|s| s.claim.is_none() && s.target.is_some() && s.configuration_set.as_deref() == Some(set_name))
 }
 
-/// Observe -> diff -> apply for the topic, its subscriptions and the
+/// Observe -> plan -> apply for the topic, its subscriptions and the
 /// destination; returns the AWS part of the status.
 async fn sync(
     ed: &EventDestination,
     ctx: &Context,
     session: &Session,
-    set_name: &str,
-    set_arn: &str,
-    plan: Plan,
+    r: &Resolved,
+    way: Way,
 ) -> Result<EventDestinationStatus, Halt> {
-    let Plan {
-        priority,
-        gate,
-        drift_period,
-        claim,
-    } = plan;
+    let set_name = r.set_name.as_str();
     let mut status = EventDestinationStatus {
         observed_generation: ed.meta().generation,
         configuration_set: Some(set_name.to_string()),
@@ -240,9 +251,9 @@ async fn sync(
                     return Err(Refusal::InvalidFilterPolicy(message).into());
                 }
                 let name = topic_name(spec, set_name, &dest_name);
-                let arn = ensure_topic(ed, ctx, session, &name, spec, set_arn, gate).await?;
+                let arn = ensure_topic(ed, ctx, session, &name, spec, &r.set_arn, way.gate).await?;
                 status.topic_owned = true;
-                status.subscriptions = ensure_subscriptions(session, &arn, spec, gate).await?;
+                status.subscriptions = ensure_subscriptions(session, &arn, spec, way.gate).await?;
                 Some(arn)
             }
             (None, None) => None,
@@ -250,29 +261,43 @@ async fn sync(
         None => None,
     };
     status.topic_arn = topic_arn.clone();
-
     let Some(desired) = diff::desired(&ed.spec, dest_name.clone(), topic_arn.as_deref()) else {
         return Err(Refusal::InvalidTarget("sns needs topicArn or topic".into()).into());
     };
     status.target = Some(desired.target.kind().to_string());
+    ensure_destination(ed, ctx, session, set_name, &desired, &way).await?;
+    // A topic this object created earlier and no longer uses (renamed, or
+    // replaced by topicArn) is deleted once the destination points away.
+    if let Some(previous) = abandoned_topic(ed.status.as_ref(), status.topic_arn.as_deref()) {
+        way.gate.check()?;
+        delete_owned_topic(ed, ctx, session, previous).await?;
+    }
+    Ok(status)
+}
+
+/// Creates or corrects the SES event destination.
+async fn ensure_destination(
+    ed: &EventDestination,
+    ctx: &Context,
+    session: &Session,
+    set_name: &str,
+    desired: &diff::Destination,
+    way: &Way,
+) -> Result<(), Halt> {
+    let (priority, dest_name) = (way.priority, &desired.name);
+    let created = || format!("created event destination {dest_name} on {set_name}");
     // Never created by this object: create without listing first (a set
     // created moments ago has no destinations); AlreadyExists falls back to
     // the list and diff below.
     let never_created = ed.status.as_ref().and_then(|s| s.target.as_ref()).is_none();
     if never_created && priority != Priority::Drift {
-        match session.put_event_destination(set_name, &desired, true, priority).await {
+        match session.put_event_destination(set_name, desired, true, priority).await {
             Ok(()) => {
-                ctx.event(
-                    ed,
-                    EventType::Normal,
-                    "Created",
-                    format!("created event destination {dest_name} on {set_name}"),
-                )
-                .await;
-                return Ok(status);
+                ctx.event(ed, EventType::Normal, "Created", created()).await;
+                return Ok(());
             }
-            Err(e) if e.kind == ErrorKind::AlreadyExists && claim == Claim::New => {
-                return Err(not_ours(set_name, &dest_name));
+            Err(e) if e.kind == ErrorKind::AlreadyExists && way.claim == Claim::New => {
+                return Err(not_ours(set_name, dest_name).into());
             }
             Err(e) if e.kind == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
@@ -282,7 +307,7 @@ async fn sync(
     let observed = match priority {
         Priority::Drift => {
             session
-                .event_destinations_within(set_name, drift_period.mul_f64(0.9), priority)
+                .event_destinations_within(set_name, way.drift_period.mul_f64(0.9), priority)
                 .await?
         }
         _ => session.get_event_destinations(set_name, priority).await?,
@@ -296,46 +321,51 @@ async fn sync(
         }
         .into());
     };
-    let current = observed.iter().find(|d| d.name == dest_name);
+    let current = observed.iter().find(|d| d.name == *dest_name);
+    let Some(change) = destination_plan(desired, current, way.claim, set_name)? else {
+        return Ok(());
+    };
+    way.gate.check()?;
+    session
+        .put_event_destination(set_name, desired, change == DestinationChange::Create, priority)
+        .await?;
+    let (type_, reason, note) = match (change, priority) {
+        (DestinationChange::Create, _) => (EventType::Normal, "Created", created()),
+        (DestinationChange::Update, Priority::Drift) => (
+            EventType::Warning,
+            "DriftCorrected",
+            format!("event destination {dest_name} was changed outside the operator; restored"),
+        ),
+        (DestinationChange::Update, _) => (
+            EventType::Normal,
+            "Updated",
+            format!("updated event destination {dest_name}"),
+        ),
+    };
+    ctx.event(ed, type_, reason, note).await;
+    Ok(())
+}
+
+/// The change the destination needs, if any; refused when one of that
+/// name exists on the set that this object never claimed. Pure.
+fn destination_plan(
+    desired: &diff::Destination,
+    current: Option<&diff::Destination>,
+    claim: Claim,
+    set_name: &str,
+) -> Result<Option<DestinationChange>, Refusal> {
     if current.is_some() && claim == Claim::New {
-        return Err(not_ours(set_name, &dest_name));
+        return Err(not_ours(set_name, &desired.name));
     }
-    if let Some(change) = diff::diff(&desired, current) {
-        gate.check()?;
-        session
-            .put_event_destination(set_name, &desired, change == DestinationChange::Create, priority)
-            .await?;
-        let (reason, note) = match (change, priority) {
-            (DestinationChange::Create, _) => (
-                "Created",
-                format!("created event destination {dest_name} on {set_name}"),
-            ),
-            (DestinationChange::Update, Priority::Drift) => (
-                "DriftCorrected",
-                format!("event destination {dest_name} was changed outside the operator; restored"),
-            ),
-            (DestinationChange::Update, _) => ("Updated", format!("updated event destination {dest_name}")),
-        };
-        let type_ = if reason == "DriftCorrected" {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
-        ctx.event(ed, type_, reason, note).await;
-    }
-    // A topic this object created earlier and no longer uses (renamed, or
-    // replaced by topicArn) is deleted once the destination points away.
-    if let Some(previous) = ed
-        .status
-        .as_ref()
+    Ok(diff::diff(desired, current))
+}
+
+/// The topic this object created earlier and no longer points at. Pure.
+fn abandoned_topic<'a>(previous: Option<&'a EventDestinationStatus>, now: Option<&str>) -> Option<&'a str> {
+    previous
         .filter(|s| s.topic_owned)
-        .and_then(|s| s.topic_arn.clone())
-        && status.topic_arn.as_deref() != Some(previous.as_str())
-    {
-        gate.check()?;
-        delete_owned_topic(ed, ctx, session, &previous).await?;
-    }
-    Ok(status)
+        .and_then(|s| s.topic_arn.as_deref())
+        .filter(|arn| now != Some(*arn))
 }
 
 /// Deletes a topic if it carries this object's ownership tag.
@@ -574,5 +604,151 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
             Err(Error::Aws(e).into())
         }
         Err(halt) => Err(halt),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ConfigurationSetStatus;
+
+    fn destination(status: Option<EventDestinationStatus>) -> EventDestination {
+        let spec = serde_json::json!({
+            "configurationSetRef": {"name": "orders"},
+            "eventTypes": ["BOUNCE"],
+            "sns": {"topicArn": "arn:aws:sns:eu-west-1:123456789012:bounces"},
+        });
+        let mut ed = EventDestination::new("bounces", serde_json::from_value(spec).expect("test spec deserializes"));
+        ed.metadata.namespace = Some("team-a".into());
+        ed.status = status;
+        ed
+    }
+
+    fn claimed(set: &str, state: ClaimState) -> Option<EventDestinationStatus> {
+        Some(EventDestinationStatus {
+            claim: Some(DestinationClaim {
+                configuration_set: set.into(),
+                name: "bounces".into(),
+                state,
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_claim_counts_only_for_the_set_it_names() {
+        assert_eq!(claim_of(&destination(None), "orders"), Claim::New);
+        assert_eq!(
+            claim_of(&destination(claimed("orders", ClaimState::Pending)), "orders"),
+            Claim::Unknown
+        );
+        assert_eq!(
+            claim_of(&destination(claimed("orders", ClaimState::Created)), "orders"),
+            Claim::Created
+        );
+        // The set was renamed: the old claim says nothing about the new one.
+        assert_eq!(
+            claim_of(&destination(claimed("orders", ClaimState::Created)), "orders-v2"),
+            Claim::New
+        );
+        let legacy = EventDestinationStatus {
+            target: Some("sns".into()),
+            configuration_set: Some("orders".into()),
+            ..Default::default()
+        };
+        assert_eq!(claim_of(&destination(Some(legacy)), "orders"), Claim::Created);
+    }
+
+    fn desired() -> diff::Destination {
+        let ed = destination(None);
+        diff::desired(
+            &ed.spec,
+            ed.aws_name(),
+            Some("arn:aws:sns:eu-west-1:123456789012:bounces"),
+        )
+        .expect("sns target")
+    }
+
+    #[test]
+    fn an_existing_destination_this_object_never_claimed_is_refused() {
+        let want = desired();
+        let refused = destination_plan(&want, Some(&want), Claim::New, "orders").expect_err("not ours");
+        assert_eq!(refused.reason(), "AlreadyExists");
+        assert!(refused.to_string().contains("configuration set orders"), "{refused}");
+        // A claim from a pass that may have created it: the same one is ours.
+        assert_eq!(destination_plan(&want, Some(&want), Claim::Unknown, "orders"), Ok(None));
+    }
+
+    #[test]
+    fn a_missing_destination_is_created_and_a_changed_one_updated() {
+        let want = desired();
+        assert_eq!(
+            destination_plan(&want, None, Claim::Created, "orders"),
+            Ok(Some(DestinationChange::Create))
+        );
+        let mut changed = want.clone();
+        changed.enabled = !want.enabled;
+        assert_eq!(
+            destination_plan(&want, Some(&changed), Claim::Created, "orders"),
+            Ok(Some(DestinationChange::Update))
+        );
+    }
+
+    #[test]
+    fn only_an_owned_topic_no_longer_used_is_abandoned() {
+        let status = |owned| EventDestinationStatus {
+            topic_owned: owned,
+            topic_arn: Some("arn:old".into()),
+            ..Default::default()
+        };
+        assert_eq!(abandoned_topic(Some(&status(true)), Some("arn:new")), Some("arn:old"));
+        assert_eq!(abandoned_topic(Some(&status(true)), None), Some("arn:old"));
+        assert_eq!(abandoned_topic(Some(&status(true)), Some("arn:old")), None);
+        assert_eq!(abandoned_topic(Some(&status(false)), Some("arn:new")), None);
+        assert_eq!(abandoned_topic(None, Some("arn:new")), None);
+    }
+
+    fn set(status: ConfigurationSetStatus) -> Option<Arc<ConfigurationSet>> {
+        let mut set = ConfigurationSet::new("orders", serde_json::from_value(serde_json::json!({})).expect("spec"));
+        set.status = Some(status);
+        Some(Arc::new(set))
+    }
+
+    fn condition(type_: &str, status: &str, reason: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: crate::reconcile::now(),
+        }
+    }
+
+    #[test]
+    fn a_destination_waits_for_a_ready_set_and_stalls_with_a_stalled_one() {
+        assert!(matches!(set_state("orders", None), SetState::Missing(_)));
+        let created = ConfigurationSetStatus {
+            aws_name: Some("orders".into()),
+            arn: Some("arn:set".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            set_state("orders", set(created.clone())),
+            SetState::NotReady(_)
+        ));
+        let stalled = ConfigurationSetStatus {
+            conditions: vec![condition(conditions::STALLED, "True", "AlreadyExists")],
+            ..Default::default()
+        };
+        let state = set_state("orders", set(stalled));
+        assert!(matches!(&state, SetState::Stalled(_, reason) if reason == "AlreadyExists"));
+        let shown = state.conditions("team-a");
+        assert!(shown.iter().any(|d| d.reason == "ConfigurationSetStalled"), "{shown:?}");
+        let ready = ConfigurationSetStatus {
+            conditions: vec![condition(conditions::READY, "True", "InSync")],
+            ..created
+        };
+        assert!(matches!(set_state("orders", set(ready)), SetState::Ready { arn, .. } if arn == "arn:set"));
     }
 }
