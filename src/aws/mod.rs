@@ -3,6 +3,8 @@
 //! classification, and one function per AWS operation the operator uses.
 
 pub mod cloudwatch;
+#[cfg(test)]
+mod mocked_tests;
 pub mod scheduler;
 pub mod ses;
 pub mod sns;
@@ -303,6 +305,43 @@ pub struct Session {
     recorder: CallRecorder,
     destinations: DestinationCache,
     fence: Arc<Fence>,
+}
+
+#[cfg(test)]
+impl Session {
+    /// A session whose SES client is `ses` (an aws-smithy-mocks client, for
+    /// the answers the emulator cannot give); the other clients are never
+    /// called. Returns the counter its calls are recorded in.
+    pub(crate) fn with_ses(ses: aws_sdk_sesv2::Client, per_second: f64) -> (Self, Arc<CallCounter>) {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .build();
+        let counter = Arc::new(CallCounter::default());
+        // As in production: no SDK retries of SES calls (see `session`).
+        let ses = aws_sdk_sesv2::Client::from_conf(
+            ses.config()
+                .to_builder()
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+                .build(),
+        );
+        let session = Session {
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            ses,
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            scheduler: Arc::new(Scheduler::new(per_second, 0.5)),
+            recorder: CallRecorder {
+                counter: counter.clone(),
+                metrics: Arc::new(Metrics::new()),
+            },
+            destinations: Default::default(),
+            fence: Arc::new(Fence::default()),
+        };
+        (session, counter)
+    }
 }
 
 /// A throttled SES call is retried (as the same call, at the front of its
