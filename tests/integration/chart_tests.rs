@@ -467,7 +467,7 @@ async fn chart_rbac_lets_the_operator_work_and_denies_secrets() {
 /// finalizer, and the DNSEndpoint it owns.
 #[tokio::test(flavor = "multi_thread")]
 async fn chart_rbac_with_external_dns_lets_the_operator_publish_identities() {
-    use crate::email_identity_tests::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
+    use crate::support::identities::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
     use kube::api::DynamicObject;
     use ses_reputation_operator::api::EmailIdentity;
 

@@ -11,41 +11,11 @@ use serde_json::{Value, json};
 use ses_reputation_operator::api::email_identity::DnsRecord;
 use ses_reputation_operator::api::{ConfigurationSet, EmailIdentity, EventDestination};
 
+use crate::support::identities::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
 use crate::support::{self, World, apply_json, condition, emulator, eventually, unique};
 use crate::support::{cs_object, ses_client, wait_set_ready};
 
 const REGION: &str = "us-east-1";
-
-pub fn id_object(name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "ses.reputation.io/v1alpha1", "kind": "EmailIdentity", "metadata": {"name": name}, "spec": spec})
-}
-
-/// Waits until a condition of the identity has this status and reason.
-pub async fn wait_identity(
-    api: &Api<EmailIdentity>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> EmailIdentity {
-    eventually(
-        &format!("{name} {type_}={status} ({reason})"),
-        Duration::from_secs(60),
-        || async {
-            let id = api.get(name).await.map_err(|e| e.to_string())?;
-            let status_now = id.status.clone().unwrap_or_default();
-            match condition(&status_now.conditions, type_) {
-                Some((s, r, _))
-                    if s == status && r == reason && status_now.observed_generation == id.metadata.generation =>
-                {
-                    Ok(id)
-                }
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
-}
 
 /// The records AWS asks for, built from what GetEmailIdentity returns.
 async fn records_from_ses(ses: &aws_sdk_sesv2::Client, domain: &str, mail_from: &str) -> Vec<DnsRecord> {
@@ -532,48 +502,6 @@ async fn bad_identity_specs_are_rejected_at_admission_naming_the_field() {
     assert!(err.to_string().contains("spec.identity is immutable"), "{err}");
 }
 
-/// Installs external-dns's own DNSEndpoint CRD, fetched from its Go module
-/// by tools/external-dns-crd.sh (cached), and waits until it is served.
-pub async fn install_external_dns_crd(client: &kube::Client) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/external-dns-crd.sh");
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(script).output())
-        .await
-        .expect("task")
-        .expect("run tools/external-dns-crd.sh");
-    assert!(
-        out.status.success(),
-        "tools/external-dns-crd.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("DNSEndpoint CRD");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "dnsendpoints.externaldns.k8s.io",
-        &kube::api::PatchParams::apply("integration-tests").force(),
-        &kube::api::Patch::Apply(&crd),
-    )
-    .await
-    .expect("install the DNSEndpoint CRD");
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &dns_endpoint_resource());
-    eventually("DNSEndpoint served", Duration::from_secs(30), || async {
-        api.list(&Default::default())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
-    .await;
-}
-
-pub fn dns_endpoint_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("externaldns.k8s.io", "v1alpha1", "DNSEndpoint"),
-        "dnsendpoints",
-    )
-}
-
 /// The records of a DNSEndpoint as (type, name, value), sorted.
 fn endpoint_records(ep: &DynamicObject) -> Vec<DnsRecord> {
     let mut out = Vec::new();
@@ -875,7 +803,7 @@ async fn a_default_set_in_another_account_is_stalled_and_a_missing_one_waits() {
 /// end with a one-line message.
 #[tokio::test(flavor = "multi_thread")]
 async fn kstatus_reads_pending_as_in_progress_verified_as_current_and_failed_as_failed() {
-    use crate::kstatus_tests::kstatus;
+    use crate::support::kstatus::kstatus;
     let w = World::new("id-kstatus").await;
     let ids: Api<EmailIdentity> = w.api();
     let (ok, bad) = (
@@ -955,7 +883,7 @@ async fn a_tenant_cannot_take_over_or_delete_another_tenants_identity() {
     )
     .await;
     let id = wait_identity(&ids, "mine", "Stalled", "True", "AlreadyExists").await;
-    let (status, summary) = crate::kstatus_tests::kstatus(&id);
+    let (status, summary) = crate::support::kstatus::kstatus(&id);
     assert_eq!(status, "Failed", "{summary}");
     let messages: String = id
         .status

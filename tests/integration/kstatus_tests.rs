@@ -4,8 +4,6 @@
 //! `Failed` with a one-line message (GitOps tools stop waiting and show
 //! it), work in progress `InProgress`, a Ready object `Current`.
 
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use kube::api::Api;
@@ -14,47 +12,9 @@ use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
 use crate::support::emulator::Emulator;
+use crate::support::kstatus::kstatus;
 use crate::support::{World, apply_json, eventually, unique};
 use crate::support::{cs_object, wait_set_ready};
-
-/// tools/kstatus.sh builds the binary once (cached outside the checkout,
-/// keyed by its sources; a lock serialises concurrent first runs) and
-/// prints its path.
-fn kstatus_bin() -> &'static str {
-    static BIN: OnceLock<String> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/kstatus.sh");
-        let out = Command::new(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("run {script}: {e}"));
-        assert!(out.status.success(), "{script} failed");
-        String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
-    })
-}
-
-/// kstatus's verdict on one object: (status, message). Panics unless the
-/// output is exactly one line.
-pub fn kstatus<K: Serialize>(obj: &K) -> (String, String) {
-    let mut child = Command::new(kstatus_bin())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kstatus");
-    serde_json::to_writer(child.stdin.take().expect("stdin"), obj).expect("write object");
-    let out = child.wait_with_output().expect("kstatus output");
-    let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(
-        out.status.success(),
-        "kstatus failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.strip_suffix('\n').unwrap_or(&stdout);
-    assert!(!line.contains('\n'), "kstatus message is not one line: {stdout:?}");
-    let (status, message) = line.split_once(' ').unwrap_or((line, ""));
-    (status.to_string(), message.to_string())
-}
 
 /// Polls `api` until kstatus says `want` for the object; returns the message.
 async fn wait_kstatus<K>(api: &Api<K>, name: &str, want: &str) -> String

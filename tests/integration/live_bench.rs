@@ -14,7 +14,7 @@ use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy};
 use ses_reputation_operator::reconcile::Context;
 
-use crate::live_tests::{live_test_set, send, set_stream, wait_stream_destination, world_options};
+use crate::support::live::{live_test_set, send, set_stream, wait_stream_destination, world_options};
 use crate::support::{World, apply_json, emulator, unique};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -38,10 +38,10 @@ async fn bench_time_to_protect() {
     let w = World::with("bench-ttp", world_options(REGION)).await;
     set_stream(&w, REGION, true).await;
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
-    apply_json(&policies, crate::live_tests::policy("breaker", "campaign", 100)).await;
+    apply_json(&policies, crate::support::live::policy("breaker", "campaign", 100)).await;
     let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
     ses.create_email_identity()
-        .email_identity(crate::live_tests::SENDER)
+        .email_identity(crate::support::live::SENDER)
         .send()
         .await
         .ok();
@@ -113,7 +113,7 @@ async fn bench_consumer_throughput() {
                 tasks.spawn(async move {
                     for batch in (t * 10..n).step_by(80) {
                         let entries = (batch..(batch + 10).min(n)).map(|i| {
-                            let body = crate::live_tests::record(
+                            let body = crate::support::live::record(
                                 &aws,
                                 if i % 10 == 9 { "Bounce" } else { "Send" },
                                 json!({"send": {}, "bounce": {"bounceType": "Permanent", "bounceSubType": "General",

@@ -360,7 +360,7 @@ async fn only_the_leader_consumes_the_event_stream() {
     .await;
     assert!(a.holds(&first), "{first}");
     let b = Replica::start_as(&w, lease, &key_b);
-    crate::live_tests::set_stream(&w, "us-east-1", true).await;
+    crate::support::live::set_stream(&w, "us-east-1", true).await;
     eventually("the leader long-polls the queue", Duration::from_secs(60), || async {
         let calls = calls_by(&key_a).await;
         match calls.get("sqs:ReceiveMessage") {

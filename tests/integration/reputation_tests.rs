@@ -114,7 +114,7 @@ async fn rates_turn_the_conditions_and_each_level_change_alerts_once() {
         .await
         .expect("subscribe");
     // The platform team allows alerts to that topic in the account.
-    crate::tenancy_tests::allow_topic(&w, &topic).await;
+    crate::support::identities::allow_topic(&w, &topic).await;
 
     let aws_name = unique("levels");
     apply_json(&sets, labelled_set("levels", &aws_name, "gold")).await;

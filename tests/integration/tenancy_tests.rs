@@ -18,8 +18,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
-use crate::kstatus_tests::kstatus;
 use crate::support::emulator::Emulator;
+use crate::support::identities::allow_topic;
+use crate::support::kstatus::kstatus;
 use crate::support::{World, WorldOptions, apply_json, condition, eventually, tenant_client, unique};
 use crate::support::{cs_object, ses_client, wait_condition, wait_set_ready};
 
@@ -191,18 +192,6 @@ async fn a_destination_made_outside_the_operator_is_not_taken_over() {
     // One create attempt (answered AlreadyExists), no update, no delete.
     assert_eq!(w.calls("sesv2:UpdateConfigurationSetEventDestination"), 0);
     assert_eq!(w.calls("sesv2:DeleteConfigurationSetEventDestination"), 0);
-}
-
-/// Adds `topic` to the world's SesAccount `spec.notify.allowedTopicArns`.
-pub async fn allow_topic(w: &World, topic: &str) {
-    Api::<SesAccount>::all(w.client.clone())
-        .patch(
-            &w.account,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"notify": {"allowedTopicArns": [topic]}}})),
-        )
-        .await
-        .expect("allow the topic");
 }
 
 async fn wait_policy(api: &Api<ReputationPolicy>, name: &str, type_: &str, reason: &str) -> String {

@@ -5,6 +5,9 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod identities;
+pub mod kstatus;
+pub mod live;
 pub mod objects;
 
 pub use objects::{cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready};
