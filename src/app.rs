@@ -140,15 +140,7 @@ async fn until(work: impl Future<Output = ()>, shutdown: &(impl Future<Output = 
 
 /// Ready (for /readyz) once every store has its first full list.
 async fn readiness(ctx: &Context, index: &Index) {
-    let synced = tokio::join!(
-        index.sets.wait_until_ready(),
-        index.destinations.wait_until_ready(),
-        index.accounts.wait_until_ready(),
-        index.policies.wait_until_ready(),
-        index.namespaces.wait_until_ready(),
-        index.identities.wait_until_ready(),
-    );
-    if let (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) = synced {
+    if index.synced().await {
         tracing::info!("controller caches synced");
         ctx.health.set_synced(true);
     }

@@ -116,6 +116,22 @@ impl Index {
         self.sets.get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// Whether every store has its first full list (waits for it). Before
+    /// that, an object missing from a store may only be not listed yet, so
+    /// no decision may rest on its absence: an account "missing", a
+    /// namespace "not allowed". `false`: a watch stopped for good (shutdown).
+    pub async fn synced(&self) -> bool {
+        let synced = tokio::join!(
+            self.sets.wait_until_ready(),
+            self.destinations.wait_until_ready(),
+            self.accounts.wait_until_ready(),
+            self.policies.wait_until_ready(),
+            self.namespaces.wait_until_ready(),
+            self.identities.wait_until_ready(),
+        );
+        matches!(synced, (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())))
+    }
+
     /// The sets that use an SesAccount.
     pub fn sets_of_account(&self, account: &str) -> Vec<Arc<ConfigurationSet>> {
         let sets = self.sets.state();

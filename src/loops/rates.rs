@@ -157,11 +157,7 @@ pub async fn run_rate_reader(ctx: Shared, mut shutdown: impl std::future::Future
     // The caches must be listed before the first read means anything.
     tokio::select! {
         _ = &mut shutdown => return,
-        _ = ctx.index.sets.wait_until_ready() => {}
-    }
-    tokio::select! {
-        _ = &mut shutdown => return,
-        _ = ctx.index.accounts.wait_until_ready() => {}
+        _ = ctx.index.synced() => {}
     }
     loop {
         ctx.drift.refresh();

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
-use crate::api::ConfigurationSet;
+use crate::api::{ConfigurationSet, conditions};
 use crate::aws::sqs::Received;
 use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
 use crate::domain::reputation::live_view::{self, LiveView};
@@ -47,8 +47,76 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Per set: last trigger, the verdict it carried, and whether events
 /// arrived since.
 type Triggers = HashMap<String, (Instant, Option<Level>, bool)>;
-/// (SesAccount, AWS set name) -> set key.
-type Index = HashMap<(String, String), String>;
+/// (SesAccount, AWS set name) -> the object whose events they are.
+type Index = HashMap<(String, String), Owner>;
+
+/// The ConfigurationSet object an AWS set's events count for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Owner {
+    namespace: String,
+    name: String,
+    /// Its status records the AWS set (an ARN: created, or adopted with
+    /// the owner tag checked).
+    recorded: bool,
+}
+
+impl Owner {
+    fn key(&self) -> String {
+        set_key(&self.namespace, &self.name)
+    }
+}
+
+/// Whose events each AWS set's are. Several objects may name the same set
+/// (another tenant's object is Stalled `AlreadyExists`): the one whose
+/// status records the set wins. Without one (events before the first
+/// status write), the only object naming it; two such objects get
+/// neither, since a wrong guess would blind the owner's breaker. Pure.
+fn owners<'a>(sets: impl IntoIterator<Item = (String, &'a ConfigurationSet)>) -> Index {
+    let mut candidates: HashMap<(String, String), Vec<Owner>> = HashMap::new();
+    for (account, cs) in sets {
+        if refused_as_not_ours(cs) {
+            continue;
+        }
+        let recorded = cs.status.as_ref().is_some_and(|s| s.arn.is_some());
+        candidates.entry((account, cs.aws_name())).or_default().push(Owner {
+            namespace: cs.namespace().unwrap_or_default(),
+            name: cs.name_any(),
+            recorded,
+        });
+    }
+    candidates
+        .into_iter()
+        .filter_map(|(key, found)| {
+            let mut recorded = found.iter().filter(|o| o.recorded);
+            let owner = match (recorded.next(), recorded.next()) {
+                (Some(one), None) => one.clone(),
+                // Two objects both recording one set: not a state the
+                // owner tag allows; count for neither rather than guess.
+                (Some(_), Some(_)) => return None,
+                (None, _) if found.len() == 1 => found[0].clone(),
+                (None, _) => return None,
+            };
+            Some((key, owner))
+        })
+        .collect()
+}
+
+/// The object is Stalled because the AWS set is someone else's.
+fn refused_as_not_ours(cs: &ConfigurationSet) -> bool {
+    let conditions = cs.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    conditions::status_of(conditions, conditions::STALLED)
+        .is_some_and(|c| c.status == "True" && matches!(c.reason.as_str(), "AlreadyExists" | "AdoptionNotAllowed"))
+}
+
+/// Whether a mapped owner is still in the cache, and still records the set
+/// if that is what made it the owner.
+fn still_owns(ctx: &Shared, owner: &Owner) -> bool {
+    let cached = ctx
+        .index
+        .sets
+        .get(&ObjectRef::new(&owner.name).within(&owner.namespace));
+    cached.is_some_and(|cs| !owner.recorded || cs.status.as_ref().is_some_and(|s| s.arn.is_some()))
+}
 
 /// Per-set windows and the consumer's counters.
 pub struct LiveState {
@@ -142,31 +210,29 @@ impl LiveState {
         })
     }
 
+    /// The set key an event of `aws_name` in `account` counts for. The
+    /// mapping is rebuilt from the cache (at most once per batch, so
+    /// foreign messages cannot make every message scan the cache) when it
+    /// has no entry or its entry went stale: the object was deleted, or
+    /// lost the record that made it the owner.
     fn lookup(&self, ctx: &Shared, account: &str, aws_name: &str, rebuilt: &mut bool) -> Option<String> {
         let mut index = self.index.lock();
         let key = (account.to_string(), aws_name.to_string());
-        if let Some(k) = index.get(&key) {
-            return Some(k.clone());
+        if let Some(owner) = index.get(&key)
+            && still_owns(ctx, owner)
+        {
+            return Some(owner.key());
         }
         if *rebuilt {
             return None;
         }
         *rebuilt = true;
-        // By the spec's name: events can arrive before status records it.
-        *index = ctx
-            .index
-            .sets
-            .state()
-            .iter()
-            .map(|cs| {
-                let acct = ctx.index.account_name(cs.spec.account_ref.as_deref()).to_string();
-                (
-                    (acct, cs.aws_name()),
-                    set_key(&cs.namespace().unwrap_or_default(), &cs.name_any()),
-                )
-            })
-            .collect();
-        index.get(&key).cloned()
+        let sets = ctx.index.sets.state();
+        *index = owners(sets.iter().map(|cs| {
+            let account = ctx.index.account_name(cs.spec.account_ref.as_deref()).to_string();
+            (account, &**cs)
+        }));
+        index.get(&key).map(Owner::key)
     }
 
     /// Counts one batch; returns the sets it touched. Messages that do not
@@ -294,10 +360,7 @@ pub async fn run_consumer(ctx: Shared, mut shutdown: impl std::future::Future<Ou
     // them as foreign.
     tokio::select! {
         _ = &mut shutdown => return,
-        _ = async {
-            let _ = ctx.index.accounts.wait_until_ready().await;
-            let _ = ctx.index.sets.wait_until_ready().await;
-        } => {}
+        _ = ctx.index.synced() => {}
     }
     let mut queues: HashMap<(String, AccountKey, String), tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_refresh = Instant::now();
@@ -469,6 +532,65 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn set(ns: &str, aws_name: &str, arn: bool, stalled: Option<&str>) -> ConfigurationSet {
+        let spec = serde_json::json!({"name": aws_name});
+        let mut cs = ConfigurationSet::new("orders", serde_json::from_value(spec).expect("spec"));
+        cs.metadata.namespace = Some(ns.into());
+        let conditions = stalled
+            .map(|reason| k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: conditions::STALLED.into(),
+                status: "True".into(),
+                reason: reason.into(),
+                message: String::new(),
+                observed_generation: None,
+                last_transition_time: crate::reconcile::now(),
+            })
+            .into_iter()
+            .collect();
+        cs.status = Some(crate::api::ConfigurationSetStatus {
+            arn: arn.then(|| format!("arn:aws:ses:us-east-1:123456789012:configuration-set/{aws_name}")),
+            conditions,
+            ..Default::default()
+        });
+        cs
+    }
+
+    fn owner_of(sets: &[ConfigurationSet], aws_name: &str) -> Option<String> {
+        let index = owners(sets.iter().map(|cs| ("default".to_string(), cs)));
+        index
+            .get(&("default".to_string(), aws_name.to_string()))
+            .map(Owner::key)
+    }
+
+    #[test]
+    fn events_count_for_the_object_that_records_the_set_whatever_the_cache_order() {
+        let a = set("team-a", "shared-name", true, None);
+        let b = set("team-b", "shared-name", false, Some("AlreadyExists"));
+        assert_eq!(
+            owner_of(&[a.clone(), b.clone()], "shared-name").as_deref(),
+            Some("team-a/orders")
+        );
+        assert_eq!(owner_of(&[b, a], "shared-name").as_deref(), Some("team-a/orders"));
+    }
+
+    #[test]
+    fn an_object_refused_the_set_never_gets_its_events() {
+        // The owner was deleted with Retain: the set is still not B's.
+        let b = set("team-b", "shared-name", false, Some("AlreadyExists"));
+        assert_eq!(owner_of(&[b], "shared-name"), None);
+    }
+
+    #[test]
+    fn before_any_status_only_a_lone_claimant_counts() {
+        let new = set("team-a", "fresh", false, None);
+        assert_eq!(
+            owner_of(std::slice::from_ref(&new), "fresh").as_deref(),
+            Some("team-a/orders")
+        );
+        let rival = set("team-b", "fresh", false, None);
+        assert_eq!(owner_of(&[new, rival], "fresh"), None);
+    }
 
     #[test]
     fn failed_receives_wait_0_4_s_doubling_to_30_s_with_jitter() {

@@ -59,6 +59,11 @@ fn encode_role(role: Role) -> u8 {
 impl Health {
     /// Set by the controllers once every watched kind's cache has its
     /// first complete list (and cleared when they stop).
+    /// Whether the controllers' caches have their first full list.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
     pub fn set_synced(&self, synced: bool) {
         self.synced.store(synced, Ordering::Release);
     }

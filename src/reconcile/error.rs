@@ -65,6 +65,18 @@ impl Error {
         }
     }
 
+    /// The pass stopped because this process is stopping or lost the
+    /// lead, not because of anything about the object: nothing is written
+    /// to its status (a restart must not flip `Ready`), and the next
+    /// leader's pass takes over.
+    pub fn is_stopping(&self) -> bool {
+        match self {
+            Error::Aws(e) => e.kind == ErrorKind::Cancelled,
+            Error::ShuttingDown => true,
+            _ => false,
+        }
+    }
+
     /// Whether the pass cannot succeed until the spec (or what it
     /// references) changes: the object is Stalled, not retried with
     /// back-off. `AlreadyExists` from a create means someone else's
@@ -213,6 +225,9 @@ pub enum Outcome {
     Waiting,
     /// Stalled on the spec.
     Stalled,
+    /// The caches did not have their first full list yet: nothing was
+    /// decided, the object comes back shortly.
+    Unsynced,
 }
 
 impl Outcome {
@@ -221,6 +236,7 @@ impl Outcome {
             Outcome::Done => "ok",
             Outcome::Waiting => "waiting",
             Outcome::Stalled => "stalled",
+            Outcome::Unsynced => "unsynced",
         }
     }
 }
@@ -246,6 +262,17 @@ mod tests {
         assert_eq!(e.to_string(), "topic t is not ours");
         assert_eq!(e.metric_label(), "refused");
         assert_eq!(Refusal::DestinationNotOurs(String::new()).reason(), "AlreadyExists");
+    }
+
+    #[test]
+    fn only_a_stopping_process_is_stopping() {
+        // Cancelled calls (shutdown) and the fence's NotLeader: not the
+        // object's failure, so its status is left alone.
+        assert!(aws(ErrorKind::Cancelled, "Cancelled").is_stopping());
+        assert!(aws(ErrorKind::Cancelled, NOT_LEADER).is_stopping());
+        assert!(Error::ShuttingDown.is_stopping());
+        assert!(!aws(ErrorKind::Transport, "Timeout").is_stopping());
+        assert!(!Error::from(Refusal::InvalidTarget(String::new())).is_stopping());
     }
 
     #[test]

@@ -284,6 +284,10 @@ impl WriteGate {
     }
 }
 
+/// How long a pass waits for the caches' first full list before it comes
+/// back later (see [`drive`]).
+const CACHE_WAIT: Duration = Duration::from_secs(5);
+
 /// The shared reconcile pipeline of every kind: span, finalizer, apply or
 /// cleanup, and the fresh read. A pass starts from the cached object; when
 /// it needs to write (AWS, status, finalizer), it asks for a fresh read
@@ -300,6 +304,14 @@ where
     let api = obj.api_for(ctx.client.clone());
     let span = info_span!("reconcile", kind = %K::kind(&()), object = %key_of(&*obj));
     async move {
+        // Every decision below reads the index (the account, the namespace,
+        // the set a destination belongs to); before each store has its first
+        // full list, "missing" may only mean "not listed yet", and a
+        // deletion would skip its AWS side. A pass that comes that early
+        // waits a little and otherwise comes back, having decided nothing.
+        if tokio::time::timeout(CACHE_WAIT, ctx.caches.synced()).await != Ok(true) {
+            return Ok(Passed::new(Action::requeue(CACHE_WAIT), Outcome::Unsynced));
+        }
         let mut current = obj;
         // Finalizer changes and cleanup always work on a fresh read.
         let mut fresh = false;
@@ -486,6 +498,7 @@ impl<K: Managed> Obj<K> {
         // Failures outside AWS (the API server) go to the error policy as
         // they are: writing a condition would likely fail the same way.
         let e = match halt {
+            Halt::Failed(e) if e.is_stopping() => return Halt::Failed(e),
             Halt::Failed(e @ (Error::Aws(_) | Error::Refused(_))) => e,
             other => return other,
         };

@@ -512,3 +512,73 @@ async fn the_alert_says_the_event_stream_drove_the_level() {
     assert_eq!(alert["paused"], true, "{alert}");
     assert!(alert["value"].as_f64() >= Some(0.05), "{alert}");
 }
+
+/// Two objects name one AWS set (the second is Stalled `AlreadyExists`):
+/// whatever order each start's cache yields them in, the events count for
+/// the object that owns the set, and its breaker pauses a spike.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_a_set_named_twice_count_for_its_owner_across_restarts() {
+    const REGION: &str = "af-south-1";
+    let mut w = World::with("live-twice", world_options(REGION)).await;
+    set_stream(&w, REGION, true).await;
+    let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+    apply_json(&policies, policy("breaker", "campaign", 100)).await;
+    let shared = unique("shared-name");
+    apply_json(&sets, live_test_set("owner", &shared, "campaign")).await;
+    wait_stream_destination(&sets, "owner").await;
+    // Several objects naming it, so a cache order that happens to put the
+    // owner last cannot hide a wrong mapping.
+    for intruder in ["intruder", "intruder-2", "intruder-3", "intruder-4"] {
+        apply_json(&sets, live_test_set(intruder, &shared, "campaign")).await;
+    }
+    let stalled = |cs: &ConfigurationSet| {
+        cs.status
+            .as_ref()
+            .and_then(|s| condition(&s.conditions, "Stalled"))
+            .is_some_and(|c| c.0 == "True" && c.1 == "AlreadyExists")
+    };
+    eventually("the intruder is Stalled", Duration::from_secs(30), || async {
+        let cs = sets.get("intruder").await.map_err(|e| e.to_string())?;
+        if stalled(&cs) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", cs.status))
+        }
+    })
+    .await;
+    // Each start lists the two objects in its own (hash) order.
+    for _ in 0..3 {
+        w.restart().await;
+        wait_stream_destination(&sets, "owner").await;
+    }
+    let ses = ses_in(REGION).await;
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+    let (accepted, refused) = spike(&ses, &shared, 300, 10).await;
+    if refused.is_none() {
+        eventually("SES refuses the owner's set", Duration::from_secs(30), || async {
+            match send(&ses, &shared, "success@simulator.amazonses.com").await {
+                Err(code) => Ok(code),
+                Ok(()) => Err("accepted".into()),
+            }
+        })
+        .await;
+    }
+    assert!(accepted >= 100, "paused below minimumSends after {accepted} sends");
+    let cs = wait_live(&sets, "owner", "the owner's live counts", |l| {
+        l["sends"].as_i64() >= Some(100)
+    })
+    .await;
+    assert_eq!(
+        cs.status.and_then(|s| s.pause).map(|p| p.policy).as_deref(),
+        Some("breaker")
+    );
+    let intruder = sets.get("intruder").await.expect("intruder");
+    let live = intruder
+        .status
+        .as_ref()
+        .and_then(|s| s.reputation.as_ref())
+        .and_then(|r| r.live.as_ref());
+    let sends = live.map_or(0, |l| l.sends);
+    assert_eq!(sends, 0, "the intruder counted the owner's events: {live:?}");
+    assert!(stalled(&intruder), "{:?}", intruder.status);
+}

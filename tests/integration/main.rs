@@ -20,4 +20,5 @@ mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;
 mod scale_tests;
+mod startup_tests;
 mod tenancy_tests;

@@ -143,6 +143,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
             let desired = record_observed(&mut status, account, observed);
             (desired, Ok(ctx.synced(&key, fp, &name)))
         }
+        Err(e) if e.is_stopping() => return Err(e.into()),
         Err(Error::Aws(e)) if e.is_terminal() => {
             // AccessDenied, or a refused setting: a dead end until the
             // role's policy or the spec changes; looked at once per drift period.
@@ -203,6 +204,8 @@ fn record_stream(
             status.event_stream = created;
             None
         }
+        // Stopping says nothing about the stream: its condition stays.
+        Err(e) if e.is_stopping() => None,
         Err(e) => {
             desired.push(Desired::new(EVENT_STREAM_READY, false, e.reason(), e.to_string()));
             (!e.is_terminal()).then_some(e)

@@ -439,6 +439,8 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
             ctx.forget(&key_of(cs));
             Ok(Action::await_change())
         }
+        // Stopping, not failing: the next leader deletes it.
+        Err(e) if e.kind == ErrorKind::Cancelled => Err(Error::Aws(e).into()),
         Err(e) => {
             o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;

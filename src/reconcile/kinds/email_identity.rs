@@ -583,6 +583,8 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Hal
             ctx.forget(&key);
             Ok(Action::await_change())
         }
+        // Stopping, not failing: the next leader deletes it.
+        Err(e) if e.kind == ErrorKind::Cancelled => Err(Error::Aws(e).into()),
         Err(e) => {
             o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;

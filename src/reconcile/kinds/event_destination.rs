@@ -598,6 +598,7 @@ async fn cleanup(o: Obj<EventDestination>, ctx: Arc<Context>) -> Result<Action, 
             ctx.forget(&key);
             Ok(Action::await_change())
         }
+        Err(Halt::Failed(e)) if e.is_stopping() => Err(e.into()),
         Err(Halt::Failed(Error::Aws(e))) => {
             o.write_conditions(&conditions::reconciling(e.reason(), format!("deleting: {e}")))
                 .await?;

@@ -217,6 +217,14 @@ impl World {
         }
     }
 
+    /// Stops the operator and starts a new one (a restart or a failover:
+    /// empty caches, empty in-memory state), with the same settings.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.ctx = Context::new(self.client.clone(), self.ctx.settings.clone()).await;
+        self.start();
+    }
+
     pub fn api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,

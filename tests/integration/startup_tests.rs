@@ -1,0 +1,172 @@
+//! What a start (a restart, a failover) does before the caches have their
+//! first full list: nothing that rests on an object being absent from a
+//! cache. Deletions made while the operator was down still clean up AWS,
+//! and objects in allowed namespaces raise no false account warnings and
+//! keep `Ready`.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, DeleteParams};
+use serde_json::json;
+use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
+
+use crate::support::{World, WorldOptions, apply_json, cs_object, eventually, ses_client, unique, wait_set_ready};
+
+/// Enough objects that the first passes of a start run while the other
+/// stores are still being listed.
+const OBJECTS: usize = 16;
+
+fn options(prefix: &str) -> WorldOptions {
+    // Namespaces matter too: the account lets only labelled ones in.
+    WorldOptions {
+        allowed_namespaces: Some(json!({"matchLabels": {"team": prefix}})),
+        ..Default::default()
+    }
+}
+
+fn destination(name: &str, set: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "ses.reputation.io/v1alpha1",
+        "kind": "EventDestination",
+        "metadata": {"name": name},
+        "spec": {
+            "configurationSetRef": {"name": set},
+            "cloudWatch": {"dimensions": [{"name": "team", "source": "MESSAGE_TAG", "defaultValue": "none"}]},
+        },
+    })
+}
+
+/// Events in the world's namespace with one of `reasons`.
+async fn events_with(w: &World, reasons: &[&str]) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(w.client.clone(), &w.ns);
+    let list = events.list(&Default::default()).await.expect("list events");
+    list.items
+        .into_iter()
+        .filter(|e| reasons.contains(&e.reason.as_deref().unwrap_or_default()))
+        .map(|e| format!("{:?} {:?}: {:?}", e.involved_object.name, e.reason, e.message))
+        .collect()
+}
+
+async fn ready_sets(sets: &Api<ConfigurationSet>) -> Vec<(String, String)> {
+    let mut names = Vec::new();
+    for i in 0..OBJECTS {
+        let name = format!("s{i:02}");
+        apply_json(sets, cs_object(&name, json!({"name": unique(&name)}))).await;
+        names.push(name);
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let cs = wait_set_ready(sets, &name).await;
+        let aws = cs.status.and_then(|s| s.aws_name).expect("aws name");
+        out.push((name, aws));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletions_made_while_the_operator_was_down_clean_up_aws_when_it_starts() {
+    let mut w = World::with("start-del", options("start-del")).await;
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
+    let created = ready_sets(&sets).await;
+    for (name, _) in &created {
+        apply_json(&dests, destination(&format!("{name}-cw"), name)).await;
+    }
+    for (name, _) in &created {
+        crate::support::wait_ready(&dests, &format!("{name}-cw"), crate::support::ed_status).await;
+    }
+
+    w.stop().await;
+    for (name, _) in &created {
+        dests
+            .delete(&format!("{name}-cw"), &DeleteParams::default())
+            .await
+            .expect("delete destination");
+        sets.delete(name, &DeleteParams::default()).await.expect("delete set");
+    }
+    w.restart().await;
+    eventually("every object is gone", Duration::from_secs(120), || async {
+        let left = sets
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len()
+            + dests
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
+        if left == 0 { Ok(()) } else { Err(format!("{left} left")) }
+    })
+    .await;
+
+    let ses = ses_client().await;
+    for (name, aws) in &created {
+        let found = ses.get_configuration_set().configuration_set_name(aws).send().await;
+        assert!(found.is_err(), "{name}: configuration set {aws} is still in AWS");
+    }
+    let skipped = events_with(&w, &["DeleteSkipped"]).await;
+    assert!(skipped.is_empty(), "deletions skipped: {skipped:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_raise_no_false_account_warnings_and_ready_never_flips() {
+    let mut w = World::with("start-ready", options("start-ready")).await;
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
+    let created = ready_sets(&sets).await;
+    for (name, _) in &created {
+        apply_json(&dests, destination(&format!("{name}-cw"), name)).await;
+    }
+    for (name, _) in &created {
+        crate::support::wait_ready(&dests, &format!("{name}-cw"), crate::support::ed_status).await;
+    }
+    let before = ready_since_all(&sets, &dests, &created).await;
+    for _ in 0..5 {
+        w.restart().await;
+        eventually("the caches are synced", Duration::from_secs(30), || async {
+            if w.ctx.health.is_synced() {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        })
+        .await;
+        // Every object's first pass of this start has run by now.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let warnings = events_with(&w, &["AccountNotFound", "AccountNotAllowed"]).await;
+    assert!(warnings.is_empty(), "false account warnings: {warnings:#?}");
+    assert_eq!(
+        ready_since_all(&sets, &dests, &created).await,
+        before,
+        "Ready changed across the restarts"
+    );
+}
+
+/// Each object's Ready status and when it last changed.
+async fn ready_since_all(
+    sets: &Api<ConfigurationSet>,
+    dests: &Api<EventDestination>,
+    created: &[(String, String)],
+) -> Vec<(String, String, String)> {
+    let ready = |name: &str, conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        let c = conditions.iter().find(|c| c.type_ == "Ready");
+        (
+            name.to_string(),
+            c.map(|c| c.status.clone()).unwrap_or_default(),
+            c.map(|c| format!("{} {} {}", c.last_transition_time.0, c.reason, c.message))
+                .unwrap_or_default(),
+        )
+    };
+    let mut out = Vec::new();
+    for (name, _) in created {
+        let cs = sets.get(name).await.expect("set");
+        out.push(ready(name, &cs.status.map(|s| s.conditions).unwrap_or_default()));
+        let ed_name = format!("{name}-cw");
+        let ed = dests.get(&ed_name).await.expect("destination");
+        out.push(ready(&ed_name, &ed.status.map(|s| s.conditions).unwrap_or_default()));
+    }
+    out
+}
