@@ -50,6 +50,10 @@ pub struct AdoptionAsk<'a> {
 pub enum Decision {
     /// Its owner tag names this object.
     Ours,
+    /// Its owner tag is gone, but the object's status records the
+    /// resource (created or adopted by it): someone removed the tag by
+    /// hand; it goes back on first.
+    RestoreTag,
     /// Untagged, adoption asked, allowed and recorded: take it over.
     Adopt,
     /// Untagged, adoption asked and allowed, not recorded yet: status must
@@ -77,6 +81,7 @@ pub fn decide(
     }
     match (tag, adoption) {
         (Some(_), _) => Decision::OwnedByAnother,
+        (None, _) if recorded => Decision::RestoreTag,
         (None, AdoptionAsk { asked: false, .. }) => Decision::NotCreatedHere,
         (None, AdoptionAsk { allowed: false, .. }) => Decision::AdoptionNotAllowed,
         (None, AdoptionAsk { recorded: Some(_), .. }) => Decision::Adopt,
@@ -184,6 +189,20 @@ mod tests {
         assert_eq!(
             decide(&owner(), TAG, &found, true, ask(true, true, Some(&[]))),
             Decision::OwnedByAnother
+        );
+    }
+
+    #[test]
+    fn a_tag_removed_by_hand_from_a_recorded_resource_goes_back() {
+        let found = tags(&[("team", "x")]);
+        assert_eq!(
+            decide(&owner(), TAG, &found, true, AdoptionAsk::default()),
+            Decision::RestoreTag
+        );
+        // Not recorded: nothing proves it is this object's.
+        assert_eq!(
+            decide(&owner(), TAG, &found, false, AdoptionAsk::default()),
+            Decision::NotCreatedHere
         );
     }
 

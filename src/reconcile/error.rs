@@ -150,7 +150,7 @@ impl Refusal {
     /// its kind (`what`: "configuration set"); `None` when it may be.
     pub fn not_ours(decision: &Decision, what: &str, name: &str, account: &str) -> Option<Refusal> {
         Some(match decision {
-            Decision::Ours | Decision::Adopt | Decision::RecordAdoption { .. } => return None,
+            Decision::Ours | Decision::RestoreTag | Decision::Adopt | Decision::RecordAdoption { .. } => return None,
             Decision::OwnedByAnother => Refusal::NotOurs(format!(
                 "{what} {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )),

@@ -12,7 +12,7 @@ use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
 use crate::support::{
-    World, WorldOptions, apply_json, condition, cs_object, eventually, ses_client, unique, wait_condition,
+    World, WorldOptions, apply_json, condition, cs_object, eventually, ses_client, unique, wait_condition, wait_event,
     wait_set_ready,
 };
 
@@ -283,6 +283,66 @@ async fn drift_in_aws_is_put_back_and_recorded_as_an_event() {
             .ok_or_else(|| format!("{:?}", events.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()))
     })
     .await;
+}
+
+/// The owner tag removed by hand: status proves the set is this object's,
+/// so the tag goes back (with a Warning) and the rest of the drift is put
+/// back too, instead of the set disowning itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_tag_removed_by_hand_is_restored_with_the_rest_of_the_drift() {
+    let w = World::with(
+        "cs-untag",
+        WorldOptions {
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let api: Api<ConfigurationSet> = w.api();
+    let ses = ses_client().await;
+    let aws_name = unique("untagged");
+    apply_json(&api, cs_object("untagged", json!({"name": aws_name}))).await;
+    wait_set_ready(&api, "untagged").await;
+    let arn = format!("arn:aws:ses:us-east-1:123456789012:configuration-set/{aws_name}");
+    ses.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("ses.reputation.io/owner")
+        .send()
+        .await
+        .expect("out-of-band untag");
+    ses.put_configuration_set_sending_options()
+        .configuration_set_name(&aws_name)
+        .sending_enabled(false)
+        .send()
+        .await
+        .expect("out-of-band put");
+
+    eventually("tag and sending restored in SES", Duration::from_secs(20), || async {
+        let got = ses
+            .get_configuration_set()
+            .configuration_set_name(&aws_name)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sending = got.sending_options().map(|s| s.sending_enabled());
+        let owner = tags_of(&got).get("ses.reputation.io/owner").cloned();
+        let want = format!("test/{}/untagged", w.ns);
+        if sending == Some(true) && owner.as_deref() == Some(want.as_str()) {
+            Ok(())
+        } else {
+            Err(format!("sending={sending:?} owner={owner:?}"))
+        }
+    })
+    .await;
+    let event = wait_event(&w.client, &w.ns, "untagged", "OwnerTagRestored").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    let cs = wait_set_ready(&api, "untagged").await;
+    let stalled = cs
+        .status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .filter(|c| c.0 == "True");
+    assert_eq!(stalled, None, "the set disowned itself");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -281,7 +281,7 @@ async fn sync(
         paused,
         drift_check: priority == Priority::Drift,
     };
-    let (changes, adopting, report) = match plan(&cs.spec, cs.status.as_ref(), &observed, &facts)? {
+    let (changes, adopting, restoring_tag, report) = match plan(&cs.spec, cs.status.as_ref(), &observed, &facts)? {
         SetPlan::RecordAdoption(kept_tags) => {
             gate.check()?;
             return Ok(Synced::MustRecordAdoption(Adoption {
@@ -292,8 +292,9 @@ async fn sync(
         SetPlan::Apply {
             changes,
             adopting,
+            restoring_tag,
             report,
-        } => (changes, adopting, report),
+        } => (changes, adopting, restoring_tag, report),
     };
     if let Some(kept_tags) = &adopting {
         gate.check()?;
@@ -304,6 +305,13 @@ async fn sync(
     }
     if !changes.is_empty() {
         gate.check()?;
+    }
+    if restoring_tag {
+        let note = format!(
+            "the owner tag {OWNER_TAG} of {what} {name} was removed outside the operator; restored (this object's status records it as its own)",
+            what = "configuration set"
+        );
+        ctx.event(cs, EventType::Warning, "OwnerTagRestored", note).await;
     }
     for change in &changes {
         session.apply_set_change(name, change, priority).await?;
@@ -337,6 +345,8 @@ enum SetPlan {
     Apply {
         changes: Vec<SetChange>,
         adopting: Option<Vec<String>>,
+        /// The owner tag was removed by hand; it goes back first.
+        restoring_tag: bool,
         report: Report,
     },
 }
@@ -363,6 +373,7 @@ fn plan(
         return Ok(SetPlan::RecordAdoption(kept_tags));
     }
     let adopting = decision == Decision::Adopt;
+    let restoring_tag = decision == Decision::RestoreTag;
     let desired_tags = ownership::with_kept_tags(
         diff::desired_tags(spec, (OWNER_TAG, &facts.owner.value)),
         &observed.tags,
@@ -371,11 +382,12 @@ fn plan(
     let changes = ownership::ordered(
         diff::diff(&diff::desired_options(spec, facts.paused), &observed.options),
         diff::diff_tags(&desired_tags, &observed.tags),
-        adopting,
+        adopting || restoring_tag,
     );
     Ok(SetPlan::Apply {
         report: ownership::report(!changes.is_empty(), facts.drift_check, adopting),
         adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
+        restoring_tag,
         changes,
     })
 }
@@ -609,6 +621,7 @@ mod tests {
             Ok(SetPlan::Apply {
                 changes: vec![],
                 adopting: None,
+                restoring_tag: false,
                 report: Report::Quiet
             })
         );
@@ -632,6 +645,28 @@ mod tests {
                     SetChange::Untag(vec!["added-by-hand".into()])
                 ],
                 adopting: None,
+                restoring_tag: false,
+                report: Report::DriftCorrected
+            })
+        );
+    }
+
+    #[test]
+    fn an_owner_tag_removed_by_hand_goes_back_first() {
+        let (owner, spec) = (owner(), spec(serde_json::json!({})));
+        let mut observed = in_aws(&spec, None);
+        observed.options.sending_enabled = false;
+        let facts = Facts {
+            drift_check: true,
+            ..facts(&owner)
+        };
+        let tagged = BTreeMap::from([(OWNER_TAG.to_string(), owner.value.clone())]);
+        assert_eq!(
+            plan(&spec, Some(&created()), &observed, &facts),
+            Ok(SetPlan::Apply {
+                changes: vec![SetChange::Tag(tagged), SetChange::Sending(true)],
+                adopting: None,
+                restoring_tag: true,
                 report: Report::DriftCorrected
             })
         );
@@ -696,6 +731,7 @@ mod tests {
             Ok(SetPlan::Apply {
                 changes: vec![SetChange::Tag(tagged), SetChange::Sending(false)],
                 adopting: Some(vec!["cost-center".into()]),
+                restoring_tag: false,
                 report: Report::Updated
             })
         );

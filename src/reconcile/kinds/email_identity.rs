@@ -402,7 +402,7 @@ async fn sync(
         created,
         drift_check: priority == Priority::Drift,
     };
-    let (changes, adopting, report) = match plan(id, &desired, &observed, &facts)? {
+    let (changes, adopting, restoring_tag, report) = match plan(id, &desired, &observed, &facts)? {
         IdentityPlan::RecordAdoption(kept_tags) => {
             gate.check()?;
             return Ok(Synced::MustRecordAdoption(Adoption {
@@ -413,8 +413,9 @@ async fn sync(
         IdentityPlan::Apply {
             changes,
             adopting,
+            restoring_tag,
             report,
-        } => (changes, adopting, report),
+        } => (changes, adopting, restoring_tag, report),
     };
     if let Some(kept_tags) = &adopting {
         gate.check()?;
@@ -425,6 +426,13 @@ async fn sync(
     }
     if !changes.is_empty() {
         gate.check()?;
+    }
+    if restoring_tag {
+        let note = format!(
+            "the owner tag {OWNER_TAG} of {what} {name} was removed outside the operator; restored (this object's status records it as its own)",
+            what = "email identity"
+        );
+        ctx.event(id, EventType::Warning, "OwnerTagRestored", note).await;
     }
     for change in &changes {
         session.apply_identity_change(name, change, priority).await?;
@@ -459,6 +467,8 @@ enum IdentityPlan {
     Apply {
         changes: Vec<IdentityChange>,
         adopting: Option<Vec<String>>,
+        /// The owner tag was removed by hand; it goes back first.
+        restoring_tag: bool,
         report: Report,
     },
 }
@@ -486,6 +496,7 @@ fn plan(
         return Ok(IdentityPlan::RecordAdoption(kept_tags));
     }
     let adopting = decision == Decision::Adopt;
+    let restoring_tag = decision == Decision::RestoreTag;
     let desired_tags = ownership::with_kept_tags(
         diff::desired_tags(&id.spec, (OWNER_TAG, &facts.owner.value)),
         &observed.tags,
@@ -494,12 +505,13 @@ fn plan(
     let changes = ownership::ordered(
         diff::diff(desired, &observed.settings),
         diff::diff_tags(&desired_tags, &observed.tags),
-        adopting,
+        adopting || restoring_tag,
     );
     let changed = !changes.is_empty() && !facts.created;
     Ok(IdentityPlan::Apply {
         report: ownership::report(changed, facts.drift_check, adopting),
         adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
+        restoring_tag,
         changes,
     })
 }
@@ -659,6 +671,7 @@ mod tests {
             Ok(IdentityPlan::Apply {
                 changes: vec![IdentityChange::ConfigurationSet(Some("orders".into()))],
                 adopting: None,
+                restoring_tag: false,
                 report: Report::DriftCorrected,
             })
         );
@@ -718,6 +731,7 @@ mod tests {
                     IdentityChange::Feedback(desired.feedback_forwarding)
                 ],
                 adopting: Some(vec!["team".into()]),
+                restoring_tag: false,
                 report: Report::Updated,
             })
         );
