@@ -196,6 +196,26 @@ impl<K: Managed> Obj<K> {
         Ok(Action::requeue(ctx.settings.drift_interval))
     }
 
+    /// A reference to an object that does not exist (an SesAccount, a
+    /// ConfigurationSet): Reconciling for the grace period
+    /// (`--account-grace-seconds`), since GitOps may apply it later, then
+    /// Stalled, since a typo never fixes itself. Its creation triggers this
+    /// object either way, and the next unblocked pass syncs at once.
+    pub async fn missing(&self, ctx: &Context, reason: &str, message: String) -> Result<Action, Halt> {
+        let age = self.obj.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
+            jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
+        });
+        ctx.forget(&key_of(&*self.obj));
+        if age > ctx.settings.account_grace {
+            self.stall(ctx, reason, message).await?;
+            return self.blocked(ctx, &[]).await;
+        }
+        self.write_conditions(&conditions::reconciling(reason, message)).await?;
+        Ok(Action::requeue(
+            ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
+        ))
+    }
+
     /// Writes `desired` and announces it with a Warning Event once.
     pub async fn stall(&self, ctx: &Context, reason: &str, message: String) -> Result<(), Halt> {
         if !self.is_stalled_with(reason) {
@@ -224,7 +244,6 @@ pub async fn usable_account<K: Managed>(
     account_ref: Option<&str>,
 ) -> Result<Result<UsableAccount, Action>, Halt> {
     let obj = &*o.obj;
-    let key = key_of(obj);
     let ns = obj.namespace().unwrap_or_default();
     let mut access = ctx.caches.account_for(&ns, account_ref);
     if let AccountAccess::NotOurs(account) = &access
@@ -239,21 +258,7 @@ pub async fn usable_account<K: Managed>(
         AccountAccess::Missing(account) => {
             let msg =
                 format!("SesAccount {account} does not exist: create it, or set spec.accountRef to one that does");
-            let age = obj.meta().creation_timestamp.as_ref().map_or(Duration::ZERO, |t| {
-                jiff::Timestamp::now().duration_since(t.0).unsigned_abs()
-            });
-            // Blocked before AWS: the next unblocked pass must sync at once
-            // (the account's creation triggers it).
-            ctx.forget(&key);
-            if age > ctx.settings.account_grace {
-                o.stall(ctx, "AccountNotFound", msg).await?;
-                return Ok(Err(o.blocked(ctx, &[]).await?));
-            }
-            o.write_conditions(&conditions::reconciling("AccountNotFound", msg))
-                .await?;
-            Ok(Err(Action::requeue(
-                ctx.settings.account_grace.saturating_sub(age) + Duration::from_secs(1),
-            )))
+            Ok(Err(o.missing(ctx, "AccountNotFound", msg).await?))
         }
         AccountAccess::NotAllowed(account) => {
             let msg = format!("namespace {ns} is not allowed to use SesAccount {account} (spec.allowedNamespaces)");

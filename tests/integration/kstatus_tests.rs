@@ -199,3 +199,46 @@ async fn a_set_whose_account_never_appears_is_failed() {
     .await;
     assert_actionable(&obj, &format!("SesAccount {account} does not exist"));
 }
+
+/// A mistyped `configurationSetRef` is a dead end like a missing account:
+/// InProgress for the grace period, then Failed; the set's creation
+/// still brings the destination to Current.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_whose_set_never_appears_is_failed_until_it_does() {
+    let w = World::with(
+        "kstatus-noset",
+        crate::support::WorldOptions {
+            account_grace: Duration::from_secs(3),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
+    let destination = json!({
+        "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+        "metadata": {"name": "typo"},
+        "spec": {
+            "configurationSetRef": {"name": "orderz"},
+            "cloudWatch": {"dimensions": [{"name": "team", "source": "MESSAGE_TAG", "defaultValue": "none"}]},
+        },
+    });
+    apply_json(&dests, destination).await;
+    let message = eventually("typo Failed", Duration::from_secs(60), || async {
+        let obj = dests.get("typo").await.map_err(|e| e.to_string())?;
+        match kstatus(&obj) {
+            (s, m) if s == "Failed" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(message.contains("ConfigurationSet orderz does not exist"), "{message}");
+    apply_json(&sets, cs_object("orderz", json!({"name": unique("orderz")}))).await;
+    eventually("typo Current once the set exists", Duration::from_secs(60), || async {
+        let obj = dests.get("typo").await.map_err(|e| e.to_string())?;
+        match kstatus(&obj) {
+            (s, _) if s == "Current" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}

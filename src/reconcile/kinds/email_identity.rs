@@ -89,9 +89,7 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         DefaultSet::Missing(set) => {
             // The set's creation triggers this identity (watch).
             let msg = format!("ConfigurationSet {set} (spec.configurationSetRef) does not exist in namespace {ns}");
-            return o
-                .blocked(&ctx, &conditions::reconciling("ConfigurationSetNotFound", msg))
-                .await;
+            return o.missing(&ctx, "ConfigurationSetNotFound", msg).await;
         }
         DefaultSet::NotReady(set) => {
             let msg = format!("waiting for ConfigurationSet {set} to be created in SES");

@@ -102,7 +102,11 @@ async fn resolve(o: &Obj<EventDestination>, ctx: &Context) -> Result<Result<Reso
     let cached = ctx.caches.sets.get(&ObjectRef::new(set_ref).within(&ns));
     let (set, set_name, set_arn) = match set_state(set_ref, cached) {
         SetState::Ready { set, aws_name, arn } => (set, aws_name, arn),
-        waiting => return o.blocked(ctx, &waiting.conditions(&ns)).await.map(Err),
+        SetState::Missing(name) => {
+            let msg = format!("ConfigurationSet {name} does not exist in namespace {ns}");
+            return o.missing(ctx, "ConfigurationSetNotFound", msg).await.map(Err);
+        }
+        waiting => return o.blocked(ctx, &waiting.conditions()).await.map(Err),
     };
     let (account, generation, account_key) = match ctx.caches.account_for(&ns, set.spec.account_ref.as_deref()) {
         AccountAccess::Allowed { name, generation, key } => (name, generation, key),
@@ -161,13 +165,9 @@ fn set_state(name: &str, set: Option<Arc<ConfigurationSet>>) -> SetState {
 }
 
 impl SetState {
-    /// The destination's conditions while the set is not Ready.
-    fn conditions(&self, namespace: &str) -> Vec<conditions::Desired> {
+    /// The destination's conditions while the set exists and is not Ready.
+    fn conditions(&self) -> Vec<conditions::Desired> {
         match self {
-            SetState::Missing(name) => conditions::reconciling(
-                "ConfigurationSetNotFound",
-                format!("ConfigurationSet {name} does not exist in namespace {namespace}"),
-            ),
             SetState::NotReady(name) => conditions::reconciling(
                 "WaitingForConfigurationSet",
                 format!("waiting for ConfigurationSet {name} to be Ready"),
@@ -176,7 +176,7 @@ impl SetState {
                 "ConfigurationSetStalled",
                 format!("ConfigurationSet {name} is Stalled ({reason}); this destination waits for it to be fixed"),
             ),
-            SetState::Ready { .. } => Vec::new(),
+            SetState::Missing(_) | SetState::Ready { .. } => Vec::new(),
         }
     }
 }
@@ -744,7 +744,7 @@ mod tests {
         };
         let state = set_state("orders", set(stalled));
         assert!(matches!(&state, SetState::Stalled(_, reason) if reason == "AlreadyExists"));
-        let shown = state.conditions("team-a");
+        let shown = state.conditions();
         assert!(shown.iter().any(|d| d.reason == "ConfigurationSetStalled"), "{shown:?}");
         let ready = ConfigurationSetStatus {
             conditions: vec![condition(conditions::READY, "True", "InSync")],
