@@ -61,6 +61,7 @@ pub struct Breaker {
     /// Sliding window, as a duration (`5m`, `15m`, `1h`; 1m to 24h).
     #[serde(default = "Breaker::default_window")]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("breaker.window must be a duration like 5m, 15m or 1h"))]
+    #[x_kube(validation = Rule::new("!self.matches('^([0-9]+(s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))").message("breaker.window must be from 1m to 24h (the live windows keep 24 hours)"))]
     pub window: String,
     /// Fewer sends than this in the window: the live rate does not judge
     /// (a handful of mails says nothing).

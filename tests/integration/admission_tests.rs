@@ -10,6 +10,7 @@ fn resource(kind: &str) -> ApiResource {
     let plural = match kind {
         "ConfigurationSet" => "configurationsets",
         "EventDestination" => "eventdestinations",
+        "ReputationPolicy" => "reputationpolicies",
         _ => "sesaccounts",
     };
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("ses.reputation.io", "v1alpha1", kind), plural)
@@ -232,6 +233,18 @@ async fn bad_specs_are_rejected_with_a_message_naming_the_field() {
                 serde_json::json!({"protocol": "sqs", "endpoint": "arn:aws:sqs:us-east-1:123456789012:q", "filterPolicy": "not json"}),
             ),
             vec!["spec.sns.topic.subscriptions[0].filterPolicy", "should match"],
+        ),
+        (
+            "ReputationPolicy",
+            "window-too-short",
+            serde_json::json!({"selector": {}, "breaker": {"window": "30s"}}),
+            vec!["spec.breaker.window", "from 1m to 24h"],
+        ),
+        (
+            "ReputationPolicy",
+            "window-too-long",
+            serde_json::json!({"selector": {}, "breaker": {"window": "25h"}}),
+            vec!["spec.breaker.window", "from 1m to 24h"],
         ),
         (
             "SesAccount",
