@@ -46,6 +46,7 @@ test:
 	# Tools the integration tests run (built from the Go module proxy, cached):
 	# fetched first, so no test waits minutes inside its own timeout.
 	tools/kstatus.sh >/dev/null
+	tools/argocd-health.sh >/dev/null
 	tools/promtool.sh >/dev/null
 	tools/external-dns-crd.sh >/dev/null
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}

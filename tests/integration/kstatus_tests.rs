@@ -12,6 +12,7 @@ use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
 use crate::support::emulator::Emulator;
+use crate::support::argocd::argocd_health;
 use crate::support::kstatus::kstatus;
 use crate::support::{World, apply_json, eventually, unique};
 use crate::support::{cs_object, wait_set_ready};
@@ -135,6 +136,14 @@ async fn every_dead_end_is_failed_with_a_one_line_message() {
     .await;
     let message = wait_kstatus(&dests, "orphan", "Failed").await;
     assert_actionable(&message, "ConfigurationSet denied is Stalled");
+    // Argo CD says the same of both dead ends.
+    for (health, message) in [
+        argocd_health(&sets.get("denied").await.expect("denied")),
+        argocd_health(&dests.get("orphan").await.expect("orphan")),
+    ] {
+        assert_eq!(health, "Degraded", "{message}");
+        assert_actionable(&message, "");
+    }
 
     // ReputationPolicies whose notify target is refused or missing.
     let policies: Api<ReputationPolicy> = w.api();

@@ -137,6 +137,12 @@ async fn a_spike_trips_the_breaker_in_seconds_while_another_set_keeps_sending_an
     assert!(breach.detail.starts_with("live bounce"), "{}", breach.detail);
     let (sending, reason, _) = condition(&status.conditions, "SendingEnabled").expect("SendingEnabled");
     assert_eq!((sending.as_str(), reason.as_str()), ("False", "PausedByPolicy"));
+    // Argo CD: the pause is the remedy, not a failure, while the rate that
+    // caused it is still Critical.
+    let (health, message) = crate::support::argocd::argocd_health(&cs);
+    assert_eq!(health, "Suspended", "{message}");
+    assert!(message.contains("paused by ReputationPolicy breaker"), "{message}");
+    assert!(!message.contains("%%"), "{message}");
     // Recipient addresses never reach status.
     let text = serde_json::to_string(&status).expect("json");
     assert!(!text.contains('@'), "status holds an address: {text}");

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod argocd;
 pub mod emulator;
 pub mod identities;
 pub mod kstatus;
