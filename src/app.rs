@@ -140,7 +140,7 @@ async fn until(work: impl Future<Output = ()>, shutdown: &(impl Future<Output = 
 
 /// Ready (for /readyz) once every store has its first full list.
 async fn readiness(ctx: &Context, index: &Index) {
-    if index.synced().await {
+    if index.record_synced().await {
         tracing::info!("controller caches synced");
         ctx.health.set_synced(true);
     }

@@ -73,6 +73,7 @@ impl Fanout {
             default_account: settings.default_account.clone(),
             accounts_selected: settings.account_selector.is_some(),
             namespace_changes: namespace_changes.clone(),
+            synced: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         };
         let fanout = Fanout {
             sets: sets_w,

@@ -35,6 +35,9 @@ pub struct Index {
     accounts_selected: bool,
     /// Names of namespaces whose labels changed (see [`relations`]).
     namespace_changes: tokio::sync::broadcast::Sender<String>,
+    /// Becomes true once every store has its first full list (see
+    /// [`Index::record_synced`]).
+    synced: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Whether a namespaced object may use the SesAccount it names.
@@ -116,11 +119,12 @@ impl Index {
         self.sets.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// Whether every store has its first full list (waits for it). Before
-    /// that, an object missing from a store may only be not listed yet, so
-    /// no decision may rest on its absence: an account "missing", a
-    /// namespace "not allowed". `false`: a watch stopped for good (shutdown).
-    pub async fn synced(&self) -> bool {
+    /// Waits for every store's first full list and records it for
+    /// [`Index::synced`]. Run by one task only: kube's `wait_until_ready`
+    /// wakes just the last of several concurrent waiters, so every other
+    /// waiter waits on this record instead. `false`: a watch stopped for
+    /// good (shutdown).
+    pub async fn record_synced(&self) -> bool {
         let synced = tokio::join!(
             self.sets.wait_until_ready(),
             self.destinations.wait_until_ready(),
@@ -129,7 +133,21 @@ impl Index {
             self.namespaces.wait_until_ready(),
             self.identities.wait_until_ready(),
         );
-        matches!(synced, (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())))
+        let synced = matches!(synced, (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())));
+        if synced {
+            self.synced.send_replace(true);
+        }
+        synced
+    }
+
+    /// Resolves once every store has its first full list. Before that, an
+    /// object missing from a store may only be not listed yet, so no
+    /// decision may rest on its absence: an account "missing", a namespace
+    /// "not allowed".
+    pub async fn synced(&self) {
+        let mut synced = self.synced.subscribe();
+        // The sender lives as long as this index: `wait_for` cannot fail.
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// The sets that use an SesAccount.
@@ -233,6 +251,7 @@ pub(crate) mod tests {
                     default_account: default_account.into(),
                     accounts_selected: false,
                     namespace_changes: tokio::sync::broadcast::channel(4).0,
+                    synced: Arc::new(tokio::sync::watch::channel(true).0),
                 },
                 sets,
                 destinations,

@@ -314,7 +314,7 @@ where
         // full list, "missing" may only mean "not listed yet", and a
         // deletion would skip its AWS side. A pass that comes that early
         // waits a little and otherwise comes back, having decided nothing.
-        if tokio::time::timeout(CACHE_WAIT, ctx.caches.synced()).await != Ok(true) {
+        if tokio::time::timeout(CACHE_WAIT, ctx.caches.synced()).await.is_err() {
             return Ok(Passed::new(Action::requeue(CACHE_WAIT), Outcome::Unsynced));
         }
         let mut current = obj;

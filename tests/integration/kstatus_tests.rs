@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, ReputationPolicy, SesAccount};
 
-use crate::support::emulator::Emulator;
 use crate::support::argocd::argocd_health;
+use crate::support::emulator::Emulator;
 use crate::support::kstatus::kstatus;
 use crate::support::{World, apply_json, eventually, unique};
 use crate::support::{cs_object, wait_set_ready};
