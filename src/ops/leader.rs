@@ -3,7 +3,7 @@
 //! and take over when the holder stops renewing.
 //!
 //! A leader that loses the Lease (another replica took it, or renewing it
-//! failed) ends the process instead of stopping and later restarting its
+//! kept failing until it lapsed) ends the process instead of stopping and later restarting its
 //! controllers in place. Exiting stops every in-flight reconcile at once,
 //! which a graceful controller shutdown does not (it lets AWS calls of up
 //! to ~40 s finish, while the new leader may already be reconciling), and
@@ -166,19 +166,34 @@ where
     fence.extend_to(acquired + fenced_for(election.lease_duration, Duration::ZERO));
     let controllers = lead(fence.clone());
     tokio::pin!(controllers);
-    let confirm = confirm_leadership(client, &election, fence);
+    let confirm = confirm_leadership(client, &election, fence.clone());
     tokio::pin!(confirm);
 
     // Keep renewing while the context is built, while the controllers run
     // and while they drain on shutdown: a Lease that lapsed mid-drain would
     // let the standby start while this replica still has AWS calls in flight.
+    // An API blip: the Lease stays this replica's until it expires, and the
+    // fence stops AWS calls before it may have. Exiting at the first failed
+    // renewal would restart the leader (and empty its live windows) for a
+    // failure of a second or two.
+    let renewals = async {
+        loop {
+            match manager.changed().await {
+                Ok(true) => {}
+                Ok(false) => return "another replica holds it now".to_string(),
+                Err(e) if fence.is_open() => {
+                    tracing::warn!(error = %e, "renewing the leader Lease failed, retrying while it is valid");
+                    tokio::time::sleep(RENEW_RETRY).await;
+                }
+                Err(e) => return format!("renewing it failed until it lapsed: {e}"),
+            }
+        }
+    };
+    tokio::pin!(renewals);
     let outcome = tokio::select! {
         _ = &mut controllers => Ok(()),
         _ = &mut confirm => Ok(()),
-        r = manager.changed() => Err(match r {
-            Ok(_) => "another replica holds it now".to_string(),
-            Err(e) => format!("renewing it failed: {e}"),
-        }),
+        reason = &mut renewals => Err(reason),
     };
     metrics.set_leader(false);
     match outcome {
@@ -238,6 +253,10 @@ where
         }
     }
 }
+
+/// Wait between renewal attempts after one failed (a lease of 15 s renews
+/// 5 s before expiry, so this leaves several attempts).
+const RENEW_RETRY: Duration = Duration::from_secs(1);
 
 /// Retries of the first read (or creation) of the Lease.
 const LEASE_RETRY: ExponentialBuilder = ExponentialBuilder::new()

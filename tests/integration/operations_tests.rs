@@ -48,6 +48,25 @@ impl Replica {
         Replica { child, addr }
     }
 
+    /// A replica that reaches the API server through `kubeconfig` and
+    /// writes its log to `log`.
+    fn start_via(w: &World, lease: &str, kubeconfig: &std::path::Path, log: &std::path::Path) -> Self {
+        let addr = free_port();
+        let file = std::fs::File::create(log).expect("create the replica log");
+        let child = support::operator_command(w)
+            .env("KUBECONFIG", kubeconfig)
+            .args(["--leader-election"])
+            .args(["--lease-name", lease, "--lease-namespace", &w.ns])
+            .args(["--metrics-addr", &addr.to_string()])
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
+            .stderr(file.try_clone().expect("log file"))
+            .stdout(file)
+            .spawn()
+            .expect("start the operator binary");
+        Replica { child, addr }
+    }
+
     fn holds(&self, holder: &str) -> bool {
         holder.ends_with(&format!("-{}", self.child.id()))
     }
@@ -376,4 +395,65 @@ async fn only_the_leader_consumes_the_event_stream() {
         standby.keys().all(|k| !k.starts_with("sqs:")),
         "the standby called SQS: {standby:?}"
     );
+}
+
+/// An API-server blip of a few seconds over a renewal: the leader retries
+/// within the Lease (the fence keeps it from AWS if it lapses) instead of
+/// exiting, and keeps the Lease and its process (and so its live windows).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_keeps_its_lease_through_an_api_server_blip() {
+    use crate::support::proxy::{Proxy, api_server, kubeconfig_via};
+    let w = World::with(
+        "ops-blip",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let lease = "sro-blip-lease";
+    let proxy = Proxy::start(api_server()).await;
+    let dir = std::env::temp_dir().join(unique("sro-blip"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (kubeconfig, log) = (dir.join("kubeconfig"), dir.join("replica.log"));
+    kubeconfig_via(&proxy, &kubeconfig);
+    let mut replica = Replica::start_via(&w, lease, &kubeconfig, &log);
+    let first = eventually("the replica holds the Lease", Duration::from_secs(60), || {
+        holder(&leases, lease)
+    })
+    .await;
+    assert!(replica.holds(&first), "{first}");
+
+    // Cut the replica off across its next renewal (10 s after the last of
+    // a 15 s Lease), for less than the Lease.
+    let failed_renewal = "renewing the leader Lease failed";
+    for _ in 0..3 {
+        let renewed = leases
+            .get(lease)
+            .await
+            .expect("lease")
+            .spec
+            .and_then(|s| s.renew_time)
+            .map(|t| t.0)
+            .expect("renewTime");
+        let next = renewed + jiff::SignedDuration::from_secs(10);
+        let wait = jiff::Timestamp::now().duration_until(next).unsigned_abs();
+        tokio::time::sleep(wait.saturating_sub(Duration::from_secs(1)).min(Duration::from_secs(15))).await;
+        proxy.cut_for(Duration::from_secs(4)).await;
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(failed_renewal)
+        {
+            break;
+        }
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains(failed_renewal), "the blip never hit a renewal:\n{text}");
+    // A renewal or two later, the same process still leads.
+    tokio::time::sleep(LEASE_DURATION).await;
+    let exited = replica.child.try_wait().expect("try_wait");
+    assert!(exited.is_none(), "the leader exited over a blip: {exited:?}\n{text}");
+    let now = holder(&leases, lease).await.expect("holder");
+    assert_eq!(now, first, "the Lease changed hands");
 }

@@ -10,6 +10,7 @@ pub mod identities;
 pub mod kstatus;
 pub mod live;
 pub mod objects;
+pub mod proxy;
 
 pub use objects::{cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready};
 
