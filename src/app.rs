@@ -62,7 +62,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
     let accounts =
         controller_for(&fanout, index.accounts.clone(), &config).reconcile_on(ctx.reputation.account_triggers());
 
-    let watches = fanout.run(ctx.client.clone(), &ctx.settings);
+    let watches = fanout.run(ctx.client.clone(), &ctx.settings, &ctx.health, &ctx.metrics);
     let rate_reader = crate::loops::rates::run_rate_reader(ctx.shared(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
     let consumer = crate::loops::stream_consumer::run_consumer(ctx.shared(), Box::pin(shutdown.clone()));

@@ -16,6 +16,8 @@ use tokio::sync::broadcast;
 use super::Index;
 use crate::api::{ConfigurationSet, EmailIdentity, EventDestination, ReputationPolicy, SesAccount};
 use crate::config::Settings;
+use crate::ops::metrics::Metrics;
+use crate::ops::server::Health;
 
 /// Buffer of each shared watch: an object leaves it once every
 /// subscribing controller has seen it.
@@ -99,7 +101,8 @@ impl Fanout {
 
     /// Runs every watch into its store until the process stops; the
     /// watches are scoped by `--namespace` and `--account-selector`.
-    pub async fn run(self, client: Client, settings: &Settings) {
+    pub async fn run(self, client: Client, settings: &Settings, health: &Health, metrics: &Metrics) {
+        let seen = WatchSeen { health, metrics };
         let scoped = |client: Client| -> (
             Api<ConfigurationSet>,
             Api<EventDestination>,
@@ -132,20 +135,27 @@ impl Fanout {
         };
         let all = watcher::Config::default;
         let kinds = future::join5(
-            feed("ConfigurationSet", watcher(sets, all()), self.sets),
-            feed("EventDestination", watcher(destinations, all()), self.destinations),
-            feed("ReputationPolicy", watcher(policies, all()), self.policies),
+            feed("ConfigurationSet", watcher(sets, all()), self.sets, seen),
+            feed(
+                "EventDestination",
+                watcher(destinations, all()),
+                self.destinations,
+                seen,
+            ),
+            feed("ReputationPolicy", watcher(policies, all()), self.policies, seen),
             feed(
                 "SesAccount",
                 watcher(Api::all(client.clone()), accounts_config),
                 self.accounts,
+                seen,
             ),
-            feed("EmailIdentity", watcher(identities, all()), self.identities),
+            feed("EmailIdentity", watcher(identities, all()), self.identities, seen),
         );
         let namespaces = namespace_feed(
             watcher(Api::<PartialObjectMeta<Namespace>>::all(client), namespaces_config),
             self.namespaces,
             self.namespace_changes,
+            seen,
         );
         future::join(kinds, namespaces).await;
     }
@@ -160,21 +170,42 @@ fn trim<K: Resource>(obj: &mut K) {
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
+/// Where each watch reports how it goes: `/readyz` and the watch error
+/// metric.
+#[derive(Clone, Copy)]
+struct WatchSeen<'a> {
+    health: &'a Health,
+    metrics: &'a Metrics,
+}
+
+impl WatchSeen<'_> {
+    fn saw<T>(&self, kind: &'static str, event: &Result<T, watcher::Error>) {
+        match event {
+            Ok(_) => self.health.watch_works(kind),
+            Err(e) => {
+                tracing::warn!(error = %e, kind, "watch failed; retrying");
+                self.health.watch_failed(kind, e.to_string());
+                self.metrics.watch_error(kind);
+            }
+        }
+    }
+}
+
 /// Drives one shared watch into its store; errors are retried by the
-/// watcher's back-off and logged.
+/// watcher's back-off, logged and counted.
 async fn feed<K: Fed>(
     kind: &'static str,
     stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
     writer: Writer<K>,
+    seen: WatchSeen<'_>,
 ) {
     stream
         .default_backoff()
         .modify(trim)
         .reflect_shared(writer)
-        .for_each(|event| async move {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, kind, "watch failed; retrying");
-            }
+        .for_each(|event| {
+            seen.saw(kind, &event);
+            future::ready(())
         })
         .await;
 }
@@ -186,24 +217,24 @@ async fn namespace_feed(
     stream: impl futures::Stream<Item = Result<watcher::Event<PartialObjectMeta<Namespace>>, watcher::Error>> + Send,
     writer: Writer<PartialObjectMeta<Namespace>>,
     changes: broadcast::Sender<String>,
+    watch: WatchSeen<'_>,
 ) {
     let mut seen: HashMap<String, u64> = HashMap::new();
     stream
         .default_backoff()
         .modify(trim)
         .reflect(writer)
+        .inspect(|event| watch.saw("Namespace", event))
         .applied_objects()
         .for_each(|ns| {
-            match ns {
-                Ok(ns) => {
-                    let labels = labels_hash(ns.metadata.labels.as_ref());
-                    let previous = seen.insert(ns.name_any(), labels);
-                    if previous.is_some_and(|p| p != labels) {
-                        // No subscriber yet: the controllers' first pass reads the labels.
-                        let _ = changes.send(ns.name_any());
-                    }
+            // Errors were reported by `watch` above.
+            if let Ok(ns) = ns {
+                let labels = labels_hash(ns.metadata.labels.as_ref());
+                let previous = seen.insert(ns.name_any(), labels);
+                if previous.is_some_and(|p| p != labels) {
+                    // No subscriber yet: the controllers' first pass reads the labels.
+                    let _ = changes.send(ns.name_any());
                 }
-                Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying"),
             }
             future::ready(())
         })

@@ -153,6 +153,7 @@ pub struct Metrics {
     live_sends: Family<SetLabels, Gauge>,
     paused: Family<SetLabels, Gauge>,
     stream_events: Family<OutcomeLabels, Counter>,
+    watch_errors: Family<KindLabels, Counter>,
     stream_newest_age: Gauge<f64, AtomicU64>,
     /// Unix seconds of the newest event counted (age computed per scrape).
     stream_newest: Mutex<Option<f64>>,
@@ -317,6 +318,12 @@ impl Metrics {
             "SES event stream messages consumed, by outcome (counted, malformed, foreign)",
             stream_events.clone(),
         );
+        let watch_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_watch_errors",
+            "Failed list/watch requests of each watched kind (each retried with back-off); /readyz fails while a watch keeps failing",
+            watch_errors.clone(),
+        );
         let stream_newest_age = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "ses_reputation_stream_newest_event_age",
@@ -331,6 +338,7 @@ impl Metrics {
             live_sends,
             paused,
             stream_events,
+            watch_errors,
             stream_newest_age,
             stream_newest: Mutex::new(None),
             ses_rate,
@@ -399,6 +407,13 @@ impl Metrics {
     }
 
     /// Whether this replica runs the controllers.
+    /// One failed list or watch request of `kind`.
+    pub fn watch_error(&self, kind: &str) {
+        self.watch_errors
+            .get_or_create(&KindLabels { kind: kind.to_string() })
+            .inc();
+    }
+
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
     }

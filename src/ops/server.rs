@@ -2,9 +2,14 @@
 //! `/healthz` (the process runs) and `/readyz` (this replica does its job),
 //! and the [`Health`] state that the probes read.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -36,6 +41,9 @@ pub enum Role {
 pub struct Health {
     synced: AtomicBool,
     role: AtomicU8,
+    /// Per watched kind: its last failed list/watch request, cleared by the
+    /// next event the watch delivers.
+    watch_failures: Mutex<HashMap<&'static str, (Instant, String)>>,
 }
 
 impl Default for Health {
@@ -43,9 +51,16 @@ impl Default for Health {
         Self {
             synced: AtomicBool::new(false),
             role: AtomicU8::new(encode_role(Role::Alone)),
+            watch_failures: Mutex::new(HashMap::new()),
         }
     }
 }
+
+/// A watch whose last failure is this recent, with no event since, is
+/// failing: kube's watcher retries a failing request at most 30 s apart,
+/// so a watch still failing has failed again within this window, and one
+/// that recovered quietly (no change to deliver) ages out of it.
+const WATCH_FAILING: Duration = Duration::from_secs(40);
 
 fn encode_role(role: Role) -> u8 {
     match role {
@@ -68,6 +83,31 @@ impl Health {
         self.synced.store(synced, Ordering::Release);
     }
 
+    /// A list or watch request of `kind` failed.
+    pub fn watch_failed(&self, kind: &'static str, error: String) {
+        self.watch_failures.lock().insert(kind, (Instant::now(), error));
+    }
+
+    /// The watch of `kind` delivered an event: it works.
+    pub fn watch_works(&self, kind: &'static str) {
+        let mut failures = self.watch_failures.lock();
+        if !failures.is_empty() {
+            failures.remove(kind);
+        }
+    }
+
+    /// The first watch that is failing now, with its error.
+    fn failing_watch(&self) -> Option<String> {
+        let failures = self.watch_failures.lock();
+        let mut failing: Vec<_> = failures
+            .iter()
+            .filter(|(_, (at, _))| at.elapsed() < WATCH_FAILING)
+            .map(|(kind, (_, error))| format!("the {kind} watch is failing: {error}"))
+            .collect();
+        failing.sort();
+        failing.into_iter().next()
+    }
+
     pub fn set_role(&self, role: Role) {
         self.role.store(encode_role(role), Ordering::Release);
     }
@@ -82,13 +122,21 @@ impl Health {
     }
 
     /// `Ok` when ready, else why not. A standby is ready while its lease
-    /// loop works: it is what takes over when the leader goes away.
-    pub fn ready(&self) -> Result<(), &'static str> {
+    /// loop works: it is what takes over when the leader goes away. A
+    /// replica that runs the controllers is ready once its caches synced
+    /// and while its watches work (a failing watch means it acts on a
+    /// cache that no longer follows the cluster).
+    pub fn ready(&self) -> Result<(), String> {
         match self.role() {
             Role::Standby { lease_healthy: true } => Ok(()),
-            Role::Standby { lease_healthy: false } => Err("standby: the leader election loop is failing"),
-            Role::Alone | Role::Leader if self.synced.load(Ordering::Acquire) => Ok(()),
-            Role::Alone | Role::Leader => Err("controller caches have not synced yet"),
+            Role::Standby { lease_healthy: false } => Err("standby: the leader election loop is failing".into()),
+            Role::Alone | Role::Leader if !self.synced.load(Ordering::Acquire) => {
+                Err("controller caches have not synced yet".into())
+            }
+            Role::Alone | Role::Leader => match self.failing_watch() {
+                Some(why) => Err(why),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -140,6 +188,31 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_watch_makes_the_leader_unready_until_it_works_or_ages_out() {
+        let h = Health::default();
+        h.set_role(Role::Leader);
+        h.set_synced(true);
+        h.watch_failed("ConfigurationSet", "connection refused".into());
+        let why = h.ready().expect_err("a failing watch");
+        assert!(
+            why.contains("ConfigurationSet watch is failing: connection refused"),
+            "{why}"
+        );
+        h.watch_works("ConfigurationSet");
+        assert!(h.ready().is_ok(), "an event came through");
+        h.watch_failed("SesAccount", "timeout".into());
+        tokio::time::advance(WATCH_FAILING + Duration::from_secs(1)).await;
+        assert!(
+            h.ready().is_ok(),
+            "no failure for longer than the watcher's longest retry"
+        );
+        // A standby's readiness is its lease loop only.
+        h.watch_failed("SesAccount", "timeout".into());
+        h.set_role(Role::Standby { lease_healthy: true });
+        assert!(h.ready().is_ok());
+    }
 
     #[test]
     fn readiness_follows_role_and_cache_sync() {

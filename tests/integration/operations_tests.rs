@@ -50,13 +50,19 @@ impl Replica {
 
     /// A replica that reaches the API server through `kubeconfig` and
     /// writes its log to `log`.
-    fn start_via(w: &World, lease: &str, kubeconfig: &std::path::Path, log: &std::path::Path) -> Self {
+    /// `lease`: `None` runs it without leader election.
+    fn start_via(w: &World, lease: Option<&str>, kubeconfig: &std::path::Path, log: &std::path::Path) -> Self {
         let addr = free_port();
         let file = std::fs::File::create(log).expect("create the replica log");
-        let child = support::operator_command(w)
+        let mut cmd = support::operator_command(w);
+        match lease {
+            Some(lease) => cmd
+                .args(["--leader-election"])
+                .args(["--lease-name", lease, "--lease-namespace", &w.ns]),
+            None => cmd.args(["--leader-election=false"]),
+        };
+        let child = cmd
             .env("KUBECONFIG", kubeconfig)
-            .args(["--leader-election"])
-            .args(["--lease-name", lease, "--lease-namespace", &w.ns])
             .args(["--metrics-addr", &addr.to_string()])
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
@@ -418,7 +424,7 @@ async fn a_leader_keeps_its_lease_through_an_api_server_blip() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (kubeconfig, log) = (dir.join("kubeconfig"), dir.join("replica.log"));
     kubeconfig_via(&proxy, &kubeconfig);
-    let mut replica = Replica::start_via(&w, lease, &kubeconfig, &log);
+    let mut replica = Replica::start_via(&w, Some(lease), &kubeconfig, &log);
     let first = eventually("the replica holds the Lease", Duration::from_secs(60), || {
         holder(&leases, lease)
     })
@@ -456,4 +462,60 @@ async fn a_leader_keeps_its_lease_through_an_api_server_blip() {
     assert!(exited.is_none(), "the leader exited over a blip: {exited:?}\n{text}");
     let now = holder(&leases, lease).await.expect("holder");
     assert_eq!(now, first, "the Lease changed hands");
+}
+
+/// An API-server outage shows: `/readyz` fails (naming the watch) while
+/// the watches fail, the watch error counter rises, and both recover.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_outage_makes_readyz_fail_and_is_counted() {
+    use crate::support::proxy::{Proxy, api_server, kubeconfig_via};
+    let w = World::with(
+        "ops-outage",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let proxy = std::sync::Arc::new(Proxy::start(api_server()).await);
+    let dir = std::env::temp_dir().join(unique("sro-outage"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (kubeconfig, log) = (dir.join("kubeconfig"), dir.join("replica.log"));
+    kubeconfig_via(&proxy, &kubeconfig);
+    let replica = Replica::start_via(&w, None, &kubeconfig, &log);
+    eventually("ready", Duration::from_secs(60), || async {
+        match replica.get("/readyz").await {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let outage = tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.cut_for(Duration::from_secs(30)).await }
+    });
+    let why = eventually("unready during the outage", Duration::from_secs(25), || async {
+        match replica.get("/readyz").await {
+            Ok((503, body)) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(why.contains("watch is failing"), "{why}");
+    let metrics = replica.metrics().await;
+    let errors: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ses_reputation_watch_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(errors >= 1.0, "no watch errors counted:\n{metrics}");
+    outage.await.expect("outage");
+    eventually("ready again after the outage", Duration::from_secs(90), || async {
+        match replica.get("/readyz").await {
+            Ok((200, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
 }
