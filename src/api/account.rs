@@ -133,7 +133,10 @@ pub struct EventStreamStatus {
 #[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifyPermissions {
-    /// SNS topic ARNs that ReputationPolicies may publish alerts to.
+    /// SNS topic ARNs that namespaces may use besides the topics the
+    /// operator made for their own EventDestinations: ReputationPolicy
+    /// alerts (`actions.notify.topicArn`) and EventDestination
+    /// `sns.topicArn`.
     #[serde(default)]
     #[schemars(length(max = 100))]
     pub allowed_topic_arns: Vec<String>,

@@ -34,6 +34,22 @@ impl Owner {
     }
 }
 
+/// Whether a tenant may name an existing SNS topic (an EventDestination's
+/// `sns.topicArn`): the operator publishes to it with its own role, and
+/// SES publishes for the tenant's set, so a topic another namespace's
+/// object created, or any topic outside the operator, needs the
+/// SesAccount's say-so (`allowed`). `owner_tag`: the topic's owner tag,
+/// if it could be read.
+pub fn topic_usable(owner_tag: Option<&str>, cluster: &str, namespace: &str, arn: &str, allowed: &[String]) -> bool {
+    let ours_here = owner_tag.is_some_and(|tag| {
+        tag.strip_prefix(cluster)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_prefix(namespace))
+            .is_some_and(|rest| rest.starts_with('/'))
+    });
+    ours_here || allowed.iter().any(|a| a == arn)
+}
+
 /// What the object says about taking over a resource it did not create.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AdoptionAsk<'a> {
@@ -204,6 +220,21 @@ mod tests {
             decide(&owner(), TAG, &found, false, AdoptionAsk::default()),
             Decision::NotCreatedHere
         );
+    }
+
+    #[test]
+    fn a_topic_is_usable_if_made_for_this_namespace_or_allowed_by_the_account() {
+        let arn = "arn:aws:sns:us-east-1:123456789012:alerts";
+        let usable = |tag: Option<&str>, allowed: &[String]| topic_usable(tag, "prod", "team-a", arn, allowed);
+        assert!(usable(Some("prod/team-a/bounces"), &[]));
+        // Another tenant's topic, a prefix of the namespace, another
+        // cluster's, or a topic outside the operator: only if allowed.
+        assert!(!usable(Some("prod/team-b/bounces"), &[]));
+        assert!(!usable(Some("prod/team-ab/bounces"), &[]));
+        assert!(!usable(Some("staging/team-a/bounces"), &[]));
+        assert!(!usable(None, &[]));
+        assert!(usable(None, &[arn.to_string()]));
+        assert!(usable(Some("prod/team-b/bounces"), &[arn.to_string()]));
     }
 
     #[test]

@@ -122,6 +122,11 @@ pub enum Refusal {
     /// An SNS topic that exists and is not the operator's for this object.
     #[error("{0}")]
     TopicNotOurs(String),
+    /// An existing topic (`sns.topicArn`) this namespace may not use: made
+    /// for another namespace, or outside the operator, and not allowed by
+    /// the SesAccount.
+    #[error("{0}")]
+    TopicNotAllowed(String),
     /// A destination target (topic, stream) this namespace may not use,
     /// or none at all.
     #[error("{0}")]
@@ -139,6 +144,7 @@ impl Refusal {
             Refusal::NotOurs(_) | Refusal::DestinationNotOurs(_) => "AlreadyExists",
             Refusal::AdoptionNotAllowed(_) => "AdoptionNotAllowed",
             Refusal::TopicNotOurs(_) => "TopicNotOurs",
+            Refusal::TopicNotAllowed(_) => "TopicNotAllowed",
             Refusal::InvalidTarget(_) => "InvalidTarget",
             Refusal::InvalidFilterPolicy(_) => "InvalidFilterPolicy",
         }

@@ -633,3 +633,77 @@ async fn a_tenants_rbac_stops_it_at_its_namespace_and_off_sesaccounts() {
     );
     wait_set_ready(&victim.api(), "newsletter").await;
 }
+
+/// Tenant B names tenant A's operator-made topic in `sns.topicArn`: Stalled
+/// `TopicNotAllowed` (B's events would reach A's subscribers), until B's
+/// SesAccount allows that topic. A topic made for B's own namespace is fine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_may_not_name_another_tenants_topic_unless_the_account_allows_it() {
+    let a = World::new("tenant-topic-a").await;
+    let b = World::new("tenant-topic-b").await;
+    let (a_sets, a_dests): (Api<ConfigurationSet>, Api<EventDestination>) = (a.api(), a.api());
+    apply_json(&a_sets, cs_object("orders", json!({"name": unique("a-orders")}))).await;
+    wait_set_ready(&a_sets, "orders").await;
+    let owned = json!({
+        "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+        "metadata": {"name": "bounces"},
+        "spec": {"configurationSetRef": {"name": "orders"}, "sns": {"topic": {"name": unique("a-bounces")}}},
+    });
+    apply_json(&a_dests, owned).await;
+    let ed = crate::support::wait_ready(&a_dests, "bounces", crate::support::ed_status).await;
+    let topic = ed.status.and_then(|s| s.topic_arn).expect("A's topic");
+
+    let (b_sets, b_dests): (Api<ConfigurationSet>, Api<EventDestination>) = (b.api(), b.api());
+    apply_json(&b_sets, cs_object("orders", json!({"name": unique("b-orders")}))).await;
+    wait_set_ready(&b_sets, "orders").await;
+    let borrowed = json!({
+        "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+        "metadata": {"name": "borrowed"},
+        "spec": {"configurationSetRef": {"name": "orders"}, "sns": {"topicArn": topic}},
+    });
+    apply_json(&b_dests, borrowed).await;
+    let message = eventually("borrowed Stalled TopicNotAllowed", Duration::from_secs(30), || async {
+        let ed = b_dests.get("borrowed").await.map_err(|e| e.to_string())?;
+        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == "TopicNotAllowed" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(message.contains("allowedTopicArns"), "{message}");
+    let b_set = b_sets.get("orders").await.expect("B's set");
+    let b_set_name = b_set.status.and_then(|s| s.aws_name).expect("aws name");
+    let ses = ses_client().await;
+    let destinations = ses
+        .get_configuration_set_event_destinations()
+        .configuration_set_name(&b_set_name)
+        .send()
+        .await
+        .expect("B's destinations");
+    assert!(
+        destinations.event_destinations().iter().all(|d| d.name() != "borrowed"),
+        "a destination to A's topic was made on B's set"
+    );
+
+    // B's own operator-made topic may be named by B.
+    let own = json!({
+        "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+        "metadata": {"name": "own"},
+        "spec": {"configurationSetRef": {"name": "orders"}, "sns": {"topic": {"name": unique("b-own")}}},
+    });
+    apply_json(&b_dests, own).await;
+    let own = crate::support::wait_ready(&b_dests, "own", crate::support::ed_status).await;
+    let own_topic = own.status.and_then(|s| s.topic_arn).expect("B's topic");
+    let reuse = json!({
+        "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+        "metadata": {"name": "reuse"},
+        "spec": {"configurationSetRef": {"name": "orders"}, "eventTypes": ["DELIVERY"], "sns": {"topicArn": own_topic}},
+    });
+    apply_json(&b_dests, reuse).await;
+    crate::support::wait_ready(&b_dests, "reuse", crate::support::ed_status).await;
+
+    // The account allows A's topic for B: now it is B's choice.
+    allow_topic(&b, &topic).await;
+    crate::support::wait_ready(&b_dests, "borrowed", crate::support::ed_status).await;
+}

@@ -16,6 +16,7 @@ use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_destination::{self as diff, DestinationChange};
 use crate::domain::diff::topic;
+use crate::domain::ownership;
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, WriteGate, drive, fingerprint, key_of,
 };
@@ -245,7 +246,10 @@ async fn sync(
     let dest_name = ed.aws_name();
     let topic_arn = match &ed.spec.sns {
         Some(sns) => match (&sns.topic_arn, &sns.topic) {
-            (Some(arn), _) => Some(arn.clone()),
+            (Some(arn), _) => {
+                check_topic_arn(ed, ctx, session, arn, &r.pass.account).await?;
+                Some(arn.clone())
+            }
             (None, Some(spec)) => {
                 if let Some(message) = topic::invalid_filter_policy(&spec.subscriptions) {
                     return Err(Refusal::InvalidFilterPolicy(message).into());
@@ -366,6 +370,51 @@ fn abandoned_topic<'a>(previous: Option<&'a EventDestinationStatus>, now: Option
         .filter(|s| s.topic_owned)
         .and_then(|s| s.topic_arn.as_deref())
         .filter(|arn| now != Some(*arn))
+}
+
+/// An existing topic named in `sns.topicArn` must be one the operator made
+/// for this namespace or one the SesAccount allows: SES publishes this
+/// set's events to it, so a tenant could otherwise feed (or, with AWS's
+/// topic policy, silently fail to feed) another team's subscribers.
+async fn check_topic_arn(
+    ed: &EventDestination,
+    ctx: &Context,
+    session: &Session,
+    arn: &str,
+    account: &str,
+) -> Result<(), Halt> {
+    let allowed: Vec<String> = ctx
+        .caches
+        .accounts
+        .get(&ObjectRef::new(account))
+        .and_then(|a| a.spec.notify.as_ref().map(|n| n.allowed_topic_arns.clone()))
+        .unwrap_or_default();
+    let namespace = ed.namespace().unwrap_or_default();
+    let cluster = &ctx.settings.cluster_name;
+    if ownership::topic_usable(None, cluster, &namespace, arn, &allowed) {
+        return Ok(());
+    }
+    // A topic elsewhere (another account) cannot be read: only the allow
+    // list can admit it.
+    let tag = match session.get_topic(arn).await {
+        Ok(topic) => topic.and_then(|t| t.tags.get(OWNER_TAG).cloned()),
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::AccessDenied | ErrorKind::NotFound | ErrorKind::BadRequest
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if ownership::topic_usable(tag.as_deref(), cluster, &namespace, arn, &allowed) {
+        return Ok(());
+    }
+    Err(Refusal::TopicNotAllowed(format!(
+        "SNS topic {arn} (spec.sns.topicArn) was not made by the operator for this namespace and is not in spec.notify.allowedTopicArns of SesAccount {account}"
+    ))
+    .into())
 }
 
 /// Deletes a topic if it carries this object's ownership tag.
