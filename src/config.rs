@@ -20,10 +20,13 @@ pub struct Settings {
     pub account_selector: Option<String>,
     /// Identifies this cluster in the AWS ownership tag.
     pub cluster_name: String,
-    /// The cluster name earlier versions used by default (`default`), when
-    /// this one was derived: objects whose status records that they were
-    /// created here are still recognised by it, and re-tagged.
-    pub legacy_cluster_name: Option<String>,
+    /// Names this cluster had before (`--previous-cluster-names`, and the
+    /// `default` earlier versions used when the name is derived): objects
+    /// whose status records a resource are still recognised by an owner tag
+    /// with one of them, and re-tagged with `cluster_name`. A recorded
+    /// identity not listed here stops the SesAccount (see
+    /// `SesAccountStatus::cluster_identity`).
+    pub previous_cluster_names: Vec<String>,
     pub aws: AwsSettings,
     /// Rate reader interval and staleness.
     pub reputation: ReputationSettings,

@@ -73,6 +73,12 @@ struct RunArgs {
     /// Default: derived from the kube-system namespace's UID, unique per cluster.
     #[arg(long, env = "SRO_CLUSTER_NAME")]
     cluster_name: Option<String>,
+    /// Cluster names this cluster had before (comma-separated), to migrate
+    /// what they tagged: resources whose owner status records them are
+    /// re-tagged with the current name. Without it, a changed name stops
+    /// every SesAccount whose resources carry the old one.
+    #[arg(long, env = "SRO_PREVIOUS_CLUSTER_NAMES", value_delimiter = ',')]
+    previous_cluster_names: Vec<String>,
     /// Send every AWS call to this endpoint (emulators); normally unset.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     aws_endpoint_url: Option<String>,
@@ -220,7 +226,14 @@ fn settings_of(args: &RunArgs, cluster_name: String) -> Settings {
         account_grace: seconds(args.account_grace_seconds, 0.0),
         namespace: args.namespace.clone(),
         account_selector: args.account_selector.clone(),
-        legacy_cluster_name: args.cluster_name.is_none().then(|| "default".to_string()),
+        previous_cluster_names: {
+            let mut names = args.previous_cluster_names.clone();
+            // Earlier versions used `default` when the name was derived.
+            if args.cluster_name.is_none() {
+                names.push("default".to_string());
+            }
+            names
+        },
         cluster_name,
         aws: AwsSettings {
             ses_calls_per_second: args.ses_calls_per_second,

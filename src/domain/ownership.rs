@@ -11,16 +11,19 @@ use std::collections::BTreeMap;
 pub struct Owner {
     /// `<cluster>/<namespace>/<name>`: written on everything the object creates.
     pub value: String,
-    /// The value an earlier version wrote under its default cluster name;
-    /// it counts only where the object's status records the resource.
-    pub legacy: Option<String>,
+    /// The values written under the cluster's previous names; they count
+    /// only where the object's status records the resource.
+    pub previous: Vec<String>,
 }
 
 impl Owner {
-    pub fn new(cluster: &str, legacy_cluster: Option<&str>, namespace: &str, name: &str) -> Self {
+    pub fn new(cluster: &str, previous_clusters: &[String], namespace: &str, name: &str) -> Self {
         Self {
             value: format!("{cluster}/{namespace}/{name}"),
-            legacy: legacy_cluster.map(|legacy| format!("{legacy}/{namespace}/{name}")),
+            previous: previous_clusters
+                .iter()
+                .map(|previous| format!("{previous}/{namespace}/{name}"))
+                .collect(),
         }
     }
 
@@ -29,7 +32,7 @@ impl Owner {
     pub fn owns(&self, tag: Option<&str>, recorded: bool) -> bool {
         match tag {
             None => false,
-            Some(tag) => tag == self.value || (recorded && self.legacy.as_deref() == Some(tag)),
+            Some(tag) => tag == self.value || (recorded && self.previous.iter().any(|p| p == tag)),
         }
     }
 }
@@ -48,6 +51,20 @@ pub fn topic_usable(owner_tag: Option<&str>, cluster: &str, namespace: &str, arn
             .is_some_and(|rest| rest.starts_with('/'))
     });
     ours_here || allowed.iter().any(|a| a == arn)
+}
+
+/// Why this cluster may not act on an SesAccount whose status records
+/// that its resources were tagged by cluster `recorded`, if it may not:
+/// the name changed (`--cluster-name`) without `--previous-cluster-names`
+/// listing the old one. Acting anyway would find every set "owned by
+/// another resource" and make a second event stream next to the first.
+pub fn identity_change(recorded: Option<&str>, current: &str, previous: &[String]) -> Option<String> {
+    let recorded = recorded.filter(|r| *r != current && !previous.iter().any(|p| p == r))?;
+    Some(format!(
+        "the cluster name changed from {recorded} to {current}, and this account's resources carry {recorded}'s owner tags: \
+         start the operator with --previous-cluster-names={recorded} to re-tag them as {current}'s, \
+         or with --cluster-name={recorded} to keep the old name"
+    ))
 }
 
 /// What the object says about taking over a resource it did not create.
@@ -161,7 +178,7 @@ mod tests {
     const TAG: &str = "ses.reputation.io/owner";
 
     fn owner() -> Owner {
-        Owner::new("prod", Some("default"), "team-a", "orders")
+        Owner::new("prod", &["default".to_string()], "team-a", "orders")
     }
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -235,6 +252,19 @@ mod tests {
         assert!(!usable(None, &[]));
         assert!(usable(None, &[arn.to_string()]));
         assert!(usable(Some("prod/team-b/bounces"), &[arn.to_string()]));
+    }
+
+    #[test]
+    fn a_changed_cluster_name_stops_unless_the_old_one_is_migrated() {
+        assert_eq!(identity_change(None, "prod-1", &[]), None);
+        assert_eq!(identity_change(Some("prod-1"), "prod-1", &[]), None);
+        let why = identity_change(Some("prod"), "prod-1", &[]).expect("refused");
+        assert!(why.contains("--previous-cluster-names=prod"), "{why}");
+        assert_eq!(identity_change(Some("prod"), "prod-1", &["prod".to_string()]), None);
+        // A tag under a previous name counts where status records it.
+        let owner = Owner::new("prod-1", &["prod".to_string()], "team-a", "orders");
+        assert!(owner.owns(Some("prod/team-a/orders"), true));
+        assert!(!owner.owns(Some("prod/team-a/orders"), false));
     }
 
     #[test]

@@ -239,9 +239,24 @@ impl Context {
     pub fn owner<K: Resource>(&self, obj: &K) -> Owner {
         Owner::new(
             &self.settings.cluster_name,
-            self.settings.legacy_cluster_name.as_deref(),
+            &self.settings.previous_cluster_names,
             &obj.namespace().unwrap_or_default(),
             &obj.name_any(),
+        )
+    }
+
+    /// Why this cluster may not act on SesAccount `account` now (its
+    /// resources carry another cluster name), from the cache.
+    pub fn identity_refused(&self, account: &str) -> Option<String> {
+        let cached = self
+            .caches
+            .accounts
+            .get(&kube::runtime::reflector::ObjectRef::new(account))?;
+        let recorded = cached.status.as_ref().and_then(|s| s.cluster_identity.as_deref());
+        crate::domain::ownership::identity_change(
+            recorded,
+            &self.settings.cluster_name,
+            &self.settings.previous_cluster_names,
         )
     }
 

@@ -226,6 +226,10 @@ impl<K: Managed> Obj<K> {
     }
 }
 
+/// The condition reason while the cluster name changed without migration
+/// (see [`crate::domain::ownership::identity_change`]).
+pub const CLUSTER_IDENTITY_CHANGED: &str = "ClusterIdentityChanged";
+
 /// An SesAccount a namespaced object may use.
 pub struct UsableAccount {
     pub name: String,
@@ -253,6 +257,10 @@ pub async fn usable_account<K: Managed>(
         access = AccountAccess::Missing(account.clone());
     }
     match access {
+        AccountAccess::Allowed { name, .. } if let Some(why) = ctx.identity_refused(&name) => {
+            o.stall(ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
+            Ok(Err(o.blocked(ctx, &[]).await?))
+        }
         AccountAccess::Allowed { name, generation, key } => Ok(Ok(UsableAccount { name, generation, key })),
         AccountAccess::NotOurs(_) => Ok(Err(Action::await_change())),
         AccountAccess::Missing(account) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
-use ses_reputation_operator::api::{ConfigurationSet, EventDestination};
+use ses_reputation_operator::api::{ConfigurationSet, EventDestination, SesAccount};
 
 use crate::support::{World, WorldOptions, apply_json, cs_object, eventually, ses_client, unique, wait_set_ready};
 
@@ -169,4 +169,76 @@ async fn ready_since_all(
         out.push(ready(&ed_name, &ed.status.map(|s| s.conditions).unwrap_or_default()));
     }
     out
+}
+
+/// `--cluster-name` changed under objects that are in sync: without
+/// `--previous-cluster-names` nothing is touched (the SesAccount and its
+/// objects say why, Stalled `ClusterIdentityChanged`); with it, the
+/// resources are re-tagged under the new name and everything is Ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_cluster_name_is_refused_until_it_is_migrated() {
+    let mut w = World::new("start-rename").await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let aws = unique("renamed");
+    apply_json(&sets, cs_object("renamed", json!({"name": aws}))).await;
+    wait_set_ready(&sets, "renamed").await;
+    let ses = ses_client().await;
+    let owner_tag = || async {
+        let arn = format!("arn:aws:ses:us-east-1:123456789012:configuration-set/{aws}");
+        let tags = ses
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("tags");
+        tags.tags()
+            .iter()
+            .find(|t| t.key() == "ses.reputation.io/owner")
+            .map(|t| t.value().to_string())
+    };
+    assert_eq!(owner_tag().await, Some(format!("test/{}/renamed", w.ns)));
+
+    w.restart_with(|s| s.cluster_name = "test-2".into()).await;
+    let stalled = |reason: &'static str| {
+        move |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == "Stalled")
+                .filter(|c| c.status == "True" && c.reason == reason)
+                .map(|c| c.message.clone())
+        }
+    };
+    let message = eventually("the account refuses the new name", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let conditions = a.status.map(|s| s.conditions).unwrap_or_default();
+        stalled("ClusterIdentityChanged")(&conditions).ok_or_else(|| format!("{conditions:?}"))
+    })
+    .await;
+    assert!(message.contains("--previous-cluster-names=test"), "{message}");
+    eventually("the set says so too", Duration::from_secs(30), || async {
+        let cs = sets.get("renamed").await.map_err(|e| e.to_string())?;
+        let conditions = cs.status.map(|s| s.conditions).unwrap_or_default();
+        stalled("ClusterIdentityChanged")(&conditions).ok_or_else(|| format!("{conditions:?}"))
+    })
+    .await;
+    let writes: Vec<String> = w
+        .all_calls()
+        .into_keys()
+        .filter(|k| !k.contains(":Get") && !k.contains(":List") && !k.starts_with("sts:"))
+        .collect();
+    assert!(writes.is_empty(), "AWS writes under the refused name: {writes:?}");
+    assert_eq!(owner_tag().await, Some(format!("test/{}/renamed", w.ns)));
+
+    w.restart_with(|s| s.previous_cluster_names = vec!["test".into()]).await;
+    wait_set_ready(&sets, "renamed").await;
+    eventually("re-tagged under the new name", Duration::from_secs(30), || async {
+        match owner_tag().await {
+            Some(tag) if tag == format!("test-2/{}/renamed", w.ns) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let a = accounts.get(&w.account).await.expect("account");
+    assert_eq!(a.status.and_then(|s| s.cluster_identity).as_deref(), Some("test-2"));
 }

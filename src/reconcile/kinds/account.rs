@@ -13,6 +13,7 @@ use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
+use crate::reconcile::pipeline::CLUSTER_IDENTITY_CHANGED;
 use crate::reconcile::{
     Begin, Context, Error, Halt, Obj, PassKey, Passed, Run, account_key, drive, event_stream as stream, fingerprint,
     key_of,
@@ -101,6 +102,13 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let pause = pause_decision(account, overall);
     // Only a needed account pause (a spec-like change) bypasses the gate.
     let fp = fingerprint((account.metadata.generation, &account_key, pause.wanted));
+    // Resources tagged under another cluster name: acting would disown
+    // them all and make a second event stream. Nothing until the operator
+    // is told to migrate (or keeps the old name).
+    if let Some(why) = ctx.identity_refused(&name) {
+        o.stall(&ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
+        return o.blocked(&ctx, &[]).await;
+    }
     let mut status = o.status();
     status.paused_sending_at = pause.paused_at;
     status.drift = ctx.drift_status(&name);

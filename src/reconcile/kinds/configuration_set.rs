@@ -566,7 +566,7 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner::new("prod", None, "team-a", "orders")
+        Owner::new("prod", &[], "team-a", "orders")
     }
 
     fn facts(owner: &Owner) -> Facts<'_> {

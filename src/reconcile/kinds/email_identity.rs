@@ -618,7 +618,7 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner::new("prod", None, "team-a", "welcome")
+        Owner::new("prod", &[], "team-a", "welcome")
     }
 
     fn facts(owner: &Owner) -> Facts<'_> {

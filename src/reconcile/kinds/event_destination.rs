@@ -17,6 +17,7 @@ use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_destination::{self as diff, DestinationChange};
 use crate::domain::diff::topic;
 use crate::domain::ownership;
+use crate::reconcile::pipeline::CLUSTER_IDENTITY_CHANGED;
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, WriteGate, drive, fingerprint, key_of,
 };
@@ -110,6 +111,10 @@ async fn resolve(o: &Obj<EventDestination>, ctx: &Context) -> Result<Result<Reso
         waiting => return o.blocked(ctx, &waiting.conditions()).await.map(Err),
     };
     let (account, generation, account_key) = match ctx.caches.account_for(&ns, set.spec.account_ref.as_deref()) {
+        AccountAccess::Allowed { name, .. } if let Some(why) = ctx.identity_refused(&name) => {
+            o.stall(ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
+            return Ok(Err(o.blocked(ctx, &[]).await?));
+        }
         AccountAccess::Allowed { name, generation, key } => (name, generation, key),
         AccountAccess::NotOurs(_) => return Ok(Err(Action::await_change())),
         AccountAccess::Missing(a) | AccountAccess::NotAllowed(a) => {

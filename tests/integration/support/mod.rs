@@ -171,7 +171,7 @@ impl World {
             namespace: Some(ns.clone()),
             account_selector: Some(format!("test={ns}")),
             cluster_name: "test".into(),
-            legacy_cluster_name: None,
+            previous_cluster_names: Vec::new(),
             aws: AwsSettings {
                 ses_calls_per_second: opts.ses_rps,
                 endpoint_url: Some(emulator::endpoint()),
@@ -222,8 +222,15 @@ impl World {
     /// Stops the operator and starts a new one (a restart or a failover:
     /// empty caches, empty in-memory state), with the same settings.
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// [`World::restart`] with changed settings (flags).
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut Settings)) {
         self.stop().await;
-        self.ctx = Context::new(self.client.clone(), self.ctx.settings.clone()).await;
+        let mut settings = self.ctx.settings.clone();
+        change(&mut settings);
+        self.ctx = Context::new(self.client.clone(), settings).await;
         self.start();
     }
 
