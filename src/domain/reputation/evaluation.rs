@@ -224,13 +224,28 @@ impl Evaluation {
         };
         // Conditions judge what drove each level; the block's rates stay
         // CloudWatch's, with the live counts beside them.
-        let (_, desired) = rate_status(
+        let (_, mut desired) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,
             thresholds_from.clone(),
             [live_by(0), live_by(1)],
         );
+        // Below the breaker's minimum the live rate does not judge yet;
+        // say how far the count is, so "no data" is not all one sees.
+        if let Some(l) = &self.live
+            && let Some(minimum) = l.minimum_sends
+            && l.summary.counts.sends < minimum
+        {
+            let note = format!(
+                "; live events: {} of the {minimum} sends the breaker needs over {}",
+                l.summary.counts.sends,
+                window_label(l.summary.window_secs)
+            );
+            for d in desired.iter_mut().filter(|d| d.reason == "NoData") {
+                d.message.push_str(&note);
+            }
+        }
         let (mut block, _) = rate_status(&self.cw_reading, &self.levels, &self.applied, thresholds_from, by);
         block.source = Some(self.source().as_str().to_string());
         block.live = self.live.as_ref().map(LiveView::status);
@@ -663,6 +678,22 @@ mod tests {
         let bounce = condition(&status, conditions::BOUNCE_RATE_HEALTHY);
         assert_eq!((bounce.status.as_str(), bounce.reason.as_str()), ("Unknown", "NoData"));
         assert_eq!(status.reputation.and_then(|r| r.level).as_deref(), Some("Unknown"));
+    }
+
+    #[test]
+    fn below_the_breakers_minimum_the_no_data_conditions_show_the_live_count() {
+        let cs = set_at(Level::Healthy);
+        let b = with_breaker(policy("breaker", (0.02, 0.05), false), "15m", 100);
+        let ev = eval(&cs, Some(reading(0.5, 0.5, 3 * 3600)), &[&b], Some(summary(40, 0.1, 0.0))).expect("a verdict");
+        let mut status = ConfigurationSetStatus::default();
+        ev.apply_to(&mut status, Some(1), true, &Time(now()));
+        let bounce = condition(&status, conditions::BOUNCE_RATE_HEALTHY);
+        assert_eq!(bounce.reason, "NoData");
+        assert!(
+            bounce.message.ends_with("; live events: 40 of the 100 sends the breaker needs over 15m"),
+            "{}",
+            bounce.message
+        );
     }
 
     #[test]
