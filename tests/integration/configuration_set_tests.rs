@@ -448,11 +448,17 @@ async fn an_existing_set_is_left_alone_unless_adoption_is_asked_for() {
         }
     })
     .await;
-    ses.get_configuration_set()
+    let got = ses
+        .get_configuration_set()
         .configuration_set_name(&aws_name)
         .send()
         .await
         .expect("an adopted set is retained");
+    // As it was before the adoption: its own tags, no owner tag naming a
+    // deleted object (so it can be adopted again).
+    let tags = tags_of(&got);
+    assert_eq!(tags.get("ses.reputation.io/owner"), None, "{tags:?}");
+    assert_eq!(tags.get("made-by").map(String::as_str), Some("hand"), "{tags:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -402,11 +402,18 @@ async fn an_identity_made_outside_the_operator_is_stalled_until_adopted() {
         }
     })
     .await;
-    ses.get_email_identity()
+    let got = ses
+        .get_email_identity()
         .email_identity(&address)
         .send()
         .await
         .expect("an adopted identity is retained by default");
+    // As it was before: its own tags, no owner tag naming a deleted object.
+    assert!(
+        !got.tags().iter().any(|t| t.key() == "ses.reputation.io/owner"),
+        "the adoption's owner tag stays on a retained identity"
+    );
+    assert!(got.tags().iter().any(|t| t.key() == "made-by" && t.value() == "hand"));
 }
 
 #[tokio::test]

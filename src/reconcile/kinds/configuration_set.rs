@@ -462,19 +462,33 @@ async fn cleanup(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, 
 }
 
 /// deletionPolicy Retain: the set stays, the operator's stream destination
-/// does not (it would keep publishing to a topic nobody reads, or that is gone).
+/// does not (it would keep publishing to a topic nobody reads, or that is
+/// gone); an adopted set also loses the owner tag the adoption put on, so
+/// it is as it was and can be adopted again.
 async fn retain(cs: &ConfigurationSet, ctx: &Context) -> Result<Action, Halt> {
     let name = cs.aws_name();
-    let claimed = cs.status.as_ref().and_then(|s| s.stream_destination.as_ref()).is_some();
-    if claimed
+    let status = cs.status.as_ref();
+    let claimed = status.and_then(|s| s.stream_destination.as_ref()).is_some();
+    let adopted = status.and_then(|s| s.adoption.as_ref()).is_some() && status.and_then(|s| s.arn.as_ref()).is_some();
+    if (claimed || adopted)
         && let AccountAccess::Allowed { key: account_key, .. } = ctx
             .caches
             .account_for(&cs.namespace().unwrap_or_default(), cs.spec.account_ref.as_deref())
     {
         let session = ctx.session(&account_key).await?;
-        session
-            .delete_event_destination(&name, STREAM_DESTINATION, Priority::Spec)
-            .await?;
+        if claimed {
+            session
+                .delete_event_destination(&name, STREAM_DESTINATION, Priority::Spec)
+                .await?;
+        }
+        if adopted {
+            let untag = SetChange::Untag(vec![OWNER_TAG.to_string()]);
+            match session.apply_set_change(&name, &untag, Priority::Spec).await {
+                // Gone already: nothing to give back.
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                result => result?,
+            }
+        }
     }
     let note = format!("deletionPolicy Retain: configuration set {name} is left in AWS");
     ctx.event(cs, EventType::Normal, "Retained", note).await;

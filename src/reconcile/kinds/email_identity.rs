@@ -24,7 +24,7 @@ use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
 use crate::reconcile::{
-    Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint, key_of,
+    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint, key_of,
     usable_account,
 };
 
@@ -545,6 +545,22 @@ async fn cleanup(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Hal
         delete_dns_endpoint(&dns_endpoints_api(id, &ctx), &id.name_any()).await?;
     }
     if id.deletion_policy() == DeletionPolicy::Retain {
+        // An adopted identity loses the owner tag the adoption put on: as it
+        // was, so it can be adopted again.
+        let status = id.status.as_ref();
+        if status.and_then(|s| s.adoption.as_ref()).is_some()
+            && status.and_then(|s| s.arn.as_ref()).is_some()
+            && let AccountAccess::Allowed { key: account_key, .. } = ctx
+                .caches
+                .account_for(&id.namespace().unwrap_or_default(), id.spec.account_ref.as_deref())
+        {
+            let session = ctx.session(&account_key).await?;
+            let untag = IdentityChange::Untag(vec![OWNER_TAG.to_string()]);
+            match session.apply_identity_change(&name, &untag, Priority::Spec).await {
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                result => result?,
+            }
+        }
         ctx.event(
             id,
             EventType::Normal,
