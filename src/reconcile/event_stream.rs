@@ -26,10 +26,22 @@ fn not_ours(what: String) -> Error {
     .into()
 }
 
+/// The stream's topic and queue name: the one status records (a cluster
+/// renamed with `--previous-cluster-names` keeps its stream), else the
+/// one this cluster's identity gives.
+fn stream_name(account: &SesAccount, owner: &str) -> String {
+    let recorded = account.status.as_ref().and_then(|s| s.event_stream.as_ref());
+    recorded
+        .and_then(|s| s.topic_arn.as_deref())
+        .and_then(|arn| arn.rsplit(':').next())
+        .filter(|name| !name.is_empty())
+        .map_or_else(|| stream::resource_name(owner, &account.name_any()), str::to_string)
+}
+
 /// Creates or corrects the stream of one account; returns what status shows.
 pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Result<EventStreamStatus, Error> {
     let owner = ctx.owner_value(account);
-    let name = stream::resource_name(&owner, &account.name_any());
+    let name = stream_name(account, &owner);
     let recorded = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
 
     let topic_arn = session.topic_arn(&name);
@@ -96,7 +108,7 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
 /// only if it carries this account's owner tag.
 pub async fn delete(ctx: &Context, account: &SesAccount, session: &Session) -> Result<(), Error> {
     let owner = ctx.owner_value(account);
-    let name = stream::resource_name(&owner, &account.name_any());
+    let name = stream_name(account, &owner);
     let recorded = account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some();
     let topic_arn = session.topic_arn(&name);
     if let Some(t) = session.get_topic(&topic_arn).await?

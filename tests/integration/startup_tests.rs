@@ -177,15 +177,17 @@ async fn ready_since_all(
 /// resources are re-tagged under the new name and everything is Ready.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_cluster_name_is_refused_until_it_is_migrated() {
-    let mut w = World::new("start-rename").await;
+    const REGION: &str = "il-central-1";
+    let mut w = World::with("start-rename", crate::support::live::world_options(REGION)).await;
+    let stream = crate::support::live::set_stream(&w, REGION, true).await;
     let sets: Api<ConfigurationSet> = w.api();
     let accounts: Api<SesAccount> = Api::all(w.client.clone());
     let aws = unique("renamed");
     apply_json(&sets, cs_object("renamed", json!({"name": aws}))).await;
     wait_set_ready(&sets, "renamed").await;
-    let ses = ses_client().await;
+    let ses = aws_sdk_sesv2::Client::new(&crate::support::emulator::sdk_config_in(REGION).await);
     let owner_tag = || async {
-        let arn = format!("arn:aws:ses:us-east-1:123456789012:configuration-set/{aws}");
+        let arn = format!("arn:aws:ses:{REGION}:123456789012:configuration-set/{aws}");
         let tags = ses
             .list_tags_for_resource()
             .resource_arn(arn)
@@ -240,5 +242,10 @@ async fn a_changed_cluster_name_is_refused_until_it_is_migrated() {
     })
     .await;
     let a = accounts.get(&w.account).await.expect("account");
-    assert_eq!(a.status.and_then(|s| s.cluster_identity).as_deref(), Some("test-2"));
+    let status = a.status.expect("status");
+    assert_eq!(status.cluster_identity.as_deref(), Some("test-2"));
+    // The event stream is the one the old name made, not a second one.
+    let now = serde_json::to_value(&status.event_stream).expect("json");
+    assert_eq!(now["topicArn"], stream["topicArn"], "{now}");
+    assert_eq!(now["queueUrl"], stream["queueUrl"], "{now}");
 }

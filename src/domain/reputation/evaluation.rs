@@ -684,13 +684,21 @@ mod tests {
     fn below_the_breakers_minimum_the_no_data_conditions_show_the_live_count() {
         let cs = set_at(Level::Healthy);
         let b = with_breaker(policy("breaker", (0.02, 0.05), false), "15m", 100);
-        let ev = eval(&cs, Some(reading(0.5, 0.5, 3 * 3600)), &[&b], Some(summary(40, 0.1, 0.0))).expect("a verdict");
+        let ev = eval(
+            &cs,
+            Some(reading(0.5, 0.5, 3 * 3600)),
+            &[&b],
+            Some(summary(40, 0.1, 0.0)),
+        )
+        .expect("a verdict");
         let mut status = ConfigurationSetStatus::default();
         ev.apply_to(&mut status, Some(1), true, &Time(now()));
         let bounce = condition(&status, conditions::BOUNCE_RATE_HEALTHY);
         assert_eq!(bounce.reason, "NoData");
         assert!(
-            bounce.message.ends_with("; live events: 40 of the 100 sends the breaker needs over 15m"),
+            bounce
+                .message
+                .ends_with("; live events: 40 of the 100 sends the breaker needs over 15m"),
             "{}",
             bounce.message
         );

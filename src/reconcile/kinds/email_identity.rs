@@ -24,8 +24,8 @@ use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
 use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, fingerprint, key_of,
-    usable_account,
+    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
+    fingerprint, key_of, usable_account,
 };
 
 /// First look at a pending verification after this long; the interval
