@@ -544,7 +544,7 @@ mod tests {
                 reason: reason.into(),
                 message: String::new(),
                 observed_generation: None,
-                last_transition_time: crate::reconcile::now(),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
             })
             .into_iter()
             .collect();

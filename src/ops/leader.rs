@@ -172,23 +172,7 @@ where
     // Keep renewing while the context is built, while the controllers run
     // and while they drain on shutdown: a Lease that lapsed mid-drain would
     // let the standby start while this replica still has AWS calls in flight.
-    // An API blip: the Lease stays this replica's until it expires, and the
-    // fence stops AWS calls before it may have. Exiting at the first failed
-    // renewal would restart the leader (and empty its live windows) for a
-    // failure of a second or two.
-    let renewals = async {
-        loop {
-            match manager.changed().await {
-                Ok(true) => {}
-                Ok(false) => return "another replica holds it now".to_string(),
-                Err(e) if fence.is_open() => {
-                    tracing::warn!(error = %e, "renewing the leader Lease failed, retrying while it is valid");
-                    tokio::time::sleep(RENEW_RETRY).await;
-                }
-                Err(e) => return format!("renewing it failed until it lapsed: {e}"),
-            }
-        }
-    };
+    let renewals = renew_while_valid(&manager, &fence);
     tokio::pin!(renewals);
     let outcome = tokio::select! {
         _ = &mut controllers => Ok(()),
@@ -250,6 +234,25 @@ where
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
+        }
+    }
+}
+
+/// Keeps renewing the Lease; returns why this replica lost it. An API
+/// blip does not lose it: the Lease stays this replica's until it expires,
+/// and the fence stops AWS calls before it may have. Exiting at the first
+/// failed renewal would restart the leader (and empty its live windows)
+/// for a failure of a second or two.
+async fn renew_while_valid(manager: &LeaseManager, fence: &Fence) -> String {
+    loop {
+        match manager.changed().await {
+            Ok(true) => {}
+            Ok(false) => return "another replica holds it now".to_string(),
+            Err(e) if fence.is_open() => {
+                tracing::warn!(error = %e, "renewing the leader Lease failed, retrying while it is valid");
+                tokio::time::sleep(RENEW_RETRY).await;
+            }
+            Err(e) => return format!("renewing it failed until it lapsed: {e}"),
         }
     }
 }

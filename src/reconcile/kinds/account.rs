@@ -86,18 +86,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     let name = account.name_any();
     let key = key_of(account);
     let account_key = account_key(&account.spec);
-    let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
-        bounce_rate: rep::AWS_BOUNCE,
-        complaint_rate: rep::AWS_COMPLAINT,
-    });
-    let rates = rate_view(&ctx, account, &thresholds);
-    if let Some(r) = &rates {
-        ctx.metrics.set_account_reputation(
-            &name,
-            rep::known_value(r.levels.bounce, r.reading.bounce),
-            rep::known_value(r.levels.complaint, r.reading.complaint),
-        );
-    }
+    let rates = rate_view(&ctx, account);
     let overall = rates.as_ref().map_or(Level::Unknown, |r| r.levels.overall());
     let pause = pause_decision(account, overall);
     // Only a needed account pause (a spec-like change) bypasses the gate.
@@ -415,7 +404,12 @@ struct RateView {
     applied: rep::Applied,
 }
 
-fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds) -> Option<RateView> {
+/// Also exported on /metrics.
+fn rate_view(ctx: &Context, account: &SesAccount) -> Option<RateView> {
+    let thresholds = account.spec.thresholds.clone().unwrap_or(AccountThresholds {
+        bounce_rate: rep::AWS_BOUNCE,
+        complaint_rate: rep::AWS_COMPLAINT,
+    });
     let reading = ctx.reputation.account_reading(&account.name_any())?;
     let applied = rep::Applied {
         bounce: thresholds.bounce_rate,
@@ -431,6 +425,11 @@ fn rate_view(ctx: &Context, account: &SesAccount, thresholds: &AccountThresholds
         &applied,
         jiff::Timestamp::now(),
         ctx.settings.reputation.staleness,
+    );
+    ctx.metrics.set_account_reputation(
+        &account.name_any(),
+        rep::known_value(levels.bounce, reading.bounce),
+        rep::known_value(levels.complaint, reading.complaint),
     );
     Some(RateView {
         reading,
