@@ -206,11 +206,28 @@ impl Context {
 
     /// Publishes a Kubernetes Event; failures are logged, never fatal.
     pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: String) {
+        self.event_of(obj, type_, reason, reason, note).await;
+    }
+
+    /// [`Self::event`] with its own `action`. kube's recorder folds Events
+    /// of one object, reason and action into one series that keeps the
+    /// first note; Events whose note says what changed name it in the
+    /// action too, so a later, different change is an Event of its own.
+    pub async fn event_of<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        // The API server's limit for `action`.
+        let action: String = action.chars().take(128).collect();
         let ev = Event {
             type_,
             reason: reason.into(),
             note: Some(note),
-            action: reason.into(),
+            action,
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
@@ -284,11 +301,13 @@ impl Context {
         match report {
             Report::Quiet => {}
             Report::Updated => {
-                self.event(obj, EventType::Normal, "Updated", format!("updated {groups}"))
+                let action = format!("Update:{}", groups.replace(", ", ","));
+                self.event_of(obj, EventType::Normal, "Updated", &action, format!("updated {groups}"))
                     .await
             }
             Report::DriftCorrected => {
-                self.event(obj, EventType::Warning, "DriftCorrected", drift(&groups))
+                let action = format!("Restore:{}", groups.replace(", ", ","));
+                self.event_of(obj, EventType::Warning, "DriftCorrected", &action, drift(&groups))
                     .await
             }
         }

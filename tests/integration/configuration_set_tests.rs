@@ -283,6 +283,29 @@ async fn drift_in_aws_is_put_back_and_recorded_as_an_event() {
             .ok_or_else(|| format!("{:?}", events.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()))
     })
     .await;
+
+    // A later, different change gets an Event of its own, saying what it
+    // restored (not a repeat of the first one's text).
+    ses.put_configuration_set_reputation_options()
+        .configuration_set_name(&aws_name)
+        .reputation_metrics_enabled(false)
+        .send()
+        .await
+        .expect("out-of-band reputation put");
+    eventually("a second DriftCorrected event", Duration::from_secs(20), || async {
+        let events = events_for(&w.client, &w.ns, "drift").await;
+        let notes: Vec<String> = events
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("DriftCorrected"))
+            .map(|e| e.message.clone().unwrap_or_default())
+            .collect();
+        if notes.iter().any(|n| n.ends_with("restored: reputationMetrics")) {
+            Ok(())
+        } else {
+            Err(format!("{notes:?}"))
+        }
+    })
+    .await;
 }
 
 /// The owner tag removed by hand: status proves the set is this object's,
