@@ -38,6 +38,23 @@ fn stream_name(account: &SesAccount, owner: &str) -> String {
         .map_or_else(|| stream::resource_name(owner, &account.name_any()), str::to_string)
 }
 
+/// A part of a stream status recorded was gone and had to be made again:
+/// said with a Warning (events sent meanwhile were lost).
+async fn recreated(ctx: &Context, account: &SesAccount, recorded: bool, what: &str) {
+    if recorded {
+        let note = format!(
+            "{what} of the event stream was deleted outside the operator; recreated (events sent meanwhile are lost)"
+        );
+        ctx.event(
+            account,
+            kube::runtime::events::EventType::Warning,
+            "EventStreamRecreated",
+            note,
+        )
+        .await;
+    }
+}
+
 /// Creates or corrects the stream of one account; returns what status shows.
 pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Result<EventStreamStatus, Error> {
     let owner = ctx.owner_value(account);
@@ -48,6 +65,7 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
     let topic_attributes = match session.get_topic(&topic_arn).await? {
         None => {
             session.create_topic(&name, (OWNER_TAG, &owner)).await?;
+            recreated(ctx, account, recorded, &format!("SNS topic {name}")).await;
             BTreeMap::new()
         }
         Some(t) if ctx.owns(t.tags.get(OWNER_TAG), account, recorded) => t.attributes,
@@ -67,7 +85,11 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
     let queue_arn = session.queue_arn(&name);
     let want = stream::queue_attributes(&queue_arn, &topic_arn);
     let queue_url = match session.get_queue(&name).await? {
-        None => session.create_queue(&name, (OWNER_TAG, &owner), &want).await?,
+        None => {
+            let url = session.create_queue(&name, (OWNER_TAG, &owner), &want).await?;
+            recreated(ctx, account, recorded, &format!("SQS queue {name}")).await;
+            url
+        }
         Some(q) if ctx.owns(q.tags.get(OWNER_TAG), account, recorded) => {
             let fix = stream::differing(&want, &q.attributes);
             if !fix.is_empty() {

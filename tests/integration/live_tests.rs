@@ -588,3 +588,39 @@ async fn events_of_a_set_named_twice_count_for_its_owner_across_restarts() {
     assert_eq!(sends, 0, "the intruder counted the owner's events: {live:?}");
     assert!(stalled(&intruder), "{:?}", intruder.status);
 }
+
+/// The stream's queue deleted by hand: the account's next pass makes it
+/// again and says so with a Warning (events sent meanwhile were lost).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_queue_deleted_by_hand_is_recreated_with_a_warning() {
+    const REGION: &str = "eu-south-1";
+    let options = crate::support::WorldOptions {
+        drift: Duration::from_secs(2),
+        ..world_options(REGION)
+    };
+    let w = World::with("live-requeue", options).await;
+    let stream = set_stream(&w, REGION, true).await;
+    let queue = stream["queueUrl"].as_str().expect("queue").to_string();
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config_in(REGION).await);
+    sqs.delete_queue()
+        .queue_url(&queue)
+        .send()
+        .await
+        .expect("delete by hand");
+    // Events of a cluster-scoped SesAccount go to `default`.
+    let event = crate::support::wait_event(&w.client, "default", &w.account, "EventStreamRecreated").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert!(
+        event.message.as_deref().is_some_and(|m| m.contains("SQS queue")),
+        "{event:?}"
+    );
+    eventually("the queue is back", Duration::from_secs(30), || async {
+        sqs.get_queue_attributes()
+            .queue_url(&queue)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+}
