@@ -92,6 +92,13 @@ pub enum Decision {
     /// Untagged, adoption asked and allowed, not recorded yet: status must
     /// record it (with these tag keys, kept on deletion) before any write.
     RecordAdoption { kept_tags: Vec<String> },
+    /// Not this object's to change.
+    Refused(NotOurs),
+}
+
+/// Why a resource found in AWS is not this object's to change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotOurs {
     /// Its owner tag names another object.
     OwnedByAnother,
     /// Untagged and adoption asked, but the SesAccount does not allow it.
@@ -113,10 +120,10 @@ pub fn decide(
         return Decision::Ours;
     }
     match (tag, adoption) {
-        (Some(_), _) => Decision::OwnedByAnother,
+        (Some(_), _) => Decision::Refused(NotOurs::OwnedByAnother),
         (None, _) if recorded => Decision::RestoreTag,
-        (None, AdoptionAsk { asked: false, .. }) => Decision::NotCreatedHere,
-        (None, AdoptionAsk { allowed: false, .. }) => Decision::AdoptionNotAllowed,
+        (None, AdoptionAsk { asked: false, .. }) => Decision::Refused(NotOurs::NotCreatedHere),
+        (None, AdoptionAsk { allowed: false, .. }) => Decision::Refused(NotOurs::AdoptionNotAllowed),
         (None, AdoptionAsk { recorded: Some(_), .. }) => Decision::Adopt,
         (None, AdoptionAsk { recorded: None, .. }) => Decision::RecordAdoption {
             kept_tags: tags.keys().cloned().collect(),
@@ -150,6 +157,68 @@ pub fn ordered<C>(mut options: Vec<C>, mut tags: Vec<C>, adopting: bool) -> Vec<
         options.append(&mut tags);
         options
     }
+}
+
+/// What a pass found of a tagged resource in AWS, and what its object says.
+pub struct Found<'a> {
+    /// The resource's tags as AWS shows them.
+    pub tags: &'a BTreeMap<String, String>,
+    /// The object's status records the resource, or this pass created it.
+    pub recorded: bool,
+    pub adoption: AdoptionAsk<'a>,
+    pub drift_check: bool,
+    /// This pass created it (its Created Event says it all).
+    pub created: bool,
+}
+
+/// The plan for a tagged resource (configuration set, identity).
+#[derive(Debug, PartialEq)]
+pub enum TaggedPlan<C> {
+    /// Status must record the adoption (the resource's tag keys) first.
+    RecordAdoption(Vec<String>),
+    /// Apply `changes` in order; `adopting`: taking it over, keeping these tags.
+    Apply {
+        changes: Vec<C>,
+        adopting: Option<Vec<String>>,
+        /// The owner tag was removed by hand; it goes back first.
+        restoring_tag: bool,
+        report: Report,
+    },
+}
+
+/// Whose the resource is and the changes that bring it to the spec:
+/// `option_changes` (the kind's own diff) and the tag changes `diff_tags`
+/// makes from `desired_tags` (plus the tags an adoption keeps). `Err`: not
+/// this object's.
+pub fn plan_tagged<C>(
+    owner: &Owner,
+    owner_tag: &str,
+    found: Found<'_>,
+    desired_tags: BTreeMap<String, String>,
+    option_changes: Vec<C>,
+    diff_tags: impl FnOnce(&BTreeMap<String, String>, &BTreeMap<String, String>) -> Vec<C>,
+) -> Result<TaggedPlan<C>, NotOurs> {
+    let kept = found.adoption.recorded.unwrap_or_default();
+    let (adopting, restoring_tag) = match decide(owner, owner_tag, found.tags, found.recorded, found.adoption) {
+        Decision::Refused(why) => return Err(why),
+        Decision::RecordAdoption { kept_tags } => return Ok(TaggedPlan::RecordAdoption(kept_tags)),
+        Decision::Adopt => (Some(kept.to_vec()), false),
+        Decision::RestoreTag => (None, true),
+        Decision::Ours => (None, false),
+    };
+    let desired_tags = with_kept_tags(desired_tags, found.tags, kept);
+    let changes = ordered(
+        option_changes,
+        diff_tags(&desired_tags, found.tags),
+        adopting.is_some() || restoring_tag,
+    );
+    let changed = !changes.is_empty() && !found.created;
+    Ok(TaggedPlan::Apply {
+        report: report(changed, found.drift_check, adopting.is_some()),
+        adopting,
+        restoring_tag,
+        changes,
+    })
 }
 
 /// How the changes of a pass are announced.
@@ -211,7 +280,7 @@ mod tests {
         );
         assert_eq!(
             decide(&owner(), TAG, &found, false, AdoptionAsk::default()),
-            Decision::OwnedByAnother
+            Decision::Refused(NotOurs::OwnedByAnother)
         );
     }
 
@@ -221,7 +290,7 @@ mod tests {
         let found = tags(&[(TAG, "prod/team-b/orders")]);
         assert_eq!(
             decide(&owner(), TAG, &found, true, ask(true, true, Some(&[]))),
-            Decision::OwnedByAnother
+            Decision::Refused(NotOurs::OwnedByAnother)
         );
     }
 
@@ -235,7 +304,7 @@ mod tests {
         // Not recorded: nothing proves it is this object's.
         assert_eq!(
             decide(&owner(), TAG, &found, false, AdoptionAsk::default()),
-            Decision::NotCreatedHere
+            Decision::Refused(NotOurs::NotCreatedHere)
         );
     }
 
@@ -271,7 +340,7 @@ mod tests {
     fn untagged_without_adopt_is_not_ours() {
         assert_eq!(
             decide(&owner(), TAG, &tags(&[("team", "x")]), false, ask(false, true, None)),
-            Decision::NotCreatedHere
+            Decision::Refused(NotOurs::NotCreatedHere)
         );
     }
 
@@ -279,7 +348,7 @@ mod tests {
     fn adoption_the_account_does_not_allow_is_refused() {
         assert_eq!(
             decide(&owner(), TAG, &BTreeMap::new(), false, ask(true, false, None)),
-            Decision::AdoptionNotAllowed
+            Decision::Refused(NotOurs::AdoptionNotAllowed)
         );
     }
 

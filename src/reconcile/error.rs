@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use crate::api::OWNER_TAG;
 use crate::aws::scheduler::Priority;
 use crate::aws::{AwsError, ErrorKind, NOT_LEADER};
-use crate::domain::ownership::Decision;
+use crate::domain::ownership::NotOurs;
 
 /// A failure of a pass: retried with the object's back-off.
 #[derive(Debug, thiserror::Error)]
@@ -153,20 +153,19 @@ impl Refusal {
 
 impl Refusal {
     /// Why a tagged resource found in AWS may not be changed, in words for
-    /// its kind (`what`: "configuration set"); `None` when it may be.
-    pub fn not_ours(decision: &Decision, what: &str, name: &str, account: &str) -> Option<Refusal> {
-        Some(match decision {
-            Decision::Ours | Decision::RestoreTag | Decision::Adopt | Decision::RecordAdoption { .. } => return None,
-            Decision::OwnedByAnother => Refusal::NotOurs(format!(
+    /// its kind (`what`: "configuration set").
+    pub fn not_ours(why: NotOurs, what: &str, name: &str, account: &str) -> Refusal {
+        match why {
+            NotOurs::OwnedByAnother => Refusal::NotOurs(format!(
                 "{what} {name} already exists in AWS and is owned by another resource (tag {OWNER_TAG}); it is left untouched"
             )),
-            Decision::AdoptionNotAllowed => Refusal::AdoptionNotAllowed(format!(
+            NotOurs::AdoptionNotAllowed => Refusal::AdoptionNotAllowed(format!(
                 "{what} {name} already exists in AWS and SesAccount {account} does not let this namespace adopt (spec.adoption.allowedNamespaces); it is left untouched"
             )),
-            Decision::NotCreatedHere => Refusal::NotOurs(format!(
+            NotOurs::NotCreatedHere => Refusal::NotOurs(format!(
                 "{what} {name} already exists in AWS and was not created by this resource; it is left untouched (set spec.adopt: true to take it over)"
             )),
-        })
+        }
     }
 }
 

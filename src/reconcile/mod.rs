@@ -21,8 +21,8 @@ pub use context::Context;
 pub use error::{Error, Halt, Outcome, Refusal};
 pub use gate::Pass;
 pub use pipeline::{
-    Begin, Managed, Obj, ObjectStatus, PassKey, Passed, Run, UsableAccount, WriteGate, drive, error_policy,
-    instrumented, usable_account,
+    Begin, Managed, Obj, ObjectStatus, PassKey, Passed, Proceed, Run, UsableAccount, WriteGate, drive, error_policy,
+    instrumented, proceed, usable_account,
 };
 // Kept here so kinds and loops name one place for account resolution.
 pub use crate::index::{AccountAccess, account_key};

@@ -230,6 +230,64 @@ impl<K: Managed> Obj<K> {
 /// (see [`crate::domain::ownership::identity_change`]).
 pub const CLUSTER_IDENTITY_CHANGED: &str = "ClusterIdentityChanged";
 
+/// What a tagged resource's pass writes, once its plan is through the gate.
+pub enum Proceed<C> {
+    /// Status must record this adoption before any write.
+    RecordAdoption(crate::api::configuration_set::Adoption),
+    /// Apply these changes in order, then announce them as `report` says.
+    Apply {
+        changes: Vec<C>,
+        report: crate::domain::ownership::Report,
+    },
+}
+
+/// The start of a tagged resource's writes (sets, identities): the gate
+/// before any write, the adoption to record first, and the Events for an
+/// adoption or a restored owner tag. `what name`: "configuration set x".
+pub async fn proceed<K: Resource<DynamicType = ()>, C>(
+    plan: crate::domain::ownership::TaggedPlan<C>,
+    obj: &K,
+    ctx: &Context,
+    gate: WriteGate,
+    (what, name): (&str, &str),
+) -> Result<Proceed<C>, Halt> {
+    use crate::domain::ownership::TaggedPlan;
+    let (changes, adopting, restoring_tag, report) = match plan {
+        TaggedPlan::RecordAdoption(kept_tags) => {
+            gate.check()?;
+            let adoption = crate::api::configuration_set::Adoption {
+                since: now(),
+                kept_tags,
+            };
+            return Ok(Proceed::RecordAdoption(adoption));
+        }
+        TaggedPlan::Apply {
+            changes,
+            adopting,
+            restoring_tag,
+            report,
+        } => (changes, adopting, restoring_tag, report),
+    };
+    if let Some(kept_tags) = &adopting {
+        gate.check()?;
+        let note = format!(
+            "adopting existing {what} {name}; its tags {kept_tags:?} are kept; deletionPolicy defaults to Retain"
+        );
+        ctx.event(obj, EventType::Normal, "Adopted", note).await;
+    }
+    if !changes.is_empty() {
+        gate.check()?;
+    }
+    if restoring_tag {
+        let note = format!(
+            "the owner tag {} of {what} {name} was removed outside the operator; restored (this object's status records it as its own)",
+            crate::api::OWNER_TAG
+        );
+        ctx.event(obj, EventType::Warning, "OwnerTagRestored", note).await;
+    }
+    Ok(Proceed::Apply { changes, report })
+}
+
 /// An SesAccount a namespaced object may use.
 pub struct UsableAccount {
     pub name: String,

@@ -17,13 +17,13 @@ use crate::aws::ses::ObservedSet;
 use crate::aws::{AwsError, ErrorKind};
 use crate::domain::diff::configuration_set::{self as diff, SetChange};
 use crate::domain::diff::event_stream::DESTINATION_NAME as STREAM_DESTINATION;
-use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
+use crate::domain::ownership::{self, AdoptionAsk, Found, Owner, TaggedPlan};
 use crate::domain::reputation::evaluation::stored_pause;
 use crate::domain::reputation::{Pause, PauseStep};
 use crate::reconcile::evaluation::SetEvaluation;
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive, evaluation,
-    event_stream as stream, fingerprint, key_of, usable_account,
+    AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Proceed, Refusal, Run, WriteGate, drive,
+    evaluation, event_stream as stream, fingerprint, key_of, proceed, usable_account,
 };
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Passed, Error> {
@@ -281,38 +281,18 @@ async fn sync(
         paused,
         drift_check: priority == Priority::Drift,
     };
-    let (changes, adopting, restoring_tag, report) = match plan(&cs.spec, cs.status.as_ref(), &observed, &facts)? {
-        SetPlan::RecordAdoption(kept_tags) => {
-            gate.check()?;
-            return Ok(Synced::MustRecordAdoption(Adoption {
-                since: crate::reconcile::now(),
-                kept_tags,
-            }));
-        }
-        SetPlan::Apply {
-            changes,
-            adopting,
-            restoring_tag,
-            report,
-        } => (changes, adopting, restoring_tag, report),
+    let (changes, report) = match proceed(
+        plan(&cs.spec, cs.status.as_ref(), &observed, &facts)?,
+        cs,
+        ctx,
+        gate,
+        ("configuration set", name),
+    )
+    .await?
+    {
+        Proceed::RecordAdoption(adoption) => return Ok(Synced::MustRecordAdoption(adoption)),
+        Proceed::Apply { changes, report } => (changes, report),
     };
-    if let Some(kept_tags) = &adopting {
-        gate.check()?;
-        let note = format!(
-            "adopting existing configuration set {name}; its tags {kept_tags:?} are kept; deletionPolicy defaults to Retain"
-        );
-        ctx.event(cs, EventType::Normal, "Adopted", note).await;
-    }
-    if !changes.is_empty() {
-        gate.check()?;
-    }
-    if restoring_tag {
-        let note = format!(
-            "the owner tag {OWNER_TAG} of {what} {name} was removed outside the operator; restored (this object's status records it as its own)",
-            what = "configuration set"
-        );
-        ctx.event(cs, EventType::Warning, "OwnerTagRestored", note).await;
-    }
     for change in &changes {
         session.apply_set_change(name, change, priority).await?;
     }
@@ -337,19 +317,7 @@ struct Facts<'a> {
 }
 
 /// What to do with the set SES holds.
-#[derive(Debug, PartialEq)]
-enum SetPlan {
-    /// Status must record the adoption (the set's tag keys) before any write.
-    RecordAdoption(Vec<String>),
-    /// Apply `changes` in order; `adopting`: taking the set over, keeping these tags.
-    Apply {
-        changes: Vec<SetChange>,
-        adopting: Option<Vec<String>>,
-        /// The owner tag was removed by hand; it goes back first.
-        restoring_tag: bool,
-        report: Report,
-    },
-}
+type SetPlan = TaggedPlan<SetChange>;
 
 /// Whose the set is and the changes that bring it to the spec. Pure.
 fn plan(
@@ -358,38 +326,26 @@ fn plan(
     observed: &ObservedSet,
     facts: &Facts<'_>,
 ) -> Result<SetPlan, Refusal> {
-    let recorded = status.and_then(|s| s.arn.as_ref()).is_some();
-    let kept = status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice());
-    let ask = AdoptionAsk {
-        asked: spec.adopt,
-        allowed: facts.adoption_allowed,
-        recorded: kept,
+    let found = Found {
+        tags: &observed.tags,
+        recorded: status.and_then(|s| s.arn.as_ref()).is_some(),
+        adoption: AdoptionAsk {
+            asked: spec.adopt,
+            allowed: facts.adoption_allowed,
+            recorded: status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice()),
+        },
+        drift_check: facts.drift_check,
+        created: false,
     };
-    let decision = ownership::decide(facts.owner, OWNER_TAG, &observed.tags, recorded, ask);
-    if let Some(refusal) = Refusal::not_ours(&decision, "configuration set", facts.name, facts.account) {
-        return Err(refusal);
-    }
-    if let Decision::RecordAdoption { kept_tags } = decision {
-        return Ok(SetPlan::RecordAdoption(kept_tags));
-    }
-    let adopting = decision == Decision::Adopt;
-    let restoring_tag = decision == Decision::RestoreTag;
-    let desired_tags = ownership::with_kept_tags(
+    ownership::plan_tagged(
+        facts.owner,
+        OWNER_TAG,
+        found,
         diff::desired_tags(spec, (OWNER_TAG, &facts.owner.value)),
-        &observed.tags,
-        kept.unwrap_or_default(),
-    );
-    let changes = ownership::ordered(
         diff::diff(&diff::desired_options(spec, facts.paused), &observed.options),
-        diff::diff_tags(&desired_tags, &observed.tags),
-        adopting || restoring_tag,
-    );
-    Ok(SetPlan::Apply {
-        report: ownership::report(!changes.is_empty(), facts.drift_check, adopting),
-        adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
-        restoring_tag,
-        changes,
-    })
+        diff::diff_tags,
+    )
+    .map_err(|why| Refusal::not_ours(why, "configuration set", facts.name, facts.account))
 }
 
 /// CreateConfigurationSet with every group and the owner tag.
@@ -574,6 +530,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::domain::ownership::Report;
 
     fn spec(json: serde_json::Value) -> ConfigurationSetSpec {
         serde_json::from_value(json).expect("test spec deserializes")

@@ -22,10 +22,10 @@ use crate::api::{ConfigurationSet, DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
-use crate::domain::ownership::{self, AdoptionAsk, Decision, Owner, Report};
+use crate::domain::ownership::{self, AdoptionAsk, Found, Owner, TaggedPlan};
 use crate::reconcile::{
-    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Refusal, Run, WriteGate, drive,
-    fingerprint, key_of, usable_account,
+    AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Proceed, Refusal, Run, WriteGate, drive,
+    fingerprint, key_of, proceed, usable_account,
 };
 
 /// First look at a pending verification after this long; the interval
@@ -400,38 +400,18 @@ async fn sync(
         created,
         drift_check: priority == Priority::Drift,
     };
-    let (changes, adopting, restoring_tag, report) = match plan(id, &desired, &observed, &facts)? {
-        IdentityPlan::RecordAdoption(kept_tags) => {
-            gate.check()?;
-            return Ok(Synced::MustRecordAdoption(Adoption {
-                since: crate::reconcile::now(),
-                kept_tags,
-            }));
-        }
-        IdentityPlan::Apply {
-            changes,
-            adopting,
-            restoring_tag,
-            report,
-        } => (changes, adopting, restoring_tag, report),
+    let (changes, report) = match proceed(
+        plan(id, &desired, &observed, &facts)?,
+        id,
+        ctx,
+        gate,
+        ("email identity", name),
+    )
+    .await?
+    {
+        Proceed::RecordAdoption(adoption) => return Ok(Synced::MustRecordAdoption(adoption)),
+        Proceed::Apply { changes, report } => (changes, report),
     };
-    if let Some(kept_tags) = &adopting {
-        gate.check()?;
-        let note = format!(
-            "adopting existing email identity {name}; its tags {kept_tags:?} are kept; deletionPolicy defaults to Retain"
-        );
-        ctx.event(id, EventType::Normal, "Adopted", note).await;
-    }
-    if !changes.is_empty() {
-        gate.check()?;
-    }
-    if restoring_tag {
-        let note = format!(
-            "the owner tag {OWNER_TAG} of {what} {name} was removed outside the operator; restored (this object's status records it as its own)",
-            what = "email identity"
-        );
-        ctx.event(id, EventType::Warning, "OwnerTagRestored", note).await;
-    }
     for change in &changes {
         session.apply_identity_change(name, change, priority).await?;
         observed.apply(change);
@@ -457,19 +437,7 @@ struct Facts<'a> {
 }
 
 /// What to do with the identity SES holds.
-#[derive(Debug, PartialEq)]
-enum IdentityPlan {
-    /// Status must record the adoption (the identity's tag keys) first.
-    RecordAdoption(Vec<String>),
-    /// Apply `changes` in order; `adopting`: taking it over, keeping these tags.
-    Apply {
-        changes: Vec<IdentityChange>,
-        adopting: Option<Vec<String>>,
-        /// The owner tag was removed by hand; it goes back first.
-        restoring_tag: bool,
-        report: Report,
-    },
-}
+type IdentityPlan = TaggedPlan<IdentityChange>;
 
 /// Whose the identity is and the changes that bring it to `desired`. Pure.
 fn plan(
@@ -479,39 +447,26 @@ fn plan(
     facts: &Facts<'_>,
 ) -> Result<IdentityPlan, Refusal> {
     let status = id.status.as_ref();
-    let recorded = facts.created || status.and_then(|s| s.arn.as_ref()).is_some();
-    let kept = status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice());
-    let ask = AdoptionAsk {
-        asked: id.spec.adopt,
-        allowed: facts.adoption_allowed,
-        recorded: kept,
+    let found = Found {
+        tags: &observed.tags,
+        recorded: facts.created || status.and_then(|s| s.arn.as_ref()).is_some(),
+        adoption: AdoptionAsk {
+            asked: id.spec.adopt,
+            allowed: facts.adoption_allowed,
+            recorded: status.and_then(|s| s.adoption.as_ref()).map(|a| a.kept_tags.as_slice()),
+        },
+        drift_check: facts.drift_check,
+        created: facts.created,
     };
-    let decision = ownership::decide(facts.owner, OWNER_TAG, &observed.tags, recorded, ask);
-    if let Some(refusal) = Refusal::not_ours(&decision, "email identity", facts.name, facts.account) {
-        return Err(refusal);
-    }
-    if let Decision::RecordAdoption { kept_tags } = decision {
-        return Ok(IdentityPlan::RecordAdoption(kept_tags));
-    }
-    let adopting = decision == Decision::Adopt;
-    let restoring_tag = decision == Decision::RestoreTag;
-    let desired_tags = ownership::with_kept_tags(
+    ownership::plan_tagged(
+        facts.owner,
+        OWNER_TAG,
+        found,
         diff::desired_tags(&id.spec, (OWNER_TAG, &facts.owner.value)),
-        &observed.tags,
-        kept.unwrap_or_default(),
-    );
-    let changes = ownership::ordered(
         diff::diff(desired, &observed.settings),
-        diff::diff_tags(&desired_tags, &observed.tags),
-        adopting || restoring_tag,
-    );
-    let changed = !changes.is_empty() && !facts.created;
-    Ok(IdentityPlan::Apply {
-        report: ownership::report(changed, facts.drift_check, adopting),
-        adopting: adopting.then(|| kept.unwrap_or_default().to_vec()),
-        restoring_tag,
-        changes,
-    })
+        diff::diff_tags,
+    )
+    .map_err(|why| Refusal::not_ours(why, "email identity", facts.name, facts.account))
 }
 
 async fn create(
@@ -625,6 +580,7 @@ mod tests {
 
     use super::*;
     use crate::api::EmailIdentityStatus;
+    use crate::domain::ownership::Report;
 
     fn identity(spec: serde_json::Value, status: Option<EmailIdentityStatus>) -> EmailIdentity {
         let mut id = EmailIdentity::new("welcome", serde_json::from_value(spec).expect("test spec deserializes"));

@@ -10,15 +10,7 @@ use serde::Serialize;
 
 fn bin() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/argocd-health.sh");
-        let out = Command::new(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("run {script}: {e}"));
-        assert!(out.status.success(), "{script} failed");
-        String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
-    })
+    BIN.get_or_init(|| super::cached_tool("argocd-health.sh"))
 }
 
 /// Argo CD's health of `obj`: (status, message), e.g. ("Suspended", "...").

@@ -6,20 +6,10 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-/// tools/kstatus.sh builds the binary once (cached outside the checkout,
-/// keyed by its sources; a lock serialises concurrent first runs) and
-/// prints its path.
+/// The kstatus binary tools/kstatus.sh builds.
 pub fn kstatus_bin() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/kstatus.sh");
-        let out = Command::new(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("run {script}: {e}"));
-        assert!(out.status.success(), "{script} failed");
-        String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
-    })
+    BIN.get_or_init(|| super::cached_tool("kstatus.sh"))
 }
 
 /// kstatus's verdict on one object: (status, message). Panics unless the

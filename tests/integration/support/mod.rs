@@ -90,6 +90,19 @@ pub async fn namespace(client: &Client, prefix: &str, labels: &[(&str, &str)]) -
     name
 }
 
+/// Runs a `tools/*.sh` that builds a helper binary into the cache (once,
+/// keyed by its sources; a lock serialises concurrent first runs) and
+/// returns the path it prints.
+pub fn cached_tool(script: &str) -> String {
+    let script = format!("{}/tools/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(out.status.success(), "{script} failed");
+    String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
+}
+
 /// One test's world: namespace, SesAccount and a running operator.
 pub struct World {
     pub client: Client,
