@@ -11,7 +11,9 @@ use kube::api::{Api, DeleteParams};
 use serde_json::json;
 use ses_reputation_operator::api::{ConfigurationSet, EventDestination, SesAccount};
 
-use crate::support::{World, WorldOptions, apply_json, cs_object, eventually, ses_client, unique, wait_set_ready};
+use crate::support::{
+    World, WorldOptions, apply_json, cloudwatch_destination, cs_object, eventually, ses_client, unique, wait_set_ready,
+};
 
 /// Enough objects that the first passes of a start run while the other
 /// stores are still being listed.
@@ -23,18 +25,6 @@ fn options(prefix: &str) -> WorldOptions {
         allowed_namespaces: Some(json!({"matchLabels": {"team": prefix}})),
         ..Default::default()
     }
-}
-
-fn destination(name: &str, set: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "ses.reputation.io/v1alpha1",
-        "kind": "EventDestination",
-        "metadata": {"name": name},
-        "spec": {
-            "configurationSetRef": {"name": set},
-            "cloudWatch": {"dimensions": [{"name": "team", "source": "MESSAGE_TAG", "defaultValue": "none"}]},
-        },
-    })
 }
 
 /// Events in the world's namespace with one of `reasons`.
@@ -64,17 +54,22 @@ async fn ready_sets(sets: &Api<ConfigurationSet>) -> Vec<(String, String)> {
     out
 }
 
+/// A CloudWatch destination `<set>-cw` on each set, all Ready.
+async fn ready_destinations(dests: &Api<EventDestination>, sets: &[(String, String)]) {
+    for (name, _) in sets {
+        apply_json(dests, cloudwatch_destination(&format!("{name}-cw"), name, "team")).await;
+    }
+    for (name, _) in sets {
+        crate::support::wait_ready(dests, &format!("{name}-cw"), crate::support::ed_status).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deletions_made_while_the_operator_was_down_clean_up_aws_when_it_starts() {
     let mut w = World::with("start-del", options("start-del")).await;
     let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
     let created = ready_sets(&sets).await;
-    for (name, _) in &created {
-        apply_json(&dests, destination(&format!("{name}-cw"), name)).await;
-    }
-    for (name, _) in &created {
-        crate::support::wait_ready(&dests, &format!("{name}-cw"), crate::support::ed_status).await;
-    }
+    ready_destinations(&dests, &created).await;
 
     w.stop().await;
     for (name, _) in &created {
@@ -116,12 +111,7 @@ async fn restarts_raise_no_false_account_warnings_and_ready_never_flips() {
     let mut w = World::with("start-ready", options("start-ready")).await;
     let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
     let created = ready_sets(&sets).await;
-    for (name, _) in &created {
-        apply_json(&dests, destination(&format!("{name}-cw"), name)).await;
-    }
-    for (name, _) in &created {
-        crate::support::wait_ready(&dests, &format!("{name}-cw"), crate::support::ed_status).await;
-    }
+    ready_destinations(&dests, &created).await;
     let before = ready_since_all(&sets, &dests, &created).await;
     for _ in 0..5 {
         w.restart().await;

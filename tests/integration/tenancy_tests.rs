@@ -22,19 +22,7 @@ use crate::support::emulator::Emulator;
 use crate::support::identities::allow_topic;
 use crate::support::kstatus::kstatus;
 use crate::support::{World, WorldOptions, apply_json, condition, eventually, tenant_client, unique};
-use crate::support::{cs_object, ses_client, wait_condition, wait_set_ready};
-
-fn cloudwatch_destination(name: &str, set: &str, dimension: &str) -> Value {
-    json!({
-        "apiVersion": "ses.reputation.io/v1alpha1",
-        "kind": "EventDestination",
-        "metadata": {"name": name},
-        "spec": {
-            "configurationSetRef": {"name": set},
-            "cloudWatch": {"dimensions": [{"name": dimension, "source": "MESSAGE_TAG", "defaultValue": "none"}]},
-        },
-    })
-}
+use crate::support::{cloudwatch_destination, cs_object, ses_client, wait_condition, wait_set_ready};
 
 /// A destination made outside the operator (Terraform, the console).
 async fn foreign_destination(ses: &aws_sdk_sesv2::Client, set: &str, name: &str) {

@@ -12,7 +12,9 @@ pub mod live;
 pub mod objects;
 pub mod proxy;
 
-pub use objects::{cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready};
+pub use objects::{
+    cloudwatch_destination, cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready,
+};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -56,3 +56,17 @@ pub async fn wait_condition(
     )
     .await
 }
+
+/// An EventDestination `name` on set `set` to CloudWatch, with one
+/// message-tag dimension `dimension`.
+pub fn cloudwatch_destination(name: &str, set: &str, dimension: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "ses.reputation.io/v1alpha1",
+        "kind": "EventDestination",
+        "metadata": {"name": name},
+        "spec": {
+            "configurationSetRef": {"name": set},
+            "cloudWatch": {"dimensions": [{"name": dimension, "source": "MESSAGE_TAG", "defaultValue": "none"}]},
+        },
+    })
+}
