@@ -108,14 +108,16 @@ fn refused_as_not_ours(cs: &ConfigurationSet) -> bool {
         .is_some_and(|c| c.status == "True" && matches!(c.reason.as_str(), "AlreadyExists" | "AdoptionNotAllowed"))
 }
 
-/// Whether a mapped owner is still in the cache, and still records the set
-/// if that is what made it the owner.
+/// Whether a mapped owner is still in the cache, not refused the set since,
+/// and still records the set if that is what made it the owner.
 fn still_owns(ctx: &Shared, owner: &Owner) -> bool {
     let cached = ctx
         .index
         .sets
         .get(&ObjectRef::new(&owner.name).within(&owner.namespace));
-    cached.is_some_and(|cs| !owner.recorded || cs.status.as_ref().is_some_and(|s| s.arn.is_some()))
+    cached.is_some_and(|cs| {
+        !refused_as_not_ours(&cs) && (!owner.recorded || cs.status.as_ref().is_some_and(|s| s.arn.is_some()))
+    })
 }
 
 /// Per-set windows and the consumer's counters.
