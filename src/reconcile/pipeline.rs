@@ -216,6 +216,18 @@ impl<K: Managed> Obj<K> {
         ))
     }
 
+    /// `Some`: the account's resources carry another cluster name (see
+    /// [`crate::domain::ownership::identity_change`]); this object is
+    /// Stalled saying so and nothing goes to AWS until the operator is told
+    /// to migrate (or keeps the old name).
+    pub async fn refuse_changed_identity(&self, ctx: &Context, account: &str) -> Result<Option<Action>, Halt> {
+        let Some(why) = ctx.identity_refused(account) else {
+            return Ok(None);
+        };
+        self.stall(ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
+        Ok(Some(self.blocked(ctx, &[]).await?))
+    }
+
     /// Writes `desired` and announces it with a Warning Event once.
     pub async fn stall(&self, ctx: &Context, reason: &str, message: String) -> Result<(), Halt> {
         if !self.is_stalled_with(reason) {
@@ -315,11 +327,10 @@ pub async fn usable_account<K: Managed>(
         access = AccountAccess::Missing(account.clone());
     }
     match access {
-        AccountAccess::Allowed { name, .. } if let Some(why) = ctx.identity_refused(&name) => {
-            o.stall(ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
-            Ok(Err(o.blocked(ctx, &[]).await?))
-        }
-        AccountAccess::Allowed { name, generation, key } => Ok(Ok(UsableAccount { name, generation, key })),
+        AccountAccess::Allowed { name, generation, key } => match o.refuse_changed_identity(ctx, &name).await? {
+            Some(blocked) => Ok(Err(blocked)),
+            None => Ok(Ok(UsableAccount { name, generation, key })),
+        },
         AccountAccess::NotOurs(_) => Ok(Err(Action::await_change())),
         AccountAccess::Missing(account) => {
             let msg =

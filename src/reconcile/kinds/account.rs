@@ -13,7 +13,6 @@ use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
-use crate::reconcile::pipeline::CLUSTER_IDENTITY_CHANGED;
 use crate::reconcile::{
     Begin, Context, Error, Halt, Obj, PassKey, Passed, Run, account_key, drive, event_stream as stream, fingerprint,
     key_of,
@@ -94,9 +93,8 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     // Resources tagged under another cluster name: acting would disown
     // them all and make a second event stream. Nothing until the operator
     // is told to migrate (or keeps the old name).
-    if let Some(why) = ctx.identity_refused(&name) {
-        o.stall(&ctx, CLUSTER_IDENTITY_CHANGED, why).await?;
-        return o.blocked(&ctx, &[]).await;
+    if let Some(blocked) = o.refuse_changed_identity(&ctx, &name).await? {
+        return Ok(blocked);
     }
     let mut status = o.status();
     status.paused_sending_at = pause.paused_at;
