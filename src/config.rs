@@ -35,6 +35,16 @@ pub struct Settings {
     /// when thousands of objects are triggered together (start-up, a rate
     /// read). Drift checks are paced by the SES scheduler instead.
     pub concurrency: u16,
+    /// The ConfigMap the leader checkpoints its live windows in, so that
+    /// the next leader does not start counting from zero.
+    pub live_checkpoint: Option<ConfigMapName>,
+}
+
+/// A ConfigMap by namespace and name.
+#[derive(Clone, Debug)]
+pub struct ConfigMapName {
+    pub namespace: String,
+    pub name: String,
 }
 
 /// Flags of the rate reader.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::config::{ReputationSettings, Settings};
+use ses_reputation_operator::config::{ConfigMapName, ReputationSettings, Settings};
 use ses_reputation_operator::ops::leader::{self, ElectionSettings};
 use ses_reputation_operator::ops::metrics::Metrics;
 use ses_reputation_operator::ops::server::{self, Health, Role};
@@ -113,6 +113,11 @@ struct RunArgs {
     /// Namespace of that Lease (the operator's own namespace in a cluster).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
+    /// ConfigMap (in the Lease's namespace) where the leader checkpoints
+    /// its live event windows, so that the next leader's breaker is not
+    /// blind until `minimumSends`; empty to turn checkpoints off.
+    #[arg(long, env = "SRO_LIVE_CHECKPOINT", default_value = "ses-reputation-operator-live")]
+    live_checkpoint: String,
 }
 
 /// A cluster identity unique by default: two clusters sharing an AWS
@@ -245,6 +250,10 @@ fn settings_of(args: &RunArgs, cluster_name: String) -> Settings {
             staleness: seconds(args.rate_staleness_seconds, 60.0),
         },
         concurrency: args.max_concurrent_reconciles.max(1),
+        live_checkpoint: (!args.live_checkpoint.is_empty()).then(|| ConfigMapName {
+            namespace: args.lease_namespace.clone(),
+            name: args.live_checkpoint.clone(),
+        }),
     }
 }
 

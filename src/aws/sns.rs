@@ -45,6 +45,24 @@ impl Session {
         }))
     }
 
+    /// A topic's access policy (GetTopicAttributes only: no tags), `None`
+    /// when the topic does not exist.
+    pub async fn get_topic_policy(&self, arn: &str) -> Result<Option<String>, AwsError> {
+        match self
+            .call(
+                "sns:GetTopicAttributes",
+                self.sns.get_topic_attributes().topic_arn(arn).send(),
+            )
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.attributes.and_then(|mut a| a.remove("Policy")).unwrap_or_default(),
+            )),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// CreateTopic with a bare name and the ownership tag only: CreateTopic
     /// is idempotent only for identical attributes, so everything else is set
     /// afterwards with SetTopicAttributes.

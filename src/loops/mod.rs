@@ -5,6 +5,7 @@
 //! they evaluate a set. They know nothing of the reconcilers: what they
 //! need from that side comes in [`Shared`].
 
+pub mod live_checkpoint;
 pub mod rates;
 pub mod stream_consumer;
 
@@ -35,4 +36,6 @@ pub struct Shared {
     pub rates: Arc<rates::ReputationState>,
     pub live: Arc<stream_consumer::LiveState>,
     pub drift: Arc<dyn DriftSchedule>,
+    /// Where the live windows are checkpointed (`None`: not at all).
+    pub checkpoint: Option<live_checkpoint::Checkpointer>,
 }

@@ -25,9 +25,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
+use super::live_checkpoint::{self, Checkpointer};
 use crate::api::{ConfigurationSet, conditions};
 use crate::aws::sqs::Received;
 use crate::aws::{AccountKey, ErrorKind, NOT_LEADER};
+use crate::domain::reputation::checkpoint;
 use crate::domain::reputation::live_view::{self, LiveView};
 use crate::domain::reputation::windows::{self as window, Summary, Window};
 use crate::domain::reputation::{self as rep, Level};
@@ -137,6 +139,9 @@ pub struct LiveState {
     pub foreign: AtomicU64,
     /// Unix milliseconds of the newest event counted (its send time).
     newest_ms: AtomicU64,
+    /// Moves with every batch that counted something: a checkpoint is
+    /// written only when it moved since the last one.
+    generation: AtomicU64,
 }
 
 impl Default for LiveState {
@@ -150,6 +155,7 @@ impl Default for LiveState {
             malformed: AtomicU64::new(0),
             foreign: AtomicU64::new(0),
             newest_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -282,6 +288,9 @@ impl LiveState {
                 }
             }
         }
+        if counted > 0 {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
         self.consumed.fetch_add(counted, Ordering::Relaxed);
         self.malformed.fetch_add(malformed, Ordering::Relaxed);
         self.foreign.fetch_add(foreign, Ordering::Relaxed);
@@ -294,6 +303,51 @@ impl LiveState {
             ctx.metrics.stream_newest(at.as_millisecond() as f64 / 1000.0);
         }
         touched
+    }
+
+    /// Each counted set's window as a checkpoint entry, with its sends
+    /// over the last hour. Sets no longer cached are left out.
+    fn checkpoint_entries(&self, ctx: &Shared, now: Timestamp) -> Vec<(checkpoint::Entry, u32)> {
+        let mut windows = self.windows();
+        windows
+            .iter_mut()
+            .filter_map(|(key, w)| {
+                let (ns, name) = key.split_once('/')?;
+                let uid = ctx.index.sets.get(&ObjectRef::new(name).within(ns))?.uid()?;
+                let sends = w.recent_sends(now);
+                let window = w.snapshot(now)?;
+                Some((
+                    checkpoint::Entry {
+                        key: key.clone(),
+                        uid,
+                        window,
+                    },
+                    sends,
+                ))
+            })
+            .collect()
+    }
+
+    /// Takes the windows of a checkpoint for the sets still cached under
+    /// the same uid; returns how many.
+    fn restore(&self, ctx: &Shared, document: &checkpoint::Document, now: Timestamp) -> usize {
+        let mut windows = self.windows();
+        let mut restored = 0;
+        for entry in &document.sets {
+            let Some((ns, name)) = entry.key.split_once('/') else {
+                continue;
+            };
+            let same_object = ctx
+                .index
+                .sets
+                .get(&ObjectRef::new(name).within(ns))
+                .is_some_and(|cs| cs.uid().as_deref() == Some(entry.uid.as_str()));
+            if same_object {
+                windows.insert(entry.key.clone(), Window::restore(&entry.window, now));
+                restored += 1;
+            }
+        }
+        restored
     }
 
     /// Re-evaluates the touched sets whose verdict changed, or that were
@@ -364,6 +418,10 @@ pub async fn run_consumer(ctx: Shared, mut shutdown: impl std::future::Future<Ou
         _ = &mut shutdown => return,
         _ = ctx.index.synced() => {}
     }
+    let mut saver = ctx.checkpoint.clone().map(Saver::new);
+    if let Some(saver) = &mut saver {
+        saver.restore(&ctx).await;
+    }
     let mut queues: HashMap<(String, AccountKey, String), tokio::task::JoinHandle<()>> = HashMap::new();
     let mut last_refresh = Instant::now();
     loop {
@@ -397,6 +455,9 @@ pub async fn run_consumer(ctx: Shared, mut shutdown: impl std::future::Future<Ou
             }
         }
         ctx.live.flush(&ctx);
+        if let Some(saver) = &mut saver {
+            saver.save_if_due(&ctx);
+        }
         // Windows slide without events too: what status shows is refreshed
         // once a minute for sets that have counts.
         if last_refresh.elapsed() >= Duration::from_secs(60) {
@@ -417,6 +478,112 @@ pub async fn run_consumer(ctx: Shared, mut shutdown: impl std::future::Future<Ou
     }
     for task in queues.into_values() {
         task.abort();
+    }
+    if let Some(saver) = saver {
+        saver.last_save(&ctx).await;
+    }
+}
+
+/// The checkpoint's reader and writer: at most one write in flight, and
+/// one per [`live_checkpoint::EVERY`] while the counts move. Writes only
+/// while the leadership fence is open, so a replica that lost the Lease
+/// does not overwrite what the new leader writes.
+struct Saver {
+    checkpointer: Checkpointer,
+    saved: u64,
+    last: Instant,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Saver {
+    fn new(checkpointer: Checkpointer) -> Self {
+        Self {
+            checkpointer,
+            saved: 0,
+            last: Instant::now(),
+            writing: None,
+        }
+    }
+
+    /// Takes the windows the last leader wrote, before anything is counted,
+    /// and re-evaluates the sets they are for.
+    async fn restore(&mut self, ctx: &Shared) {
+        match self.checkpointer.load().await {
+            Ok(Some(document)) => {
+                let restored = ctx.live.restore(ctx, &document, Timestamp::now());
+                ctx.metrics.live_checkpoint("restored");
+                let age = Timestamp::now().as_second() - document.written_at;
+                tracing::info!(
+                    sets = restored,
+                    age_seconds = age,
+                    "live windows restored from the checkpoint"
+                );
+                for entry in &document.sets {
+                    if let Some((ns, name)) = entry.key.split_once('/')
+                        && let Some(cs) = ctx.index.sets.get(&ObjectRef::new(name).within(ns))
+                    {
+                        ctx.rates.trigger_set(&cs);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                ctx.metrics.live_checkpoint("unusable");
+                tracing::warn!(error = %e, "live windows start empty: the checkpoint could not be read");
+            }
+        }
+        self.saved = ctx.live.generation.load(Ordering::Relaxed);
+    }
+
+    fn save_if_due(&mut self, ctx: &Shared) {
+        let generation = ctx.live.generation.load(Ordering::Relaxed);
+        let busy = self.writing.as_ref().is_some_and(|t| !t.is_finished());
+        if generation == self.saved || busy || self.last.elapsed() < live_checkpoint::EVERY {
+            return;
+        }
+        self.saved = generation;
+        self.last = Instant::now();
+        let (checkpointer, ctx) = (self.checkpointer.clone(), ctx.clone());
+        self.writing = Some(tokio::spawn(async move {
+            if !write(&checkpointer, &ctx).await {
+                // Counted again on the next round.
+                ctx.live.generation.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+
+    /// On a graceful stop: what was counted since the last write.
+    async fn last_save(self, ctx: &Shared) {
+        if let Some(task) = self.writing {
+            let _ = task.await;
+        }
+        if ctx.live.generation.load(Ordering::Relaxed) != self.saved {
+            write(&self.checkpointer, ctx).await;
+        }
+    }
+}
+
+/// One checkpoint write; false when it failed or was not allowed.
+async fn write(checkpointer: &Checkpointer, ctx: &Shared) -> bool {
+    if !ctx.aws.fence().is_open() {
+        return false;
+    }
+    let now = Timestamp::now();
+    let entries = ctx.live.checkpoint_entries(ctx, now);
+    let (document, omitted) = checkpoint::encode(entries, now.as_second(), checkpoint::MAX_BYTES);
+    if omitted > 0 {
+        tracing::debug!(omitted, "the live checkpoint is full: the quietest sets are left out");
+    }
+    match checkpointer.save(document).await {
+        Ok(()) => {
+            ctx.metrics.live_checkpoint("written");
+            true
+        }
+        Err(e) => {
+            ctx.metrics.live_checkpoint("failed");
+            tracing::warn!(error = %e, "could not write the live checkpoint");
+            false
+        }
     }
 }
 

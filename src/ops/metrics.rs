@@ -154,6 +154,7 @@ pub struct Metrics {
     paused: Family<SetLabels, Gauge>,
     stream_events: Family<OutcomeLabels, Counter>,
     watch_errors: Family<KindLabels, Counter>,
+    live_checkpoints: Family<OutcomeLabels, Counter>,
     stream_newest_age: Gauge<f64, AtomicU64>,
     /// Unix seconds of the newest event counted (age computed per scrape).
     stream_newest: Mutex<Option<f64>>,
@@ -324,6 +325,12 @@ impl Metrics {
             "Failed list/watch requests of each watched kind (each retried with back-off); /readyz fails while a watch keeps failing",
             watch_errors.clone(),
         );
+        let live_checkpoints = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "ses_reputation_live_checkpoints",
+            "Live-window checkpoints by outcome: written, failed (retried within 10 s), restored (by a new leader), unusable (a stored one that could not be read)",
+            live_checkpoints.clone(),
+        );
         let stream_newest_age = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "ses_reputation_stream_newest_event_age",
@@ -339,6 +346,7 @@ impl Metrics {
             paused,
             stream_events,
             watch_errors,
+            live_checkpoints,
             stream_newest_age,
             stream_newest: Mutex::new(None),
             ses_rate,
@@ -487,6 +495,12 @@ impl Metrics {
         if n > 0 {
             self.stream_events.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
         }
+    }
+
+    /// One live-window checkpoint read or write (`written`, `failed`,
+    /// `restored`, `unusable`).
+    pub fn live_checkpoint(&self, outcome: &'static str) {
+        self.live_checkpoints.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// The send time of the newest event counted (unix seconds).

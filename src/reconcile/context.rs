@@ -396,6 +396,9 @@ impl Context {
             rates: self.reputation.clone(),
             live: self.live.clone(),
             drift: self.clone(),
+            checkpoint: self.settings.live_checkpoint.as_ref().map(|at| {
+                crate::loops::live_checkpoint::Checkpointer::new(self.client.clone(), &at.namespace, &at.name)
+            }),
         }
     }
 }

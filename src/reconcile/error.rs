@@ -127,6 +127,11 @@ pub enum Refusal {
     /// the SesAccount.
     #[error("{0}")]
     TopicNotAllowed(String),
+    /// An existing topic (`sns.topicArn`) whose access policy does not let
+    /// SES publish this set's events, or that does not exist: SNS would
+    /// drop every event without a word.
+    #[error("{0}")]
+    TopicPolicyDeniesSes(String),
     /// A destination target (topic, stream) this namespace may not use,
     /// or none at all.
     #[error("{0}")]
@@ -145,6 +150,7 @@ impl Refusal {
             Refusal::AdoptionNotAllowed(_) => "AdoptionNotAllowed",
             Refusal::TopicNotOurs(_) => "TopicNotOurs",
             Refusal::TopicNotAllowed(_) => "TopicNotAllowed",
+            Refusal::TopicPolicyDeniesSes(_) => "TopicPolicyDeniesSes",
             Refusal::InvalidTarget(_) => "InvalidTarget",
             Refusal::InvalidFilterPolicy(_) => "InvalidFilterPolicy",
         }

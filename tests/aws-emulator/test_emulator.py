@@ -510,6 +510,17 @@ def code_of(e: ClientError) -> str:
     return e.response["Error"]["Code"]
 
 
+def allow_ses(sns, topic: str, set_name: str) -> None:
+    """The topic policy that lets SES publish for one set (what the
+    operator writes): without it the emulator drops SES's events, as SNS."""
+    set_arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{set_name}"
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ses.amazonaws.com"}, "Action": "SNS:Publish",
+        "Resource": topic,
+        "Condition": {"StringEquals": {"AWS:SourceAccount": ACCOUNT, "AWS:SourceArn": set_arn}}}]}
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy))
+
+
 @pytest.fixture
 def pipeline(endpoint, ses):
     """A verified sender, a set whose SNS destination feeds two SQS queues
@@ -526,6 +537,7 @@ def pipeline(endpoint, ses):
         queues[raw] = url
     sender_identity(ses, "example.com")
     ses.create_configuration_set(ConfigurationSetName=name)
+    allow_ses(sns, topic, name)
     ses.create_configuration_set_event_destination(
         ConfigurationSetName=name, EventDestinationName="all",
         EventDestination={"Enabled": True, "SnsDestination": {"TopicArn": topic},
@@ -549,6 +561,53 @@ def send(ses, to: str, set_name: str | None, **extra) -> str:
     return ses.send_email(FromEmailAddress="Sender <sender@example.com>", Destination={"ToAddresses": [to]},
                           Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}}},
                           **kwargs, **extra)["MessageId"]
+
+
+def test_the_topic_policy_decides_what_ses_may_publish(endpoint, ses, pipeline):
+    sns = client(endpoint, "sns")
+    topic = pipeline["topic"]
+    send(ses, "success@simulator.amazonses.com", pipeline["set"])
+    assert [e["eventType"] for e in pipeline["drain"]()] == ["Send", "Delivery"]
+    # Another set of the account publishing to the same topic: refused.
+    other = unique()
+    ses.create_configuration_set(ConfigurationSetName=other)
+    ses.create_configuration_set_event_destination(
+        ConfigurationSetName=other, EventDestinationName="borrowed",
+        EventDestination={"Enabled": True, "SnsDestination": {"TopicArn": topic}, "MatchingEventTypes": ["SEND"]})
+    send(ses, "success@simulator.amazonses.com", other)
+    assert pipeline["drain"]() == []
+    # SNS's default policy (the owner, by AWS:SourceOwner) does not admit SES.
+    default = {"Version": "2008-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["SNS:Publish", "SNS:Subscribe"],
+        "Resource": topic, "Condition": {"StringEquals": {"AWS:SourceOwner": ACCOUNT}}}]}
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(default))
+    send(ses, "success@simulator.amazonses.com", pipeline["set"])
+    assert pipeline["drain"]() == []
+    dropped = admin(endpoint, "GET", "calls")["dropped_events"]
+    assert dropped[topic] == 3, dropped
+
+
+@pytest.mark.parametrize("policy, allowed", [
+    ({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sns:*", "Resource": "*"}}, True),
+    ({"Statement": [{"Effect": "Allow", "Principal": {"Service": ["ses.amazonaws.com"]}, "Action": "SNS:Publish",
+                     "Resource": "arn:aws:sns:us-east-1:123456789012:t?",
+                     "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:ses:*:123456789012:configuration-set/o*"}}}]},
+     True),
+    ({"Statement": [{"Effect": "Allow", "Principal": {"Service": "ses.amazonaws.com"}, "Action": "SNS:Publish",
+                     "Resource": "*", "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:ses:*:*:configuration-set/x"}}}]},
+     False),
+    ({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "Principal": {"Service": "ses.amazonaws.com"}, "Action": "sns:Publish",
+                     "Resource": "*"}]}, False),
+    ({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
+                     "Condition": {"StringEqualsIfExists": {"aws:SourceOwner": "x"}}}]}, True),
+    ("not json", False),
+])
+def test_topic_policy_rules(policy, allowed):
+    from ses_ext.topic_policy import ses_may_publish
+    text = policy if isinstance(policy, str) else json.dumps(policy)
+    assert ses_may_publish(text, "arn:aws:sns:us-east-1:123456789012:t1", ACCOUNT,
+                           "arn:aws:ses:us-east-1:123456789012:configuration-set/orders") is allowed
 
 
 def test_bounce_event_shape(ses, pipeline):
@@ -1175,6 +1234,7 @@ def test_send_without_set_uses_identity_default_set(endpoint, ses):
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
     ses.create_configuration_set(ConfigurationSetName=name)
+    allow_ses(sns, topic, name)
     ses.create_configuration_set_event_destination(
         ConfigurationSetName=name, EventDestinationName="all",
         EventDestination={"Enabled": True, "SnsDestination": {"TopicArn": topic}, "MatchingEventTypes": ["SEND"]})

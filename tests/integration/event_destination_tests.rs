@@ -417,3 +417,106 @@ async fn a_topic_deleted_outside_the_operator_is_recreated_with_a_warning() {
     })
     .await;
 }
+
+/// An existing topic (allowed by the SesAccount) whose access policy does
+/// not let SES publish this set's events: SNS would drop every event, so
+/// the destination is Stalled `TopicPolicyDeniesSes` rather than Ready.
+/// Once the topic's owner adds the statement, it goes Ready and events
+/// arrive (the emulator enforces topic policies as SNS does).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_whose_policy_refuses_ses_is_stalled_until_its_owner_allows_the_set() {
+    use crate::support::live::{SENDER, send};
+    let w = World::with(
+        "ed-policy",
+        crate::support::WorldOptions {
+            drift: Duration::from_secs(5),
+            ..Default::default()
+        },
+    )
+    .await;
+    let config = emulator::sdk_config().await;
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
+    let (queue_url, queue_arn) = emulator::sqs_queue("us-east-1", "ed-policy").await;
+    let topic = sns
+        .create_topic()
+        .name(unique("hand-made"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    crate::support::identities::allow_topic(&w, &topic).await;
+    let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
+    let set_name = unique("ed-policy");
+    apply_json(&sets, cs_object("events", json!({"name": set_name}))).await;
+    let cs = wait_set_ready(&sets, "events").await;
+    let set_arn = cs.status.and_then(|s| s.arn).expect("set ARN");
+    apply_json(
+        &dests,
+        ed_object(
+            "hand-made",
+            json!({"configurationSetRef": {"name": "events"}, "eventTypes": ["SEND"], "sns": {"topicArn": topic}}),
+        ),
+    )
+    .await;
+    // SNS's default policy: the owner's principals, not SES.
+    let message = eventually("Stalled TopicPolicyDeniesSes", Duration::from_secs(30), || async {
+        let ed = dests.get("hand-made").await.map_err(|e| e.to_string())?;
+        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
+        match (condition(&conds, "Stalled"), condition(&conds, "Ready")) {
+            (Some((s, r, m)), Some((ready, _, _)))
+                if s == "True" && r == "TopicPolicyDeniesSes" && ready == "False" =>
+            {
+                Ok(m)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(message.contains(&topic) && message.contains(&set_arn), "{message}");
+    let ses = ses_client().await;
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+
+    // The owner allows this set: Ready within a drift period, and events arrive.
+    let policy = ses_reputation_operator::domain::diff::topic::access_policy(&topic, "123456789012", &set_arn);
+    sns.set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("Policy")
+        .attribute_value(policy.to_string())
+        .send()
+        .await
+        .expect("topic policy");
+    crate::support::wait_ready(&dests, "hand-made", ed_status).await;
+    send(&ses, &set_name, "success@simulator.amazonses.com")
+        .await
+        .expect("send");
+    eventually("the Send event in the queue", Duration::from_secs(20), || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sends = out
+            .messages()
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m.body().unwrap_or("{}")).ok())
+            .filter(|e| e["eventType"] == "Send" && e["mail"]["tags"]["ses:configuration-set"][0] == set_name.as_str())
+            .count();
+        if sends > 0 {
+            Ok(())
+        } else {
+            Err("no Send yet".to_string())
+        }
+    })
+    .await;
+}

@@ -152,13 +152,25 @@ async fn a_spike_trips_the_breaker_in_seconds_while_another_set_keeps_sending_an
     assert!(marketing_live.is_object(), "{marketing_live}");
     assert!(w.ctx.live.consumed.load(std::sync::atomic::Ordering::Relaxed) >= 100);
 
-    // A restart (a failover does the same): counts start empty, the pause stays.
+    // A restart: the new process takes the counts from the checkpoint the
+    // old one left (same start, not warming up again), and the pause stays.
     let before = live["since"].as_str().expect("since").to_string();
+    let sends_before = live["sends"].as_i64().expect("sends");
     w.stop().await;
     w.ctx = Context::new(w.client.clone(), w.ctx.settings.clone()).await;
     w.start();
-    let cs = wait_live(&sets, "campaign", "warming up after the restart", |l| {
-        l["warmingUp"] == true && l["since"].as_str().is_some_and(|s| s > before.as_str())
+    eventually("the checkpoint restored", Duration::from_secs(30), || async {
+        let metrics = w.ctx.metrics.encode();
+        let restored = r#"ses_reputation_live_checkpoints_total{outcome="restored"} 1"#;
+        if metrics.contains(restored) {
+            Ok(())
+        } else {
+            Err(metrics)
+        }
+    })
+    .await;
+    let cs = wait_live(&sets, "campaign", "the counts from before the restart", |l| {
+        l["since"].as_str() == Some(before.as_str()) && l["sends"].as_i64() >= Some(sends_before)
     })
     .await;
     let status = cs.status.expect("status");

@@ -4,8 +4,6 @@
 //! resumes after the takeover makes no AWS call; `/metrics`, `/healthz` and
 //! `/readyz` on each replica.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -14,129 +12,9 @@ use kube::api::Api;
 use serde_json::json;
 use ses_reputation_operator::api::ConfigurationSet;
 
+use crate::support::replica::{LEASE_DURATION, Replica, holder};
 use crate::support::{self, World, WorldOptions, apply_json, eventually, unique};
 use crate::support::{cs_object, wait_set_ready};
-
-/// The binary's lease duration (main.rs `LEASE_DURATION`).
-const LEASE_DURATION: Duration = Duration::from_secs(15);
-
-/// One operator process with leader election on and its own HTTP port.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Replica {
-    fn start(w: &World, lease: &str) -> Self {
-        Self::start_as(w, lease, "testing")
-    }
-
-    /// Signs its AWS calls with `access_key`, so the emulator's per-key
-    /// counters tell which replica made a call.
-    fn start_as(w: &World, lease: &str, access_key: &str) -> Self {
-        let addr = free_port();
-        let child = support::operator_command(w)
-            .env("AWS_ACCESS_KEY_ID", access_key)
-            .args(["--leader-election"])
-            .args(["--lease-name", lease, "--lease-namespace", &w.ns])
-            .args(["--metrics-addr", &addr.to_string()])
-            // Identity falls back to hostname + PID: distinct per process.
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .spawn()
-            .expect("start the operator binary");
-        Replica { child, addr }
-    }
-
-    /// A replica that reaches the API server through `kubeconfig` and
-    /// writes its log to `log`.
-    /// `lease`: `None` runs it without leader election.
-    fn start_via(w: &World, lease: Option<&str>, kubeconfig: &std::path::Path, log: &std::path::Path) -> Self {
-        let addr = free_port();
-        let file = std::fs::File::create(log).expect("create the replica log");
-        let mut cmd = support::operator_command(w);
-        match lease {
-            Some(lease) => cmd
-                .args(["--leader-election"])
-                .args(["--lease-name", lease, "--lease-namespace", &w.ns]),
-            None => cmd.args(["--leader-election=false"]),
-        };
-        let child = cmd
-            .env("KUBECONFIG", kubeconfig)
-            .args(["--metrics-addr", &addr.to_string()])
-            .env_remove("POD_NAME")
-            .env_remove("POD_NAMESPACE")
-            .stderr(file.try_clone().expect("log file"))
-            .stdout(file)
-            .spawn()
-            .expect("start the operator binary");
-        Replica { child, addr }
-    }
-
-    fn holds(&self, holder: &str) -> bool {
-        holder.ends_with(&format!("-{}", self.child.id()))
-    }
-
-    async fn get(&self, path: &'static str) -> Result<(u16, String), String> {
-        let addr = self.addr;
-        tokio::task::spawn_blocking(move || http_get(addr, path))
-            .await
-            .map_err(|e| e.to_string())?
-    }
-
-    async fn metrics(&self) -> String {
-        match self.get("/metrics").await {
-            Ok((200, body)) => body,
-            other => panic!("GET /metrics on {}: {other:?}", self.addr),
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-}
-
-/// One blocking HTTP/1.1 GET: (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {head}"))?;
-    Ok((status, body.to_string()))
-}
-
-async fn holder(leases: &Api<Lease>, name: &str) -> Result<String, String> {
-    leases
-        .get_opt(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| "no holder yet".to_string())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_of_two_replicas_leads_and_the_standby_takes_over_after_sigkill() {
@@ -518,4 +396,135 @@ async fn an_api_server_outage_makes_readyz_fail_and_is_counted() {
         }
     })
     .await;
+}
+
+/// A failover in the middle of a spike: the new leader starts from the
+/// counts the killed one checkpointed, so sends before and after the
+/// failover together reach `minimumSends` and trip the breaker. Without the
+/// checkpoint the new leader would count only what came after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_in_a_spike_keeps_the_live_counts_and_trips_the_breaker() {
+    use crate::support::live::{SENDER, live_test_set, policy, send, ses_in, set_stream, wait_stream_destination};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use ses_reputation_operator::api::ReputationPolicy;
+    const REGION: &str = "ap-east-1";
+    let w = World::with(
+        "ops-failover",
+        WorldOptions {
+            start_operator: false,
+            ..crate::support::live::world_options(REGION)
+        },
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+    let lease = "sro-failover";
+    let first = Replica::start(&w, lease);
+    eventually("the first replica leads", Duration::from_secs(60), || async {
+        let h = holder(&leases, lease).await?;
+        if first.holds(&h) { Ok(()) } else { Err(h) }
+    })
+    .await;
+    let second = Replica::start(&w, lease);
+    set_stream(&w, REGION, true).await;
+    let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+    apply_json(&policies, policy("breaker", "campaign", 100)).await;
+    let aws = unique("failover");
+    apply_json(&sets, live_test_set("campaign", &aws, "campaign")).await;
+    wait_stream_destination(&sets, "campaign").await;
+    let ses = ses_in(REGION).await;
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+
+    // 70 sends, every tenth a hard bounce: twice the critical rate, below
+    // minimumSends, so nothing trips yet.
+    let spike = |n: usize| {
+        let ses = ses.clone();
+        let aws = aws.clone();
+        async move {
+            for i in 0..n {
+                let to = if i % 10 == 9 {
+                    "bounce@simulator.amazonses.com"
+                } else {
+                    "success@simulator.amazonses.com"
+                };
+                send(&ses, &aws, to).await.expect("SES accepts the mail");
+            }
+        }
+    };
+    spike(70).await;
+    let configmaps: Api<ConfigMap> = w.api();
+    let key = format!("{}/campaign", w.ns);
+    eventually("the checkpoint holds the 70 sends", Duration::from_secs(60), || async {
+        let cm = configmaps
+            .get(support::LIVE_CHECKPOINT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = cm.data.and_then(|d| d.get("windows.json").cloned()).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let sends: u64 = doc["sets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["key"] == key.as_str())
+            .flat_map(|e| e["window"]["minutes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|m| m[1][0].as_u64())
+            .sum();
+        if sends == 70 {
+            Ok(())
+        } else {
+            Err(format!("{sends} sends in {text}"))
+        }
+    })
+    .await;
+    let cs = sets.get("campaign").await.expect("campaign");
+    assert!(cs.status.and_then(|s| s.pause).is_none(), "paused below minimumSends");
+
+    // SIGKILL the leader: no graceful stop, no last checkpoint.
+    let mut first = first;
+    first.child.kill().expect("SIGKILL the leader");
+    first.child.wait().expect("reaped");
+    eventually(
+        "the second replica leads",
+        LEASE_DURATION + Duration::from_secs(20),
+        || async {
+            let h = holder(&leases, lease).await?;
+            if second.holds(&h) { Ok(()) } else { Err(h) }
+        },
+    )
+    .await;
+
+    // 40 more: 110 in the window with the ones before the failover.
+    spike(40).await;
+    let refused = eventually("SES refuses mail through the set", Duration::from_secs(60), || async {
+        match send(&ses, &aws, "success@simulator.amazonses.com").await {
+            Err(code) => Ok(code),
+            Ok(()) => Err("accepted".to_string()),
+        }
+    })
+    .await;
+    assert_eq!(refused, "SendingPausedException");
+    let status = eventually(
+        "status shows the pause and all 110 sends",
+        Duration::from_secs(30),
+        || async {
+            let status = sets
+                .get("campaign")
+                .await
+                .map_err(|e| e.to_string())?
+                .status
+                .unwrap_or_default();
+            let live = serde_json::to_value(status.reputation.as_ref().and_then(|r| r.live.clone()))
+                .map_err(|e| e.to_string())?;
+            match (&status.pause, live["sends"].as_i64()) {
+                (Some(_), Some(n)) if n >= 110 => Ok(status),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(status.pause.map(|p| p.policy).as_deref(), Some("breaker"));
+    let metrics = second.metrics().await;
+    assert!(
+        metrics.contains(r#"ses_reputation_live_checkpoints_total{outcome="restored"} 1"#),
+        "{metrics}"
+    );
 }

@@ -623,8 +623,9 @@ async fn a_tenants_rbac_stops_it_at_its_namespace_and_off_sesaccounts() {
 }
 
 /// Tenant B names tenant A's operator-made topic in `sns.topicArn`: Stalled
-/// `TopicNotAllowed` (B's events would reach A's subscribers), until B's
-/// SesAccount allows that topic. A topic made for B's own namespace is fine.
+/// `TopicNotAllowed` (B's events would reach A's subscribers); once B's
+/// SesAccount allows that topic, Stalled `TopicPolicyDeniesSes` (A's topic
+/// policy admits A's set only). A topic made for B's own namespace is fine.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_may_not_name_another_tenants_topic_unless_the_account_allows_it() {
     let a = World::new("tenant-topic-a").await;
@@ -691,7 +692,23 @@ async fn a_destination_may_not_name_another_tenants_topic_unless_the_account_all
     apply_json(&b_dests, reuse).await;
     crate::support::wait_ready(&b_dests, "reuse", crate::support::ed_status).await;
 
-    // The account allows A's topic for B: now it is B's choice.
+    // The account allows A's topic for B: B may name it now, but A's topic
+    // policy lets only A's set publish, so SNS would drop B's events: still
+    // Stalled, and honest about why.
     allow_topic(&b, &topic).await;
-    crate::support::wait_ready(&b_dests, "borrowed", crate::support::ed_status).await;
+    let message = eventually(
+        "borrowed Stalled TopicPolicyDeniesSes",
+        Duration::from_secs(30),
+        || async {
+            let ed = b_dests.get("borrowed").await.map_err(|e| e.to_string())?;
+            let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
+            match condition(&conds, "Stalled") {
+                Some((s, r, m)) if s == "True" && r == "TopicPolicyDeniesSes" => Ok(m),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(message.contains("does not let SES publish"), "{message}");
+    assert!(!message.contains("a-orders"), "names A's set: {message}");
 }

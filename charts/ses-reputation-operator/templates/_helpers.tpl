@@ -50,6 +50,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "sro.fullname" .) .Values.operator.leaderElection.leaseName }}
 {{- end }}
 
+{{/* The ConfigMap the leader checkpoints its live windows in (one name, so RBAC can name it). */}}
+{{- define "sro.liveCheckpoint" -}}
+{{- printf "%s-live" (include "sro.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "sro.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}

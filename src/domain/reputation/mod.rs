@@ -6,8 +6,10 @@
 //! Beside this file: `windows` (the live event windows), `live_view` (what
 //! an evaluation takes from them, and the worse-of combination with
 //! CloudWatch), `evaluation` (one set's verdict and what status shows of
-//! it) and `notify` (where a policy's alerts may go).
+//! it), `notify` (where a policy's alerts may go) and `checkpoint` (the
+//! windows as a failover hands them on).
 
+pub mod checkpoint;
 pub mod evaluation;
 pub mod live_view;
 pub mod notify;

@@ -429,6 +429,124 @@ impl Window {
     }
 }
 
+/// A window as a checkpoint holds it (see [`crate::domain::reputation::checkpoint`]):
+/// the non-empty buckets by their unix minute or hour, the bounce sub-types
+/// and the domain slots. Times are unix seconds, minutes and hours, so the
+/// format needs no date parser and does not depend on the ring layout.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub since: i64,
+    /// (unix minute, [sends, hard bounces, soft bounces, complaints]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub minutes: Vec<(i64, [u32; 4])>,
+    /// (unix hour, counts as above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hours: Vec<(i64, [u32; 4])>,
+    /// (sub-type, count, unix minute last seen).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_types: Vec<(String, u32, u32)>,
+    /// (domain, count, unix minute last seen).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<(String, u32, u32)>,
+}
+
+impl Counts {
+    fn to_array(self) -> [u32; 4] {
+        [self.sends, self.hard_bounces, self.soft_bounces, self.complaints]
+    }
+
+    fn from_array([sends, hard_bounces, soft_bounces, complaints]: [u32; 4]) -> Self {
+        Self {
+            sends,
+            hard_bounces,
+            soft_bounces,
+            complaints,
+        }
+    }
+}
+
+impl Window {
+    /// What a checkpoint keeps of this window at `now`: `None` when the
+    /// last 24 hours hold nothing (a checkpoint only carries sets that sent).
+    pub fn snapshot(&mut self, now: Timestamp) -> Option<Snapshot> {
+        self.advance(now);
+        let minutes: Vec<(i64, [u32; 4])> = ((self.head_minute - MINUTES as i64 + 1)..=self.head_minute)
+            .map(|m| (m, self.minutes[m.rem_euclid(MINUTES as i64) as usize]))
+            .filter(|(_, c)| *c != Counts::default())
+            .map(|(m, c)| (m, c.to_array()))
+            .collect();
+        let hours: Vec<(i64, [u32; 4])> = ((self.head_hour - HOURS as i64 + 1)..=self.head_hour)
+            .map(|h| (h, self.hours[h.rem_euclid(HOURS as i64) as usize]))
+            .filter(|(_, c)| *c != Counts::default())
+            .map(|(h, c)| (h, c.to_array()))
+            .collect();
+        if hours.is_empty() && minutes.is_empty() {
+            return None;
+        }
+        let sub_types = SubType::ALL
+            .iter()
+            .zip(self.sub_types.iter())
+            .filter(|(_, s)| s.count > 0)
+            .map(|(t, s)| (t.as_str().to_string(), s.count, s.minute))
+            .collect();
+        let domains = self
+            .domains
+            .iter()
+            .map(|(d, s)| (d.to_string(), s.count, s.minute))
+            .collect();
+        Some(Snapshot {
+            since: self.since.as_second(),
+            minutes,
+            hours,
+            sub_types,
+            domains,
+        })
+    }
+
+    /// A window rebuilt from a checkpoint at `now`: buckets that have left
+    /// the rings since, or lie in the future, are dropped; domains and
+    /// sub-types are held to the same bounds as counted ones.
+    pub fn restore(snapshot: &Snapshot, now: Timestamp) -> Self {
+        let since = Timestamp::from_second(snapshot.since).unwrap_or(now).min(now);
+        let mut w = Window::new(since);
+        w.advance(now);
+        for &(m, counts) in &snapshot.minutes {
+            if m > w.head_minute - MINUTES as i64 && m <= w.head_minute {
+                w.minutes[m.rem_euclid(MINUTES as i64) as usize].add(&Counts::from_array(counts));
+            }
+        }
+        for &(h, counts) in &snapshot.hours {
+            if h > w.head_hour - HOURS as i64 && h <= w.head_hour {
+                w.hours[h.rem_euclid(HOURS as i64) as usize].add(&Counts::from_array(counts));
+            }
+        }
+        for (name, count, minute) in &snapshot.sub_types {
+            let slot = &mut w.sub_types[SubType::parse(name).index()];
+            slot.count = slot.count.saturating_add(*count);
+            slot.minute = slot.minute.max(*minute);
+        }
+        for (domain, count, minute) in snapshot.domains.iter().take(DOMAIN_SLOTS) {
+            if w.domains.capacity() == 0 {
+                w.domains.reserve_exact(DOMAIN_SLOTS);
+            }
+            let domain = domain_of(&format!("@{domain}"));
+            w.domains.push((
+                domain.into(),
+                Seen {
+                    count: *count,
+                    minute: *minute,
+                },
+            ));
+        }
+        w
+    }
+
+    /// Sends over the last hour: what orders sets when a checkpoint is full.
+    pub fn recent_sends(&mut self, now: Timestamp) -> u32 {
+        self.summary(3600, now).counts.sends
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,5 +709,64 @@ mod tests {
         let s = w.summary(900, at(2));
         assert_eq!(s.top_domains[0].0, "gmail.com");
         assert!(s.top_domains[0].1 >= 200);
+    }
+
+    #[test]
+    fn a_restored_snapshot_summarises_like_the_window_it_came_from() {
+        let mut w = Window::new(at(0));
+        for i in 0..120 {
+            w.add(&event(&record("Send", serde_json::json!({})), i * 30), at(i * 30));
+            if i % 10 == 0 {
+                w.add(
+                    &event(&bounce("Permanent", "General", &["a@gmail.com"]), i * 30),
+                    at(i * 30),
+                );
+                w.add(
+                    &event(&bounce("Transient", "MailboxFull", &["b@y.org"]), i * 30),
+                    at(i * 30),
+                );
+            }
+        }
+        let now = at(3600);
+        let snapshot = w.snapshot(now).expect("counts");
+        let json = serde_json::to_string(&snapshot).expect("serialises");
+        let back: Snapshot = serde_json::from_str(&json).expect("parses");
+        let mut restored = Window::restore(&back, now);
+        for secs in [60, 900, 3600, 6 * 3600] {
+            assert_eq!(restored.summary(secs, now), w.summary(secs, now), "window {secs}");
+        }
+        // Restored later, what left the window is gone and nothing else.
+        let later = at(3600 + 20 * 60);
+        assert_eq!(Window::restore(&back, later).summary(900, later), w.summary(900, later));
+    }
+
+    #[test]
+    fn an_empty_window_has_no_snapshot_and_a_hostile_one_stays_bounded() {
+        assert_eq!(Window::new(at(0)).snapshot(at(10)), None);
+        let now = at(10_000);
+        let now_minute = now.as_second() / 60;
+        let hostile = Snapshot {
+            since: i64::MIN,
+            // Every bucket of the last hour twice at the maximum, a
+            // thousand from 1970 and a thousand from the future.
+            minutes: (0..120)
+                .map(|i| (now_minute - i % 60, [u32::MAX; 4]))
+                .chain((0..1000).map(|m| (m, [1; 4])))
+                .chain((1..1000).map(|m| (now_minute + m, [1; 4])))
+                .collect(),
+            hours: vec![(i64::MAX, [1; 4]), (i64::MIN, [1; 4])],
+            sub_types: vec![("Nope".into(), 1, 1)],
+            domains: (0..50)
+                .map(|i| (format!("{}{i}.example", "x".repeat(500)), 1, 1))
+                .collect(),
+        };
+        let mut w = Window::restore(&hostile, now);
+        assert!(w.bytes() <= Window::MAX_BYTES, "{} bytes", w.bytes());
+        // An impossible start means counting starts now (warming up).
+        assert_eq!(w.since(), now);
+        let s = w.summary(3600, now);
+        assert_eq!(s.counts.sends, u32::MAX, "saturates, never wraps");
+        let snapshot = w.snapshot(now).expect("counts");
+        assert_eq!(snapshot.minutes.len(), 60, "only the last hour's buckets");
     }
 }

@@ -17,6 +17,7 @@ use crate::aws::{AwsError, ErrorKind, Session};
 use crate::domain::diff::event_destination::{self as diff, DestinationChange};
 use crate::domain::diff::topic;
 use crate::domain::ownership;
+use crate::domain::topic_policy;
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Refusal, WriteGate, drive, fingerprint, key_of,
 };
@@ -258,6 +259,9 @@ async fn sync(
                 if !accepted {
                     check_topic_arn(ed, ctx, session, arn, &r.pass.account).await?;
                 }
+                // The policy is read on every pass (one SNS call, outside
+                // the SES budget): its owner may change it at any time.
+                check_topic_policy(session, arn, &r.set_arn).await?;
                 Some(arn.clone())
             }
             (None, Some(spec)) => {
@@ -425,6 +429,38 @@ async fn check_topic_arn(
         "SNS topic {arn} (spec.sns.topicArn) was not made by the operator for this namespace and is not in spec.notify.allowedTopicArns of SesAccount {account}"
     ))
     .into())
+}
+
+/// SES publishes to an existing topic only if the topic's policy lets it
+/// (for this set's ARN); otherwise SNS drops every event and nothing
+/// shows it. A topic in another account whose policy this role may not
+/// read is taken on trust.
+async fn check_topic_policy(session: &Session, arn: &str, set_arn: &str) -> Result<(), Halt> {
+    let policy = match session.get_topic_policy(arn).await {
+        Ok(Some(policy)) => policy,
+        Ok(None) => {
+            return Err(Refusal::TopicPolicyDeniesSes(format!(
+                "SNS topic {arn} (spec.sns.topicArn) does not exist: SES has nowhere to publish"
+            ))
+            .into());
+        }
+        Err(e) if e.kind == ErrorKind::AccessDenied => {
+            tracing::debug!(topic = arn, "topic policy not readable: taken on trust");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let request = topic_policy::Publish {
+        topic_arn: arn,
+        source_account: &session.account_id,
+        source_arn: set_arn,
+    };
+    topic_policy::ses_may_publish(&policy, &request).map_err(|why| {
+        Refusal::TopicPolicyDeniesSes(format!(
+            "the access policy of SNS topic {arn} (spec.sns.topicArn) does not let SES publish this set's events, so SNS would drop them: {why}"
+        ))
+        .into()
+    })
 }
 
 /// Deletes a topic if it carries this object's ownership tag.

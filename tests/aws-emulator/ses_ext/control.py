@@ -89,6 +89,7 @@ class Control:
             self.by_access_key: dict[str, Counter[str]] = {}
             self.writes: dict[str, Counter[str]] = {}
             self.denied_calls: Counter[str] = Counter()
+            self.dropped_events: Counter[str] = Counter()
             self.deny_rules: dict[str, set[str]] = {}
             self.global_faults = Faults()
             self.region_faults: dict[str, Faults] = {}
@@ -102,6 +103,7 @@ class Control:
             self.by_access_key.clear()
             self.writes.clear()
             self.denied_calls.clear()
+            self.dropped_events.clear()
 
     def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
                    burst: int = 1, sqs: bool = False) -> None:
@@ -173,6 +175,11 @@ class Control:
         with self.lock:
             self.writes.setdefault(resource, Counter())[key] += 1
 
+    def record_dropped(self, topic_arn: str) -> None:
+        """An SES event the topic's policy refused (SNS drops it)."""
+        with self.lock:
+            self.dropped_events[topic_arn] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -182,6 +189,7 @@ class Control:
                 "by_access_key": {k: dict(sorted(c.items())) for k, c in sorted(self.by_access_key.items())},
                 "denied": dict(sorted(self.denied_calls.items())),
                 "writes": {r: dict(sorted(c.items())) for r, c in sorted(self.writes.items())},
+                "dropped_events": dict(sorted(self.dropped_events.items())),
             }
 
 

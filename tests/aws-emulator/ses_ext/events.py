@@ -4,7 +4,9 @@ Owns: the event records SES publishes for a sent message (JSON as AWS
 documents in "Contents of event data that Amazon SES publishes to Amazon
 SNS"), which records the simulator addresses produce, and their delivery to
 the set's enabled destinations: SNS topics through moto's SNS backend (so
-SNS->SQS subscriptions receive them, raw or wrapped) and CloudWatch
+SNS->SQS subscriptions receive them, raw or wrapped) when the topic's
+policy lets SES publish for that set (`topic_policy`; refused events are
+dropped and counted, as SNS does) and CloudWatch
 destinations as `AWS/SES` metrics in moto's CloudWatch backend. Events are
 published synchronously during SendEmail, where AWS does it within seconds.
 """
@@ -23,6 +25,8 @@ from typing import Any, Iterable
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.sns.models import sns_backends
+
+from . import topic_policy
 
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SNS_SUBJECT = "Amazon SES Email Event Notification"
@@ -214,9 +218,18 @@ def publish(backend: Any, set_name: str, destinations: Iterable[dict[str, Any]],
                 if "SnsDestination" in dest:
                     arn = dest["SnsDestination"]["TopicArn"]
                     region = arn.split(":")[3]
-                    sns_backends[backend.account_id][region].publish(
-                        json.dumps(record), arn=arn, subject=SNS_SUBJECT
-                    )
+                    sns = sns_backends[backend.account_id][region]
+                    topic = sns.topics.get(arn)
+                    set_arn = f"arn:{backend.partition}:ses:{backend.region_name}:{backend.account_id}:configuration-set/{set_name}"
+                    # SNS refuses a publish its topic policy does not allow,
+                    # and SES drops the event without telling anyone.
+                    if topic is None or not topic_policy.ses_may_publish(
+                        topic.policy, arn, backend.account_id, set_arn
+                    ):
+                        from .control import CONTROL
+                        CONTROL.record_dropped(arn)
+                        continue
+                    sns.publish(json.dumps(record), arn=arn, subject=SNS_SUBJECT)
                 elif "CloudWatchDestination" in dest:
                     dims = [
                         {"Name": d["DimensionName"], "Value": _dimension_value(mail, d)}

@@ -11,6 +11,7 @@ pub mod kstatus;
 pub mod live;
 pub mod objects;
 pub mod proxy;
+pub mod replica;
 
 pub use objects::{
     cloudwatch_destination, cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready,
@@ -28,7 +29,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use ses_reputation_operator::aws::AwsSettings;
-use ses_reputation_operator::config::{ReputationSettings, Settings};
+use ses_reputation_operator::config::{ConfigMapName, ReputationSettings, Settings};
 use ses_reputation_operator::reconcile::Context;
 
 /// A client for the ground's apiserver (KUBECONFIG set by tools/ground.sh).
@@ -104,6 +105,10 @@ pub fn cached_tool(script: &str) -> String {
     assert!(out.status.success(), "{script} failed");
     String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
 }
+
+/// The ConfigMap (in the test's namespace) the operator checkpoints its
+/// live windows in, as the chart's default does in its own namespace.
+pub const LIVE_CHECKPOINT: &str = "ses-reputation-operator-live";
 
 /// One test's world: namespace, SesAccount and a running operator.
 pub struct World {
@@ -197,6 +202,10 @@ impl World {
                 ..Default::default()
             },
             concurrency: 8,
+            live_checkpoint: Some(ConfigMapName {
+                namespace: ns.clone(),
+                name: LIVE_CHECKPOINT.into(),
+            }),
         };
         // The SDK's default chain reads these; the ground script sets them too.
         let ctx = Context::new(operator_client.unwrap_or_else(|| client.clone()), settings).await;
