@@ -86,11 +86,16 @@ bench-scale:
 ## Live-source benchmarks (not tests): the window's CPU per event and
 ## memory per 1,000 sets (release build of src/domain/reputation/windows.rs alone),
 ## then on the ground the time to protect (RUNS spikes, median) and the
-## consumer's drain rate beside the emulator's own (EVENTS events).
+## consumer's drain rate beside the emulator's own (EVENTS events), and
+## the time to protect when the leader is killed mid-spike, with the live
+## checkpoint off and on (FAILOVER_RUNS runs, sender at SEND_RATE/s).
 ## Prints Markdown for docs/benchmarks.md.
 EVENTS ?= 5000
 LIVE_RUNS ?= 5
+FAILOVER_RUNS ?= 3
+SEND_RATE ?= 3
 bench-live:
 	cd tools/bench/live-micro && $(CARGO) run --release --quiet
 	RUNS=$(LIVE_RUNS) tools/ground.sh run -- $(CARGO) test --test integration -- --ignored --nocapture --test-threads=1 live_bench::bench_time_to_protect
 	EVENTS=$(EVENTS) tools/ground.sh run -- $(CARGO) test --test integration -- --ignored --nocapture --test-threads=1 live_bench::bench_consumer_throughput
+	RUNS=$(FAILOVER_RUNS) SEND_RATE=$(SEND_RATE) tools/ground.sh run -- $(CARGO) test --test integration -- --ignored --nocapture --test-threads=1 live_bench::bench_time_to_protect_after_failover

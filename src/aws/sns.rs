@@ -83,6 +83,19 @@ impl Session {
         Ok(out.topic_arn.unwrap_or_else(|| self.topic_arn(name)))
     }
 
+    /// TagResource with one tag: the owner tag, moved to this cluster's
+    /// name after a rename (`--previous-cluster-names`).
+    pub async fn tag_topic(&self, arn: &str, tag: (&str, &str)) -> Result<(), AwsError> {
+        let tag = Tag::builder().key(tag.0).value(tag.1).build().map_err(|e| AwsError {
+            operation: "sns:TagResource",
+            kind: ErrorKind::BadRequest,
+            code: "InvalidTag".into(),
+            message: e.to_string(),
+        })?;
+        let req = self.sns.tag_resource().resource_arn(arn).tags(tag);
+        self.call("sns:TagResource", req.send()).await.map(|_| ())
+    }
+
     pub async fn set_topic_attribute(&self, arn: &str, name: &str, value: &str) -> Result<(), AwsError> {
         let req = self
             .sns

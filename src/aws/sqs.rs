@@ -79,6 +79,12 @@ impl Session {
         Ok(out.queue_url.unwrap_or_default())
     }
 
+    /// TagQueue with one tag (the owner tag after a cluster rename).
+    pub async fn tag_queue(&self, url: &str, tag: (&str, &str)) -> Result<(), AwsError> {
+        let req = self.sqs.tag_queue().queue_url(url).tags(tag.0, tag.1);
+        self.call("sqs:TagQueue", req.send()).await.map(|_| ())
+    }
+
     pub async fn set_queue_attributes(&self, url: &str, attributes: &BTreeMap<String, String>) -> Result<(), AwsError> {
         let mut req = self.sqs.set_queue_attributes().queue_url(url);
         for (k, v) in attributes {

@@ -288,6 +288,46 @@ impl Context {
         self.owner(obj).owns(tag.map(String::as_str), recorded)
     }
 
+    /// An owner tag this object owns by an earlier cluster name, or lost
+    /// while status records the resource (see [`Self::owns`]), is set to
+    /// the current value, with an Event: after a rename, what status proves is ours carries this cluster's name, so
+    /// the old name can leave `--previous-cluster-names`. `retag` runs
+    /// only when the tag is not the current one.
+    pub async fn migrate_owner_tag<K, F>(
+        &self,
+        obj: &K,
+        tag: Option<&String>,
+        what: &str,
+        retag: F,
+    ) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = ()>,
+        F: std::future::Future<Output = Result<(), crate::aws::AwsError>>,
+    {
+        let current = self.owner_value(obj);
+        if tag.map(String::as_str) == Some(current.as_str()) {
+            return Ok(());
+        }
+        retag.await?;
+        let tag_key = crate::api::OWNER_TAG;
+        let (type_, reason, note) = match tag {
+            Some(_) => (
+                EventType::Normal,
+                "OwnerTagMigrated",
+                format!("{what} carried the owner tag of an earlier cluster name; re-tagged {tag_key}={current}"),
+            ),
+            None => (
+                EventType::Warning,
+                "OwnerTagRestored",
+                format!(
+                    "the owner tag {tag_key} of {what} was removed outside the operator; restored (this object's status records it as its own)"
+                ),
+            ),
+        };
+        self.event(obj, type_, reason, note).await;
+        Ok(())
+    }
+
     /// Announces the changes a pass applied, as [`Report`] says: `drift`
     /// is the note for a drift correction.
     pub async fn report_changes<K: Resource<DynamicType = ()>>(

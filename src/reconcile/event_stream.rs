@@ -68,7 +68,12 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
             recreated(ctx, account, recorded, &format!("SNS topic {name}")).await;
             BTreeMap::new()
         }
-        Some(t) if ctx.owns(t.tags.get(OWNER_TAG), account, recorded) => t.attributes,
+        Some(t) if ctx.owns(t.tags.get(OWNER_TAG), account, recorded) => {
+            let retag = session.tag_topic(&topic_arn, (OWNER_TAG, &owner));
+            ctx.migrate_owner_tag(account, t.tags.get(OWNER_TAG), &format!("SNS topic {name}"), retag)
+                .await?;
+            t.attributes
+        }
         Some(_) => return Err(not_ours(format!("SNS topic {name}"))),
     };
     let policy = stream::topic_policy(
@@ -91,6 +96,9 @@ pub async fn sync(ctx: &Context, account: &SesAccount, session: &Session) -> Res
             url
         }
         Some(q) if ctx.owns(q.tags.get(OWNER_TAG), account, recorded) => {
+            let retag = session.tag_queue(&q.url, (OWNER_TAG, &owner));
+            ctx.migrate_owner_tag(account, q.tags.get(OWNER_TAG), &format!("SQS queue {name}"), retag)
+                .await?;
             let fix = stream::differing(&want, &q.attributes);
             if !fix.is_empty() {
                 session.set_queue_attributes(&q.url, &fix).await?;

@@ -210,3 +210,99 @@ async fn bench_consumer_throughput() {
         n as f64 / plain
     );
 }
+
+/// Time to protect when the leader is SIGKILLed in the middle of a spike:
+/// two replicas with leader election, a sender at `SEND_RATE` SendEmail/s
+/// (default 3; 10% hard bounces, breaker `minimumSends: 100`) and the
+/// leader killed after `KILL_AFTER` sends (default 60). The same runs with
+/// the live checkpoint off (`--live-checkpoint=`, what every release before
+/// it did: the new leader counts from zero) and on.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: make bench-live"]
+async fn bench_time_to_protect_after_failover() {
+    use crate::support::WorldOptions;
+    use crate::support::replica::{Replica, holder};
+    use k8s_openapi::api::coordination::v1::Lease;
+    const REGION: &str = "us-west-2";
+    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let runs = env("RUNS", 3.0) as usize;
+    let rate = env("SEND_RATE", 3.0);
+    let kill_after = env("KILL_AFTER", 60.0) as usize;
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    ses.create_email_identity()
+        .email_identity(crate::support::live::SENDER)
+        .send()
+        .await
+        .ok();
+    let mut table = Vec::new();
+    for (label, flags) in [("off (before)", vec!["--live-checkpoint="]), ("on", vec![])] {
+        let mut rows = Vec::new();
+        for _ in 0..runs {
+            let opts = WorldOptions {
+                start_operator: false,
+                ..world_options(REGION)
+            };
+            let w = World::with("bench-failover", opts).await;
+            let leases: Api<Lease> = Api::namespaced(w.client.clone(), &w.ns);
+            let mut first = Replica::start_with(&w, "bench", "testing", &flags);
+            while holder(&leases, "bench").await.map_or(true, |h| !first.holds(&h)) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let second = Replica::start_with(&w, "bench", "testing", &flags);
+            set_stream(&w, REGION, true).await;
+            let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
+            apply_json(&policies, crate::support::live::policy("breaker", "campaign", 100)).await;
+            let aws = unique("failover");
+            apply_json(&sets, live_test_set("campaign", &aws, "campaign")).await;
+            wait_stream_destination(&sets, "campaign").await;
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            let started = Instant::now();
+            let mut accepted = 0;
+            loop {
+                tick.tick().await;
+                if accepted == kill_after {
+                    first.child.kill().expect("SIGKILL the leader");
+                    first.child.wait().expect("reaped");
+                }
+                let to = if accepted % 10 == 9 {
+                    "bounce@simulator.amazonses.com"
+                } else {
+                    "success@simulator.amazonses.com"
+                };
+                match send(&ses, &aws, to).await {
+                    Ok(()) => accepted += 1,
+                    Err(code) => {
+                        assert_eq!(code, "SendingPausedException");
+                        break;
+                    }
+                }
+                assert!(started.elapsed() < Duration::from_secs(300), "never paused");
+            }
+            let took = started.elapsed().as_secs_f64();
+            assert!(second.holds(&holder(&leases, "bench").await.unwrap_or_default()));
+            rows.push((took, accepted));
+        }
+        let after_kill = |r: &(f64, usize)| r.0 - kill_after as f64 / rate;
+        table.push((
+            label,
+            median(rows.iter().map(|r| r.0).collect()),
+            median(rows.iter().map(after_kill).collect()),
+            median(rows.iter().map(|r| r.1 as f64).collect()),
+            rows,
+        ));
+    }
+    println!(
+        "\n{runs} runs each, sender at {rate} SendEmail/s, 10% hard bounces, minimumSends 100, leader SIGKILLed after {kill_after} sends (lease 15 s)\n"
+    );
+    println!(
+        "| live checkpoint | first SendEmail -> SendingPausedException (median) | of it after the kill | mails accepted (median) | runs (s, accepted) |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    for (label, took, after, accepted, rows) in &table {
+        let runs: Vec<String> = rows.iter().map(|(t, a)| format!("{t:.1}/{a}")).collect();
+        println!(
+            "| {label} | {took:.1} s | {after:.1} s | {accepted:.0} | {} |",
+            runs.join(", ")
+        );
+    }
+}

@@ -175,7 +175,54 @@ async fn a_changed_cluster_name_is_refused_until_it_is_migrated() {
     let aws = unique("renamed");
     apply_json(&sets, cs_object("renamed", json!({"name": aws}))).await;
     wait_set_ready(&sets, "renamed").await;
-    let ses = aws_sdk_sesv2::Client::new(&crate::support::emulator::sdk_config_in(REGION).await);
+    let dests: Api<EventDestination> = w.api();
+    let ed_topic = unique("renamed-bounces");
+    apply_json(
+        &dests,
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1", "kind": "EventDestination",
+            "metadata": {"name": "bounces"},
+            "spec": {"configurationSetRef": {"name": "renamed"}, "sns": {"topic": {"name": ed_topic}}},
+        }),
+    )
+    .await;
+    crate::support::wait_ready(&dests, "bounces", crate::support::ed_status).await;
+    let config = crate::support::emulator::sdk_config_in(REGION).await;
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
+    let topic_owner = |arn: String| {
+        let sns = sns.clone();
+        async move {
+            let tags = sns
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .expect("topic tags");
+            tags.tags()
+                .iter()
+                .find(|t| t.key() == "ses.reputation.io/owner")
+                .map(|t| t.value().to_string())
+                .unwrap_or_default()
+        }
+    };
+    let queue_owner = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            let tags = sqs.list_queue_tags().queue_url(url).send().await.expect("queue tags");
+            tags.tags()
+                .and_then(|t| t.get("ses.reputation.io/owner").cloned())
+                .unwrap_or_default()
+        }
+    };
+    let stream_topic = stream["topicArn"].as_str().expect("stream topic").to_string();
+    let stream_queue = stream["queueUrl"].as_str().expect("stream queue").to_string();
+    let ed_topic_arn = format!("arn:aws:sns:{REGION}:123456789012:{ed_topic}");
+    assert!(topic_owner(stream_topic.clone()).await.starts_with("test/"));
+    assert_eq!(
+        topic_owner(ed_topic_arn.clone()).await,
+        format!("test/{}/bounces", w.ns)
+    );
+    let ses = aws_sdk_sesv2::Client::new(&config);
     let owner_tag = || async {
         let arn = format!("arn:aws:ses:{REGION}:123456789012:configuration-set/{aws}");
         let tags = ses
@@ -231,11 +278,29 @@ async fn a_changed_cluster_name_is_refused_until_it_is_migrated() {
         }
     })
     .await;
-    let a = accounts.get(&w.account).await.expect("account");
-    let status = a.status.expect("status");
-    assert_eq!(status.cluster_identity.as_deref(), Some("test-2"));
+    let status = eventually("the account records the new name", Duration::from_secs(30), || async {
+        let status = accounts
+            .get(&w.account)
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .unwrap_or_default();
+        match status.cluster_identity.as_deref() {
+            Some("test-2") => Ok(status),
+            _ => Err(format!("{:?}", status.conditions)),
+        }
+    })
+    .await;
     // The event stream is the one the old name made, not a second one.
     let now = serde_json::to_value(&status.event_stream).expect("json");
     assert_eq!(now["topicArn"], stream["topicArn"], "{now}");
     assert_eq!(now["queueUrl"], stream["queueUrl"], "{now}");
+    // The stream's topic and queue and the destination's topic carry the
+    // new name too (with an Event), so the old one can leave
+    // --previous-cluster-names.
+    crate::support::wait_event(&w.client, &w.ns, "bounces", "OwnerTagMigrated").await;
+    assert_eq!(topic_owner(ed_topic_arn).await, format!("test-2/{}/bounces", w.ns));
+    let stream_owner = topic_owner(stream_topic).await;
+    assert!(stream_owner.starts_with("test-2/"), "{stream_owner}");
+    assert_eq!(queue_owner(stream_queue).await, stream_owner);
 }

@@ -506,6 +506,13 @@ async fn ensure_topic(
                 ed.status.as_ref().is_some_and(|s| s.topic_owned),
             ) =>
         {
+            let tag = t.tags.get(OWNER_TAG);
+            if tag != Some(&owner) {
+                gate.check()?;
+                let retag = session.tag_topic(&arn, (OWNER_TAG, &owner));
+                ctx.migrate_owner_tag(ed, tag, &format!("SNS topic {name}"), retag)
+                    .await?;
+            }
             t.attributes
         }
         Some(_) => {
