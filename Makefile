@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale bench-live demo readme-test
+.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale bench-live demo readme-test fuzz
 
 all: build
 
@@ -52,6 +52,14 @@ test:
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
 	$(MAKE) readme-test
 	$(MAKE) demo DEMO_EXIT=1
+
+## The property tests of src/domain/fuzz_tests.rs (event parser, live
+## windows, checkpoint, topic policy, diffs) with many more cases than the
+## 256 `make test` runs; a failure prints the seed and proptest keeps it
+## under proptest-regressions/ so the next run tries it first.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --lib domain::fuzz_tests
 
 emulator-test:
 	python=$$(tests/aws-emulator/setup.sh) && cd tests/aws-emulator && $$python -m pytest -q

@@ -9,3 +9,6 @@ pub mod diff;
 pub mod ownership;
 pub mod reputation;
 pub mod topic_policy;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -150,7 +150,12 @@ pub fn diff(desired: &SetOptions, observed: &SetOptions) -> Vec<SetChange> {
             || (want.optimized_shared_delivery.is_some()
                 && want.optimized_shared_delivery != have.optimized_shared_delivery);
         if differs {
-            changes.push(SetChange::Vdm(want.clone()));
+            // PutConfigurationSetVdmOptions replaces both options: one the
+            // spec leaves out keeps the value AWS has.
+            changes.push(SetChange::Vdm(Vdm {
+                engagement_metrics: want.engagement_metrics.or(have.engagement_metrics),
+                optimized_shared_delivery: want.optimized_shared_delivery.or(have.optimized_shared_delivery),
+            }));
         }
     }
     changes
