@@ -32,37 +32,31 @@ fn corpus() -> Vec<String> {
 
 /// Replaces, deletes or retypes the node a random walk from the root
 /// reaches (`seed` picks the branches).
-fn mutate(v: &mut Value, mut seed: u32, op: u8, n: i64) {
-    let mut node = v;
-    loop {
-        let len = match node {
-            Value::Object(m) => m.len(),
-            Value::Array(a) => a.len(),
-            _ => 0,
-        };
-        if len == 0 || seed % 3 == 0 {
-            break;
-        }
+fn mutate(v: &mut Value, seed: u32, op: u8, n: i64) {
+    let len = match v {
+        Value::Object(m) => m.len(),
+        Value::Array(a) => a.len(),
+        _ => 0,
+    };
+    if len > 0 && !seed.is_multiple_of(3) {
         let i = (seed as usize / 3) % len;
-        seed /= 7;
-        let next = match node {
-            Value::Object(m) => {
-                if op == 0 && seed % 2 == 0 {
-                    let key = m.keys().nth(i).cloned().unwrap_or_default();
-                    m.remove(&key);
-                    return;
-                }
-                m.values_mut().nth(i)
+        let next = seed / 7;
+        match v {
+            Value::Object(m) if op == 0 && next.is_multiple_of(2) => {
+                let key = m.keys().nth(i).cloned().unwrap_or_default();
+                m.remove(&key);
             }
-            Value::Array(a) => a.get_mut(i),
-            _ => None,
-        };
-        match next {
-            Some(child) => node = child,
-            None => break,
+            Value::Object(m) => {
+                if let Some(child) = m.values_mut().nth(i) {
+                    mutate(child, next, op, n);
+                }
+            }
+            Value::Array(a) => mutate(&mut a[i], next, op, n),
+            _ => {}
         }
+        return;
     }
-    *node = match op {
+    *v = match op {
         1 => Value::Null,
         2 => Value::from(n),
         3 => Value::from(format!("x{n}@y{n}")),
@@ -104,7 +98,7 @@ proptest! {
         edits in prop::collection::vec((any::<u32>(), 0u8..7, any::<i64>()), 1..6),
     ) {
         let records = corpus();
-        let mut v: Value = serde_json::from_str(pick.get(&records)).expect("corpus is JSON");
+        let mut v: Value = serde_json::from_str(pick.get(&records).as_str()).expect("corpus is JSON");
         for (seed, op, n) in edits {
             mutate(&mut v, seed, op, n);
         }
@@ -284,15 +278,24 @@ fn options() -> impl Strategy<Value = SetOptions> {
     );
     let tracking = ("[a-b]{0,2}", 0..3u8).prop_map(|(domain, p)| Tracking {
         custom_redirect_domain: domain,
-        https_policy: [HttpsPolicy::Require, HttpsPolicy::RequireOpenOnly, HttpsPolicy::Optional][p as usize],
+        https_policy: [
+            HttpsPolicy::Require,
+            HttpsPolicy::RequireOpenOnly,
+            HttpsPolicy::Optional,
+        ][p as usize],
     });
-    let delivery = (any::<bool>(), prop::option::of("[p-q]"), prop::option::of(300i64..302)).prop_map(
-        |(require, pool, max)| Delivery {
-            tls_policy: if require { TlsPolicy::Require } else { TlsPolicy::Optional },
-            sending_pool_name: pool,
-            max_delivery_seconds: max,
-        },
-    );
+    let delivery =
+        (any::<bool>(), prop::option::of("[p-q]"), prop::option::of(300i64..302)).prop_map(|(require, pool, max)| {
+            Delivery {
+                tls_policy: if require {
+                    TlsPolicy::Require
+                } else {
+                    TlsPolicy::Optional
+                },
+                sending_pool_name: pool,
+                max_delivery_seconds: max,
+            }
+        });
     let vdm = (feature(), feature()).prop_map(|(engagement_metrics, optimized_shared_delivery)| Vdm {
         engagement_metrics,
         optimized_shared_delivery,
@@ -305,16 +308,16 @@ fn options() -> impl Strategy<Value = SetOptions> {
         prop::option::of(delivery),
         prop::option::of(vdm),
     )
-        .prop_map(|(sending_enabled, reputation_metrics_enabled, suppression, tracking, delivery, vdm)| {
-            SetOptions {
+        .prop_map(
+            |(sending_enabled, reputation_metrics_enabled, suppression, tracking, delivery, vdm)| SetOptions {
                 sending_enabled,
                 reputation_metrics_enabled,
                 suppression,
                 tracking,
                 delivery,
                 vdm,
-            }
-        })
+            },
+        )
 }
 
 #[test]

@@ -354,6 +354,15 @@ impl Window {
     }
 
     fn count_domain(&mut self, domain: &str, minute: i64) {
+        // `parse` already cuts domains; a window holds to its bound whatever
+        // it is given (and restores a checkpoint to the same key).
+        let cut: String;
+        let domain = if domain.len() > MAX_DOMAIN {
+            cut = domain.chars().take(MAX_DOMAIN).collect();
+            cut.as_str()
+        } else {
+            domain
+        };
         let minute = minute as u32;
         if let Some((_, seen)) = self.domains.iter_mut().find(|(d, _)| &**d == domain) {
             seen.count = seen.count.saturating_add(1);
