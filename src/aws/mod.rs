@@ -84,7 +84,19 @@ impl AwsError {
         matches!(
             self.kind,
             ErrorKind::BadRequest | ErrorKind::LimitExceeded | ErrorKind::AccessDenied
-        )
+        ) || self.names_a_missing_reference()
+    }
+
+    /// A NotFound for something the spec names, not for the resource the
+    /// call acts on: a set cannot be missing while it is being created,
+    /// so there it is the dedicated IP pool of `delivery.sendingPoolName`
+    /// (AWS: "Dedicated IP pool X does not exist"), as it is when the
+    /// delivery options name it. Retrying cannot make the pool appear.
+    fn names_a_missing_reference(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+            && (self.operation == "sesv2:CreateConfigurationSet"
+                || (self.operation == "sesv2:PutConfigurationSetDeliveryOptions"
+                    && self.message.to_ascii_lowercase().contains("pool")))
     }
 
     /// A condition reason for this error: AWS's code without the
@@ -719,6 +731,30 @@ mod tests {
         assert!(err("BadRequestException").is_terminal());
         assert!(!err("TooManyRequestsException").is_terminal());
         assert!(!err("ConcurrentModificationException").is_terminal());
+        // A missing set is retried (or recreated); a missing IP pool the
+        // spec names is not something a retry fixes.
+        let not_found = |operation: &'static str, message: &str| AwsError {
+            operation,
+            kind: ErrorKind::NotFound,
+            code: "NotFoundException".into(),
+            message: message.into(),
+        };
+        assert!(not_found("sesv2:CreateConfigurationSet", "Dedicated IP pool p does not exist.").is_terminal());
+        assert!(
+            not_found(
+                "sesv2:PutConfigurationSetDeliveryOptions",
+                "Dedicated IP pool p does not exist."
+            )
+            .is_terminal()
+        );
+        assert!(
+            !not_found(
+                "sesv2:PutConfigurationSetDeliveryOptions",
+                "Configuration set x does not exist."
+            )
+            .is_terminal()
+        );
+        assert!(!not_found("sesv2:GetConfigurationSet", "").is_terminal());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod support;
 
 mod account_tests;
+mod admission_fuzz_tests;
 mod admission_tests;
 mod chart_tests;
 mod configuration_set_tests;
