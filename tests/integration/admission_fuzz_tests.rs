@@ -215,7 +215,7 @@ async fn random_specs_are_refused_at_admission_or_settle_and_delete() {
     let n: usize = std::env::var("ADMISSION_FUZZ_N")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(90);
+        .unwrap_or(250);
     eprintln!("admission fuzz: FUZZ_SEED={seed} ADMISSION_FUZZ_N={n}");
     let w = World::with(
         "fuzz",
