@@ -377,14 +377,7 @@ async fn bounce_to_the_simulator_reaches_sqs_as_documented() {
     // SNS takes SES's events only where the topic policy lets it (the
     // emulator enforces it as SNS does): the policy the operator writes.
     let set_arn = format!("arn:aws:ses:us-east-1:123456789012:configuration-set/{name}");
-    let policy = ses_reputation_operator::domain::diff::topic::access_policy(&topic, "123456789012", &set_arn);
-    sns.set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("Policy")
-        .attribute_value(policy.to_string())
-        .send()
-        .await
-        .expect("topic policy");
+    emulator::allow_ses("us-east-1", &topic, &set_arn).await;
 
     let recipient = "bounce@simulator.amazonses.com";
     let text = |s: &str| Content::builder().data(s).build().expect("content");

@@ -320,15 +320,7 @@ async fn subscription_options_removed_from_the_spec_are_removed_in_aws() {
         with_options(json!({"protocol": "sqs", "endpoint": queue_arn, "filterPolicy": "{eventType: Bounce}"})),
     )
     .await;
-    let message = eventually("Stalled InvalidFilterPolicy", Duration::from_secs(30), || async {
-        let ed = dests.get("bounces").await.map_err(|e| e.to_string())?;
-        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
-        match condition(&conds, "Stalled") {
-            Some((s, r, m)) if s == "True" && r == "InvalidFilterPolicy" => Ok(m),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let message = crate::support::ed_stalled(&dests, "bounces", "InvalidFilterPolicy").await;
     assert!(message.contains("not valid JSON"), "{message}");
     let attrs = subscription_attributes(&sns, &sub_arn).await.expect("attributes");
     assert_eq!(attrs.get("FilterPolicy").map(String::as_str).unwrap_or(""), "");
@@ -434,25 +426,8 @@ async fn a_topic_whose_policy_refuses_ses_is_stalled_until_its_owner_allows_the_
         },
     )
     .await;
-    let config = emulator::sdk_config().await;
-    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
-    let (queue_url, queue_arn) = emulator::sqs_queue("us-east-1", "ed-policy").await;
-    let topic = sns
-        .create_topic()
-        .name(unique("hand-made"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config().await);
+    let (topic, queue_url) = emulator::topic_with_queue("us-east-1", "hand-made").await;
     crate::support::identities::allow_topic(&w, &topic).await;
     let (sets, dests): (Api<ConfigurationSet>, Api<EventDestination>) = (w.api(), w.api());
     let set_name = unique("ed-policy");
@@ -486,14 +461,7 @@ async fn a_topic_whose_policy_refuses_ses_is_stalled_until_its_owner_allows_the_
     ses.create_email_identity().email_identity(SENDER).send().await.ok();
 
     // The owner allows this set: Ready within a drift period, and events arrive.
-    let policy = ses_reputation_operator::domain::diff::topic::access_policy(&topic, "123456789012", &set_arn);
-    sns.set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("Policy")
-        .attribute_value(policy.to_string())
-        .send()
-        .await
-        .expect("topic policy");
+    emulator::allow_ses("us-east-1", &topic, &set_arn).await;
     crate::support::wait_ready(&dests, "hand-made", ed_status).await;
     send(&ses, &set_name, "success@simulator.amazonses.com")
         .await

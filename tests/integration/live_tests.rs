@@ -470,25 +470,8 @@ async fn the_breaker_trips_through_sqs_and_ses_server_errors() {
 async fn the_alert_says_the_event_stream_drove_the_level() {
     const REGION: &str = "eu-central-1";
     let w = World::with("live-alert", world_options(REGION)).await;
-    let config = emulator::sdk_config_in(REGION).await;
-    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
-    let (queue_url, queue_arn) = emulator::sqs_queue(REGION, "live-alerts").await;
-    let topic = sns
-        .create_topic()
-        .name(unique("live-alerts"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config_in(REGION).await);
+    let (topic, queue_url) = emulator::topic_with_queue(REGION, "live-alerts").await;
     set_stream_with(&w, REGION, true, json!({"notify": {"allowedTopicArns": [topic]}})).await;
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
     let mut p = policy("breaker", "campaign", 100);

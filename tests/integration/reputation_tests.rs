@@ -94,25 +94,8 @@ async fn sending_in_ses(aws_name: &str) -> Option<bool> {
 async fn rates_turn_the_conditions_and_each_level_change_alerts_once() {
     let w = World::with("rep-levels", fast_rates()).await;
     let (sets, policies): (Api<ConfigurationSet>, Api<ReputationPolicy>) = (w.api(), w.api());
-    let config = emulator::sdk_config().await;
-    let (sns, sqs) = (aws_sdk_sns::Client::new(&config), aws_sdk_sqs::Client::new(&config));
-    let (queue_url, queue_arn) = emulator::sqs_queue("us-east-1", "alerts").await;
-    let topic = sns
-        .create_topic()
-        .name(unique("alerts"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config().await);
+    let (topic, queue_url) = emulator::topic_with_queue("us-east-1", "alerts").await;
     // The platform team allows alerts to that topic in the account.
     crate::support::identities::allow_topic(&w, &topic).await;
 

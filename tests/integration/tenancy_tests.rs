@@ -651,15 +651,7 @@ async fn a_destination_may_not_name_another_tenants_topic_unless_the_account_all
         "spec": {"configurationSetRef": {"name": "orders"}, "sns": {"topicArn": topic}},
     });
     apply_json(&b_dests, borrowed).await;
-    let message = eventually("borrowed Stalled TopicNotAllowed", Duration::from_secs(30), || async {
-        let ed = b_dests.get("borrowed").await.map_err(|e| e.to_string())?;
-        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
-        match condition(&conds, "Stalled") {
-            Some((s, r, m)) if s == "True" && r == "TopicNotAllowed" => Ok(m),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let message = crate::support::ed_stalled(&b_dests, "borrowed", "TopicNotAllowed").await;
     assert!(message.contains("allowedTopicArns"), "{message}");
     let b_set = b_sets.get("orders").await.expect("B's set");
     let b_set_name = b_set.status.and_then(|s| s.aws_name).expect("aws name");
@@ -696,19 +688,7 @@ async fn a_destination_may_not_name_another_tenants_topic_unless_the_account_all
     // policy lets only A's set publish, so SNS would drop B's events: still
     // Stalled, and honest about why.
     allow_topic(&b, &topic).await;
-    let message = eventually(
-        "borrowed Stalled TopicPolicyDeniesSes",
-        Duration::from_secs(30),
-        || async {
-            let ed = b_dests.get("borrowed").await.map_err(|e| e.to_string())?;
-            let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
-            match condition(&conds, "Stalled") {
-                Some((s, r, m)) if s == "True" && r == "TopicPolicyDeniesSes" => Ok(m),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    let message = crate::support::ed_stalled(&b_dests, "borrowed", "TopicPolicyDeniesSes").await;
     assert!(message.contains("does not let SES publish"), "{message}");
     assert!(!message.contains("a-orders"), "names A's set: {message}");
 }

@@ -126,6 +126,45 @@ pub async fn sqs_queue(region: &str, prefix: &str) -> (String, String) {
     )
 }
 
+/// A fresh SNS topic in `region` (SNS's default policy) with a fresh SQS
+/// queue subscribed to it, raw delivery: (topic ARN, queue URL).
+pub async fn topic_with_queue(region: &str, prefix: &str) -> (String, String) {
+    let (queue_url, queue_arn) = sqs_queue(region, prefix).await;
+    let sns = aws_sdk_sns::Client::new(&sdk_config_in(region).await);
+    let topic = sns
+        .create_topic()
+        .name(crate::support::unique(prefix))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("topic ARN");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, queue_url)
+}
+
+/// Gives a topic the access policy the operator writes for its own topics:
+/// SES may publish the events of `set_arn` (the emulator, like SNS, drops
+/// what the policy does not allow).
+pub async fn allow_ses(region: &str, topic: &str, set_arn: &str) {
+    let policy = ses_reputation_operator::domain::diff::topic::access_policy(topic, "123456789012", set_arn);
+    aws_sdk_sns::Client::new(&sdk_config_in(region).await)
+        .set_topic_attributes()
+        .topic_arn(topic)
+        .attribute_name("Policy")
+        .attribute_value(policy.to_string())
+        .send()
+        .await
+        .expect("topic policy");
+}
+
 /// The admin API of the emulator.
 pub struct Emulator;
 

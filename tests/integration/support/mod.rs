@@ -14,7 +14,7 @@ pub mod proxy;
 pub mod replica;
 
 pub use objects::{
-    cloudwatch_destination, cs_object, ed_status, ses_client, set_status, wait_condition, wait_set_ready,
+    cloudwatch_destination, cs_object, ed_stalled, ed_status, ses_client, set_status, wait_condition, wait_set_ready,
 };
 
 use std::future::Future;

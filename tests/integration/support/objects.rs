@@ -57,6 +57,20 @@ pub async fn wait_condition(
     .await
 }
 
+/// Waits until EventDestination `name` is Stalled with `reason`; returns
+/// the message.
+pub async fn ed_stalled(api: &Api<EventDestination>, name: &str, reason: &str) -> String {
+    eventually(&format!("{name} Stalled {reason}"), Duration::from_secs(30), || async {
+        let ed = api.get(name).await.map_err(|e| e.to_string())?;
+        let conds = ed.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "Stalled") {
+            Some((s, r, m)) if s == "True" && r == reason => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 /// An EventDestination `name` on set `set` to CloudWatch, with one
 /// message-tag dimension `dimension`.
 pub fn cloudwatch_destination(name: &str, set: &str, dimension: &str) -> serde_json::Value {
