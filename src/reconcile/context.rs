@@ -290,9 +290,10 @@ impl Context {
 
     /// An owner tag this object owns by an earlier cluster name, or lost
     /// while status records the resource (see [`Self::owns`]), is set to
-    /// the current value, with an Event: after a rename, what status proves is ours carries this cluster's name, so
-    /// the old name can leave `--previous-cluster-names`. `retag` runs
-    /// only when the tag is not the current one.
+    /// the current value, with an Event: after a rename, what status
+    /// proves is ours carries this cluster's name, so the old name can
+    /// leave `--previous-cluster-names`. `retag` runs only when the tag is
+    /// not the current one.
     pub async fn migrate_owner_tag<K, F>(
         &self,
         obj: &K,

@@ -445,6 +445,31 @@ async fn chart_rbac_lets_the_operator_work_and_denies_secrets() {
         "Leases outside the release namespace must be forbidden"
     );
 
+    // The live-window checkpoint: the one ConfigMap the chart names, made
+    // and read back the way the leader does (server-side apply), and no
+    // other ConfigMap.
+    let configmaps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(operator.clone(), &release_ns);
+    let checkpoint = |name: String| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"windows.json": "{}"}});
+    let apply = kube::api::PatchParams::apply("ses-reputation-operator").force();
+    let live = format!("{sa}-live");
+    configmaps
+        .patch(&live, &apply, &kube::api::Patch::Apply(checkpoint(live.clone())))
+        .await
+        .expect("apply the live checkpoint ConfigMap");
+    configmaps.get(&live).await.expect("read it back");
+    assert!(
+        forbidden(
+            configmaps
+                .patch(
+                    "someone-elses",
+                    &apply,
+                    &kube::api::Patch::Apply(checkpoint("someone-elses".into()))
+                )
+                .await
+        ),
+        "other ConfigMaps must be forbidden"
+    );
+
     // The in-process operator, with only the chart's permissions, takes a
     // ConfigurationSet to Ready and through deletion (finalizer removal).
     let world = World::with_client("chart-rbac-op", WorldOptions::default(), operator).await;
