@@ -55,28 +55,27 @@ pub enum DecodeError {
 pub fn encode(mut candidates: Vec<(Entry, u32)>, written_at: i64, max_bytes: usize) -> (String, usize) {
     candidates.sort_by(|(a, sa), (b, sb)| sb.cmp(sa).then_with(|| a.key.cmp(&b.key)));
     let total = candidates.len();
-    // The envelope without sets, plus a margin for the omitted count.
-    let mut used = 64;
-    let mut kept = Vec::with_capacity(total);
+    // Each entry is serialised once: its length decides whether it fits,
+    // and the same text goes into the document (the envelope is written
+    // here, in the field order `Document` declares; the tests decode it).
+    let mut sets = String::new();
+    let mut kept = 0;
     for (entry, _) in candidates {
-        let Ok(len) = serde_json::to_vec(&entry).map(|v| v.len() + 1) else {
+        let Ok(json) = serde_json::to_string(&entry) else {
             continue;
         };
-        if used + len > max_bytes {
+        // The envelope takes well under 100 bytes.
+        if 100 + sets.len() + json.len() + 1 > max_bytes {
             break;
         }
-        used += len;
-        kept.push(entry);
+        if kept > 0 {
+            sets.push(',');
+        }
+        sets.push_str(&json);
+        kept += 1;
     }
-    let omitted = total - kept.len();
-    let document = Document {
-        version: VERSION,
-        written_at,
-        omitted,
-        sets: kept,
-    };
-    // Plain data (strings and integers) always serialises.
-    let json = serde_json::to_string(&document).unwrap_or_default();
+    let omitted = total - kept;
+    let json = format!(r#"{{"version":{VERSION},"writtenAt":{written_at},"omitted":{omitted},"sets":[{sets}]}}"#);
     (json, omitted)
 }
 

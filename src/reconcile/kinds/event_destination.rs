@@ -256,12 +256,14 @@ async fn sync(
                 // the answer, and those come as spec passes.
                 let accepted = way.priority == Priority::Drift
                     && ed.status.as_ref().and_then(|s| s.topic_arn.as_deref()) == Some(arn.as_str());
-                if !accepted {
-                    check_topic_arn(ed, ctx, session, arn, &r.pass.account).await?;
-                }
+                let read = match accepted {
+                    false => check_topic_arn(ed, ctx, session, arn, &r.pass.account).await?,
+                    true => None,
+                };
                 // The policy is read on every pass (one SNS call, outside
-                // the SES budget): its owner may change it at any time.
-                check_topic_policy(session, arn, &r.set_arn).await?;
+                // the SES budget, none when the check above read it): its
+                // owner may change it at any time.
+                check_topic_policy(session, arn, &r.set_arn, read).await?;
                 Some(arn.clone())
             }
             (None, Some(spec)) => {
@@ -390,13 +392,14 @@ fn abandoned_topic<'a>(previous: Option<&'a EventDestinationStatus>, now: Option
 /// for this namespace or one the SesAccount allows: SES publishes this
 /// set's events to it, so a tenant could otherwise feed (or, with AWS's
 /// topic policy, silently fail to feed) another team's subscribers.
+/// Returns the topic's policy when it had to read the topic.
 async fn check_topic_arn(
     ed: &EventDestination,
     ctx: &Context,
     session: &Session,
     arn: &str,
     account: &str,
-) -> Result<(), Halt> {
+) -> Result<Option<String>, Halt> {
     let allowed: Vec<String> = ctx
         .caches
         .accounts
@@ -406,12 +409,12 @@ async fn check_topic_arn(
     let namespace = ed.namespace().unwrap_or_default();
     let cluster = &ctx.settings.cluster_name;
     if ownership::topic_usable(None, cluster, &namespace, arn, &allowed) {
-        return Ok(());
+        return Ok(None);
     }
     // A topic elsewhere (another account) cannot be read: only the allow
     // list can admit it.
-    let tag = match session.get_topic(arn).await {
-        Ok(topic) => topic.and_then(|t| t.tags.get(OWNER_TAG).cloned()),
+    let topic = match session.get_topic(arn).await {
+        Ok(topic) => topic,
         Err(e)
             if matches!(
                 e.kind,
@@ -422,8 +425,9 @@ async fn check_topic_arn(
         }
         Err(e) => return Err(e.into()),
     };
-    if ownership::topic_usable(tag.as_deref(), cluster, &namespace, arn, &allowed) {
-        return Ok(());
+    let tag = topic.as_ref().and_then(|t| t.tags.get(OWNER_TAG));
+    if ownership::topic_usable(tag.map(String::as_str), cluster, &namespace, arn, &allowed) {
+        return Ok(topic.map(|mut t| t.attributes.remove("Policy").unwrap_or_default()));
     }
     Err(Refusal::TopicNotAllowed(format!(
         "SNS topic {arn} (spec.sns.topicArn) was not made by the operator for this namespace and is not in spec.notify.allowedTopicArns of SesAccount {account}"
@@ -434,9 +438,13 @@ async fn check_topic_arn(
 /// SES publishes to an existing topic only if the topic's policy lets it
 /// (for this set's ARN); otherwise SNS drops every event and nothing
 /// shows it. A topic in another account whose policy this role may not
-/// read is taken on trust.
-async fn check_topic_policy(session: &Session, arn: &str, set_arn: &str) -> Result<(), Halt> {
-    let policy = match session.get_topic_policy(arn).await {
+/// read is taken on trust. `read`: the policy, when this pass read it.
+async fn check_topic_policy(session: &Session, arn: &str, set_arn: &str, read: Option<String>) -> Result<(), Halt> {
+    let observed = match read {
+        Some(policy) => Ok(Some(policy)),
+        None => session.get_topic_policy(arn).await,
+    };
+    let policy = match observed {
         Ok(Some(policy)) => policy,
         Ok(None) => {
             return Err(Refusal::TopicPolicyDeniesSes(format!(
