@@ -145,6 +145,17 @@ async fn a_leader_that_loses_its_lease_exits_at_its_next_renewal() {
     })
     .await;
     assert!(replica.holds(&first), "{first}");
+    // The holder field is written first of the steps of an acquisition;
+    // an intruder patched in between is taken for an expired holder and
+    // the Lease taken back. Wait until the replica leads.
+    eventually("the replica leads", Duration::from_secs(30), || async {
+        match replica.get("/metrics").await? {
+            (200, body) if body.contains("ses_reputation_leader 1") => Ok(()),
+            (200, _) => Err("not leading yet".to_string()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
 
     // Someone else takes the Lease (as an operator with a stale view, or a
     // human, might): the replica must stop reconciling, i.e. exit.
