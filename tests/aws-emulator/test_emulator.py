@@ -755,6 +755,51 @@ def test_call_counts(endpoint, ses):
     assert admin(endpoint, "POST", "calls/reset")["calls"] == {}
 
 
+def test_request_log(endpoint, ses):
+    """Every call, faulted or not, in order, with its signing key and time."""
+    start = admin(endpoint, "GET", "log?since=0&limit=100000")["next"]
+    name = unique()
+    mine = boto3.client("sesv2", endpoint_url=endpoint, region_name="eu-north-1", aws_access_key_id="LOGKEY",
+                        aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
+    mine.create_configuration_set(ConfigurationSetName=name)
+    mine.put_configuration_set_sending_options(ConfigurationSetName=name, SendingEnabled=False)
+    admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": "eu-north-1"})
+    with pytest.raises(ClientError):
+        mine.put_configuration_set_sending_options(ConfigurationSetName=name, SendingEnabled=True)
+    admin(endpoint, "POST", "faults", {"error_rate": 0, "region": "eu-north-1"})
+    with pytest.raises(ClientError):
+        mine.get_configuration_set(ConfigurationSetName=unique())
+    page = admin(endpoint, "GET", f"log?since={start}")
+    entries = [e for e in page["entries"] if e["key"] == "LOGKEY"]
+    assert [(e["op"], e["outcome"], e.get("sending_enabled")) for e in entries] == [
+        ("sesv2:CreateConfigurationSet", "ok", True),
+        ("sesv2:PutConfigurationSetSendingOptions", "ok", False),
+        ("sesv2:PutConfigurationSetSendingOptions", "fail", True),
+        ("sesv2:GetConfigurationSet", "status:404", None),
+    ]
+    assert entries[0]["resource"] == f"configuration-set/{name}" and entries[0]["region"] == "eu-north-1"
+    assert all(e["signed"] and e["signed"].endswith("Z") for e in entries)
+    seqs = [e["seq"] for e in page["entries"]]
+    assert seqs == list(range(start, start + len(seqs))) and page["next"] == start + len(seqs)
+    assert admin(endpoint, "GET", f"log?since={page['next']}")["entries"] == []
+
+
+def test_slow_responses(endpoint, ses):
+    admin(endpoint, "POST", "faults", {"slow_rate": 1.0, "slow_seconds": 1.5, "region": "eu-south-1"})
+    slow = client(endpoint, "sesv2", region="eu-south-1")
+    began = time.monotonic()
+    slow.create_configuration_set(ConfigurationSetName=unique())
+    assert time.monotonic() - began >= 1.5
+    began = time.monotonic()
+    ses.create_configuration_set(ConfigurationSetName=unique())
+    assert time.monotonic() - began < 1.5, "another region is not slowed"
+    admin(endpoint, "POST", "faults", {"region": "eu-south-1"})
+    assert "eu-south-1" not in admin(endpoint, "GET", "faults")["regions"]
+    for bad in ({"slow_rate": 2}, {"slow_seconds": -1}, {"slow_seconds": 61}):
+        with pytest.raises(urllib.error.HTTPError):
+            admin(endpoint, "POST", "faults", bad)
+
+
 def test_throttling(endpoint, ses):
     name = unique()
     sender_identity(ses, "example.com")
@@ -762,7 +807,8 @@ def test_throttling(endpoint, ses):
     # on a loaded machine (at 1/s a slow second request got a fresh token).
     assert admin(endpoint, "POST", "faults", {"ses_rps": 0.25})["ses_rps"] == 0.25
     assert admin(endpoint, "GET", "faults") == {"ses_rps": 0.25, "ses_burst": 1, "error_rate": 0.0, "seed": None,
-                                                 "sqs": False, "regions": {}}
+                                                 "sqs": False, "slow_rate": 0.0, "slow_seconds": 0.0,
+                                                 "regions": {}}
     ses.create_configuration_set(ConfigurationSetName=name)
     with pytest.raises(ClientError) as err:
         ses.create_configuration_set(ConfigurationSetName=unique())
@@ -896,7 +942,8 @@ def test_error_rate(endpoint, ses):
 def test_faults_scoped_to_a_region(endpoint, ses):
     admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": "ap-southeast-2"})
     assert admin(endpoint, "GET", "faults")["regions"] == {
-        "ap-southeast-2": {"ses_rps": None, "ses_burst": 1, "error_rate": 1.0, "seed": None, "sqs": False}}
+        "ap-southeast-2": {"ses_rps": None, "ses_burst": 1, "error_rate": 1.0, "seed": None, "sqs": False,
+                           "slow_rate": 0.0, "slow_seconds": 0.0}}
     elsewhere = boto3.client("sesv2", endpoint_url=endpoint, region_name="ap-southeast-2",
                              aws_access_key_id="testing", aws_secret_access_key="testing",
                              config=Config(retries={"max_attempts": 1}))
@@ -1108,7 +1155,8 @@ def test_moto_reset_resets_extension(endpoint, ses):
     admin(endpoint, "POST", "faults", {"error_rate": 0.25})
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5).read()
     assert admin(endpoint, "GET", "faults") == {"ses_rps": None, "ses_burst": 1, "error_rate": 0.0, "seed": None,
-                                                 "sqs": False, "regions": {}}
+                                                 "sqs": False, "slow_rate": 0.0, "slow_seconds": 0.0,
+                                                 "regions": {}}
     assert name not in ses.list_configuration_sets(PageSize=1000)["ConfigurationSets"]
     assert ses.get_account()["SendingEnabled"] is True
 

@@ -18,6 +18,12 @@ nothing wrote to another tenant's resource) and denies chosen operations
 to chosen IAM roles: calls signed with credentials from AssumeRole of a
 denied role fail as AWS does when the role's policy lacks the action
 (SES v2: 403 AccessDeniedException; SNS: 403 AuthorizationError).
+
+And a request log (`GET /_emulator/log`): every call in arrival order with
+its signing time and key, operation, resource, outcome and, for the SES v2
+sending-options write, what it set; a soak's invariant checker reads it to
+tell who wrote what when. Slow responses (`slow_rate`, `slow_seconds`)
+delay a fraction of the faultable calls before moto sees them.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from moto.core.responses import BaseResponse
 from moto.sesv2.models import sesv2_backends
@@ -62,10 +68,13 @@ class Faults:
     ses_burst: int = 1
     # SQS calls fail at `error_rate` too (the operator's event stream consumer).
     sqs: bool = False
+    # That fraction of faultable calls waits `slow_seconds` before it is served.
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"ses_rps": self.ses_rps, "ses_burst": self.ses_burst, "error_rate": self.error_rate,
-                "seed": self.seed, "sqs": self.sqs}
+                "seed": self.seed, "sqs": self.sqs, "slow_rate": self.slow_rate, "slow_seconds": self.slow_seconds}
 
 
 class Control:
@@ -94,6 +103,8 @@ class Control:
             self.global_faults = Faults()
             self.region_faults: dict[str, Faults] = {}
             self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
+            self.log: list[dict[str, Any]] = []
+            self.log_dropped = 0
 
     def reset_calls(self) -> None:
         with self.lock:
@@ -104,18 +115,20 @@ class Control:
             self.writes.clear()
             self.denied_calls.clear()
             self.dropped_events.clear()
+            self.log = []
+            self.log_dropped = 0
 
     def set_faults(self, region: str | None, ses_rps: float | None, error_rate: float, seed: int | None,
-                   burst: int = 1, sqs: bool = False) -> None:
+                   burst: int = 1, sqs: bool = False, slow_rate: float = 0.0, slow_seconds: float = 0.0) -> None:
         """Replace the setting (global, or of one region); its buckets start full."""
-        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed), burst, sqs)
+        faults = Faults(ses_rps or None, error_rate, seed, random.Random(seed), burst, sqs, slow_rate, slow_seconds)
         with self.lock:
             if region is None:
                 self.global_faults = faults
                 self.buckets.clear()
             else:
                 self.region_faults[region] = faults
-                if faults.ses_rps is None and not faults.error_rate:
+                if faults.ses_rps is None and not faults.error_rate and not faults.slow_rate:
                     del self.region_faults[region]
                 self.buckets = {k: v for k, v in self.buckets.items() if k[1] != region}
 
@@ -170,6 +183,33 @@ class Control:
                 return "fail"
         return None
 
+    def slow_for(self, service: str, region: str) -> float:
+        """Seconds this call waits before it is served (0 for most)."""
+        with self.lock:
+            faults = self.region_faults.get(region, self.global_faults)
+            faultable = service in FAULT_SERVICES or (service == "sqs" and faults.sqs)
+            if faultable and faults.slow_rate and faults.rng.random() < faults.slow_rate:
+                return faults.slow_seconds
+        return 0.0
+
+    def record_call(self, entry: dict[str, Any]) -> None:
+        """One line of the request log; the oldest go first past LOG_LIMIT."""
+        with self.lock:
+            entry["seq"] = len(self.log) + self.log_dropped
+            self.log.append(entry)
+            if len(self.log) > LOG_LIMIT:
+                drop = len(self.log) - LOG_LIMIT
+                del self.log[:drop]
+                self.log_dropped += drop
+
+    def log_since(self, seq: int, limit: int = 10_000) -> dict[str, Any]:
+        """Entries with `seq` >= the given one (at most `limit`), and where to go on."""
+        with self.lock:
+            start = max(0, seq - self.log_dropped)
+            entries = self.log[start:start + limit]
+            return {"entries": entries, "next": self.log_dropped + start + len(entries),
+                    "dropped": self.log_dropped}
+
     def record_write(self, resource: str, key: str) -> None:
         """A write that succeeded (a refused one, e.g. AlreadyExists, wrote nothing)."""
         with self.lock:
@@ -194,6 +234,9 @@ class Control:
 
 
 CONTROL = Control()
+
+# Entries the request log keeps (a 30-minute soak makes about 100,000).
+LOG_LIMIT = 1_000_000
 
 
 def _deny_response(resp: BaseResponse, operation: str, role_arn: str) -> tuple[int, dict[str, str], str]:
@@ -320,21 +363,51 @@ def _json_body(resp: BaseResponse) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _log_entry(resp: BaseResponse, operation: str, access_key: str | None, resource: str | None) -> dict[str, Any]:
+    headers = resp.headers if hasattr(resp, "headers") and resp.headers else {}
+    entry: dict[str, Any] = {
+        "time": time.time(),
+        # SigV4's X-Amz-Date (second precision): when the client signed it,
+        # i.e. sent it, however long the network then held it.
+        "signed": headers.get("X-Amz-Date") or headers.get("x-amz-date"),
+        "key": access_key,
+        "op": f"{resp.service_name}:{operation}",
+        "region": resp.region,
+        "resource": resource,
+    }
+    if operation == "PutConfigurationSetSendingOptions":
+        entry["sending_enabled"] = bool(_json_body(resp).get("SendingEnabled", False))
+    if operation == "CreateConfigurationSet":
+        options = _json_body(resp).get("SendingOptions") or {}
+        entry["sending_enabled"] = bool(options.get("SendingEnabled", True))
+    return entry
+
+
 def call_action(self: BaseResponse) -> Any:
     operation = self._get_action()
     if operation:
         access_key = _access_key(self)
         role_arn = _role_arn(self, access_key)
+        resource = _written_resource(self, operation)
+        entry = _log_entry(self, operation, access_key, resource)
         verdict = CONTROL.admit(self.service_name or "", operation, self.current_account, self.region,
                                 access_key, role_arn)
-        if verdict == "deny":
-            return _deny_response(self, operation, role_arn or "")
         if verdict:
+            CONTROL.record_call({**entry, "outcome": verdict})
+            if verdict == "deny":
+                return _deny_response(self, operation, role_arn or "")
             return _fault_response(self, verdict)
-        resource = _written_resource(self, operation)
+        delay = CONTROL.slow_for(self.service_name or "", self.region)
+        if delay:
+            time.sleep(delay)
         # moto raises for AWS errors; a returned 4xx/5xx tuple wrote nothing either.
-        result = _moto_call_action(self)
+        try:
+            result = _moto_call_action(self)
+        except Exception as err:
+            CONTROL.record_call({**entry, "outcome": f"error:{type(err).__name__}"})
+            raise
         status = result[0] if isinstance(result, tuple) and isinstance(result[0], int) else 200
+        CONTROL.record_call({**entry, "outcome": "ok" if status < 400 else f"status:{status}"})
         if resource and status < 400:
             CONTROL.record_write(resource, f"{self.service_name}:{operation}")
         return result
@@ -398,6 +471,10 @@ class AdminApp:
                 raise ValueError("ses_rps must be >= 0 and error_rate within 0..1")
             if not isinstance(burst, Integral) or isinstance(burst, bool) or burst < 1:
                 raise ValueError("ses_burst must be an integer >= 1")
+            slow_rate = float(data.get("slow_rate") or 0.0)
+            slow_seconds = float(data.get("slow_seconds") or 0.0)
+            if not 0.0 <= slow_rate <= 1.0 or not 0.0 <= slow_seconds <= 60.0:
+                raise ValueError("slow_rate must be within 0..1 and slow_seconds within 0..60")
             region = data.get("region")
             CONTROL.set_faults(
                 str(region) if region else None,
@@ -406,8 +483,17 @@ class AdminApp:
                 int(seed) if seed is not None else None,
                 int(burst),
                 bool(data.get("sqs", False)),
+                slow_rate,
+                slow_seconds,
             )
             return 200, CONTROL.faults()
+        if (method, path) == ("GET", "/_emulator/log"):
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            since = int((query.get("since") or ["0"])[0])
+            limit = int((query.get("limit") or ["10000"])[0])
+            if since < 0 or not 1 <= limit <= 100_000:
+                raise ValueError("since must be >= 0 and limit within 1..100000")
+            return 200, CONTROL.log_since(since, limit)
         if (method, path) == ("GET", "/_emulator/deny"):
             return 200, CONTROL.denied()
         if (method, path) == ("POST", "/_emulator/deny"):
