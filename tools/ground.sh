@@ -6,8 +6,10 @@
 #   tools/ground.sh up              start, print the env, wait for Ctrl-C
 #
 # CMD sees KUBECONFIG, SRO_AWS_ENDPOINT, AWS_ENDPOINT_URL, AWS_REGION,
-# AWS credentials for the emulator, HELM (v3), HELM4 and SRO_GROUND_DIR. Everything
-# started here is stopped on exit, failure, Ctrl-C or SIGTERM.
+# AWS credentials for the emulator, HELM (v3), HELM4 and SRO_GROUND_DIR (which
+# holds apiserver.pid: kill that PID and the apiserver restarts with the same
+# flags and etcd). Everything started here is stopped on exit, failure,
+# Ctrl-C or SIGTERM.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-}
@@ -85,13 +87,27 @@ token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$token,ground-admin,ground-admin,\"system:masters\"" >"$dir/tokens.csv"
 
 log "starting kube-apiserver on 127.0.0.1:$api_port"
-"$kube_bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$dir/certs" \
-  --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
-  --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
-  --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
-  --disable-admission-plugins ServiceAccount >"$dir/apiserver.log" 2>&1 &
+# Supervised: when the apiserver exits (the soak kills the PID in
+# $dir/apiserver.pid to restart it), it comes back with the same flags and
+# the same etcd, as a static pod would. SIGTERM to the loop stops both.
+(
+  child=
+  trap '[[ -n $child ]] && kill "$child" 2>/dev/null; wait; exit 0' TERM
+  while :; do
+    "$kube_bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
+      --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$dir/certs" \
+      --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
+      --service-account-issuer https://kubernetes.default.svc.cluster.local \
+      --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
+      --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
+      --disable-admission-plugins ServiceAccount >>"$dir/apiserver.log" 2>&1 &
+    child=$!
+    echo "$child" >"$dir/apiserver.pid"
+    wait "$child" || true
+    echo "---- kube-apiserver exited; restarting it" >>"$dir/apiserver.log"
+    sleep 0.2
+  done
+) &
 pids+=($!)
 
 cat >"$dir/kubeconfig" <<KC
