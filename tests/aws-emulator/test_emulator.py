@@ -761,7 +761,8 @@ def test_request_log(endpoint, ses):
     name = unique()
     mine = boto3.client("sesv2", endpoint_url=endpoint, region_name="eu-north-1", aws_access_key_id="LOGKEY",
                         aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1}))
-    mine.create_configuration_set(ConfigurationSetName=name)
+    mine.create_configuration_set(ConfigurationSetName=name, Tags=[{"Key": "ses.reputation.io/owner",
+                                                                     "Value": "c/ns/a"}])
     mine.put_configuration_set_sending_options(ConfigurationSetName=name, SendingEnabled=False)
     admin(endpoint, "POST", "faults", {"error_rate": 1.0, "region": "eu-north-1"})
     with pytest.raises(ClientError):
@@ -778,10 +779,16 @@ def test_request_log(endpoint, ses):
         ("sesv2:GetConfigurationSet", "status:404", None),
     ]
     assert entries[0]["resource"] == f"configuration-set/{name}" and entries[0]["region"] == "eu-north-1"
+    assert entries[0]["owner"] == "c/ns/a" and "owner" not in entries[1]
+    sns = boto3.client("sns", endpoint_url=endpoint, region_name="eu-north-1", aws_access_key_id="LOGKEY",
+                       aws_secret_access_key="x")
+    sns.create_topic(Name=unique("t"), Tags=[{"Key": "team", "Value": "x"},
+                                             {"Key": "ses.reputation.io/owner", "Value": "c/ns/b"}])
+    last = admin(endpoint, "GET", f"log?since={page['next']}")["entries"][-1]
+    assert (last["op"], last["owner"]) == ("sns:CreateTopic", "c/ns/b")
     assert all(e["signed"] and e["signed"].endswith("Z") for e in entries)
     seqs = [e["seq"] for e in page["entries"]]
     assert seqs == list(range(start, start + len(seqs))) and page["next"] == start + len(seqs)
-    assert admin(endpoint, "GET", f"log?since={page['next']}")["entries"] == []
 
 
 def test_slow_responses(endpoint, ses):

@@ -375,12 +375,35 @@ def _log_entry(resp: BaseResponse, operation: str, access_key: str | None, resou
         "region": resp.region,
         "resource": resource,
     }
+    owner = _owner_tag(resp, operation)
+    if owner is not None:
+        entry["owner"] = owner
     if operation == "PutConfigurationSetSendingOptions":
         entry["sending_enabled"] = bool(_json_body(resp).get("SendingEnabled", False))
     if operation == "CreateConfigurationSet":
         options = _json_body(resp).get("SendingOptions") or {}
         entry["sending_enabled"] = bool(options.get("SendingEnabled", True))
     return entry
+
+
+OWNER_TAG = "ses.reputation.io/owner"
+TAGGING_OPERATIONS = {"CreateConfigurationSet", "CreateEmailIdentity", "CreateTopic", "TagResource"}
+
+
+def _owner_tag(resp: BaseResponse, operation: str) -> str | None:
+    """The operator's owner tag a create or TagResource writes, if any."""
+    if operation not in TAGGING_OPERATIONS:
+        return None
+    if resp.service_name == "sesv2":
+        tags = _json_body(resp).get("Tags") or []
+        return next((str(t.get("Value")) for t in tags if isinstance(t, dict) and t.get("Key") == OWNER_TAG), None)
+    if resp.service_name == "sns":
+        query = resp.querystring or {}
+        for key, values in query.items():
+            if key.startswith("Tags.member.") and key.endswith(".Key") and values and values[0] == OWNER_TAG:
+                value = query.get(key[: -len("Key")] + "Value") or [""]
+                return value[0]
+    return None
 
 
 def call_action(self: BaseResponse) -> Any:
