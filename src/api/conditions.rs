@@ -114,9 +114,36 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     status_of(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// Whether the last pass found the AWS name taken by something this
+/// object may not touch (Stalled `AlreadyExists` or `AdoptionNotAllowed`).
+/// A create would only be refused again, so the next pass reads instead:
+/// a restart then costs such an object one read, not a refused create and
+/// a read.
+pub fn found_name_taken(conditions: &[Condition]) -> bool {
+    status_of(conditions, STALLED)
+        .is_some_and(|c| c.status == "True" && matches!(c.reason.as_str(), "AlreadyExists" | "AdoptionNotAllowed"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_found_taken_is_remembered_only_while_stalled_for_it() {
+        let stalled = |reason: &str, status: &str| Condition {
+            type_: STALLED.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: at(0),
+        };
+        assert!(found_name_taken(&[stalled("AlreadyExists", "True")]));
+        assert!(found_name_taken(&[stalled("AdoptionNotAllowed", "True")]));
+        assert!(!found_name_taken(&[stalled("AlreadyExists", "False")]));
+        assert!(!found_name_taken(&[stalled("TopicNotAllowed", "True")]));
+        assert!(!found_name_taken(&[]));
+    }
 
     fn at(secs: i64) -> Time {
         Time(jiff::Timestamp::from_second(secs).expect("valid timestamp"))

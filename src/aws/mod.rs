@@ -3,6 +3,7 @@
 //! classification, and one function per AWS operation the operator uses.
 
 pub mod cloudwatch;
+mod fence;
 #[cfg(test)]
 mod mocked_tests;
 pub mod scheduler;
@@ -115,6 +116,20 @@ impl AwsError {
         R: std::fmt::Debug + HttpStatus,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
+        // The SDK reports an interceptor's refusal before transmit as a
+        // dispatch failure whose connector error wraps it.
+        let fenced = match &err {
+            SdkError::DispatchFailure(d) => d.as_connector_error().is_some_and(|c| fence::stopped_by_fence(c)),
+            _ => false,
+        };
+        if fenced {
+            return Self {
+                operation,
+                kind: ErrorKind::Cancelled,
+                code: NOT_LEADER.into(),
+                message: fence::FenceClosed.to_string(),
+            };
+        }
         let status = match &err {
             SdkError::ServiceError(e) => Some(e.raw().status()),
             SdkError::ResponseError(e) => Some(e.raw().status()),
@@ -545,6 +560,12 @@ impl Registry {
         &self.fence
     }
 
+    fn fence_interceptor(&self) -> fence::FenceInterceptor {
+        fence::FenceInterceptor {
+            fence: self.fence.clone(),
+        }
+    }
+
     /// This registry with the fence leader election moves (see
     /// [`crate::ops::leader`]).
     pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
@@ -620,11 +641,24 @@ impl Registry {
             ses: aws_sdk_sesv2::Client::from_conf(
                 aws_sdk_sesv2::config::Builder::from(&config)
                     .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+                    .interceptor(self.fence_interceptor())
                     .build(),
             ),
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(&config)
+                    .interceptor(self.fence_interceptor())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&config)
+                    .interceptor(self.fence_interceptor())
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&config)
+                    .interceptor(self.fence_interceptor())
+                    .build(),
+            ),
             scheduler,
             recorder: self.recorder.clone(),
             destinations: Default::default(),

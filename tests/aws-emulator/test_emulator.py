@@ -780,6 +780,7 @@ def test_request_log(endpoint, ses):
     ]
     assert entries[0]["resource"] == f"configuration-set/{name}" and entries[0]["region"] == "eu-north-1"
     assert entries[0]["owner"] == "c/ns/a" and "owner" not in entries[1]
+    assert entries[3]["resource"] is None and entries[3]["reads"].startswith("configuration-set/cs-")
     sns = boto3.client("sns", endpoint_url=endpoint, region_name="eu-north-1", aws_access_key_id="LOGKEY",
                        aws_secret_access_key="x")
     sns.create_topic(Name=unique("t"), Tags=[{"Key": "team", "Value": "x"},

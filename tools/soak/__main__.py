@@ -136,7 +136,7 @@ def main() -> int:
     api_port = urlparse(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]).port
     kube_proxy = Proxy("kube", api_port)
     proxied_kubeconfig(kubeconfig, kube_proxy.port, work / "kubeconfig")
-    aws_proxy = Proxy("aws", urlparse(endpoint).port)
+    aws_proxy = Proxy("aws", urlparse(endpoint).port, stamp=True)
 
     workload = Workload(Kube(str(kubeconfig)), endpoint, random.Random(rng.random()))
     workload.setup()

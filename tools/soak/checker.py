@@ -4,7 +4,8 @@ check returns violations, each naming the request, object or AWS resource
 that shows it. `check(record)` runs them all.
 
 The record's clocks: the emulator stamps each request with its arrival
-(`time`) and the client's SigV4 signing second (`signed`); the Lease's
+(`time`), the soak proxy's stamp of when it left the client (`sent`) and
+the client's SigV4 signing second (`signed`); the Lease's
 acquireTime and renewTime come from the replicas; the harness stamps its
 actions and faults. All are this machine's clock."""
 
@@ -204,9 +205,18 @@ def leader_periods(lease: list[dict[str, Any]]) -> dict[str, list[tuple[float, f
     return out
 
 
+def _sent_window(e: dict[str, Any]) -> tuple[float, float] | None:
+    """When the request left its client: the soak proxy's stamp, else the
+    SigV4 signing second (which the SDK shifts by its idea of clock skew)."""
+    if e.get("sent") is not None:
+        return e["sent"], e["sent"]
+    signed = _signed(e)
+    return None if signed is None else (signed, signed + 1)
+
+
 def writes_by_leader_only(record: dict[str, Any]) -> list[Violation]:
-    """An operator process writes to AWS only while the Lease is its own
-    (at the second it signed the request: SigV4 dates have no fraction)."""
+    """An operator process writes to AWS only while the Lease is its own,
+    at the moment the request left it."""
     keys = _operator_keys(record)
     periods = leader_periods(record["lease"])
     out = []
@@ -214,15 +224,17 @@ def writes_by_leader_only(record: dict[str, Any]) -> list[Violation]:
         proc = keys.get(e.get("key") or "")
         if proc is None or not _is_write(e["op"]):
             continue
-        signed = _signed(e)
-        if signed is None:
+        window = _sent_window(e)
+        if window is None:
             continue
+        first, last = window
         mine = periods.get(proc["identity"], [])
-        if not any(start < signed + 1 and signed < end for start, end in mine):
-            holders = [h for h, ps in periods.items() if any(s < signed + 1 and signed < t for s, t in ps)]
-            out.append(Violation("leader", f"{e['op']} on {e.get('resource') or '-'} (log #{e['seq']}, signed "
-                                 f"{e['signed']}) by replica {proc['replica']} ({proc['identity']}), which did not "
-                                 f"hold the Lease then; holder: {holders or 'none'}"))
+        if not any(start <= last and first < end for start, end in mine):
+            holders = [h for h, ps in periods.items() if any(s <= last and first < t for s, t in ps)]
+            when = f"sent {e['sent']:.3f}" if e.get("sent") is not None else f"signed {e['signed']}"
+            out.append(Violation("leader", f"{e['op']} on {e.get('resource') or '-'} (log #{e['seq']}, {when}) "
+                                 f"by replica {proc['replica']} ({proc['identity']}), which did not hold the Lease "
+                                 f"then; holder: {holders or 'none'}"))
     return out
 
 
@@ -264,12 +276,18 @@ def _set_object(record: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def pauses_hold(record: dict[str, Any]) -> list[Violation]:
     """A set paused stays paused until a resume it was told about: sending
-    goes back on only after the workload annotated resume-at."""
+    goes back on only after the workload annotated resume-at, or deleted
+    the namespace's pausing policy (README: a set no policy pauses any more
+    is released)."""
     keys = _operator_keys(record)
+    namespace_of = {aws_name: ns for aws_name, (ns, _) in _set_object(record).items()}
     resumes: dict[str, list[float]] = defaultdict(list)
+    released: dict[str, list[float]] = defaultdict(list)
     for a in record["actions"]:
         if a["action"] == "resume":
             resumes[a["aws_name"]].append(a["time"])
+        if a["action"] == "delete" and a["kind"] == "ReputationPolicy":
+            released[a["namespace"]].append(a["time"])
     paused_at: dict[str, float] = {}
     out = []
     for e in _in_order(record["aws_log"]):
@@ -286,7 +304,8 @@ def pauses_hold(record: dict[str, Any]) -> list[Violation]:
             paused_at.setdefault(name, e["time"])
         elif name in paused_at:
             since = paused_at.pop(name)
-            if not any(since - 1 <= t <= e["time"] for t in resumes[name]):
+            told = resumes[name] + released[namespace_of.get(name, "")]
+            if not any(since - 1 <= t <= e["time"] for t in told):
                 out.append(Violation("pause", f"set {name} paused at {since:.1f} was turned back on at "
                                      f"{e['time']:.1f} (log #{e['seq']}) with no resume in between"))
     return out

@@ -8,13 +8,23 @@ import threading
 import time
 
 
+STAMP = b"X-Sent-At"
+
+
 class Proxy:
     """Forwards 127.0.0.1:`port` to `target_port`. `drop(s)` resets every
     connection and refuses new ones for `s` seconds; `stall(s)` holds every
-    byte in both directions for `s` seconds (connections stay open)."""
+    byte in both directions for `s` seconds (connections stay open).
 
-    def __init__(self, name: str, target_port: int) -> None:
+    With `stamp`, the requests are plain HTTP/1.1 (the AWS side): each gets
+    an `X-Sent-At: <epoch seconds>` header with the time its first byte
+    reached the proxy, i.e. when the client sent it, however long a stall
+    then held it. The emulator logs it; SigV4's X-Amz-Date cannot serve,
+    since the SDK shifts it by the clock skew it thinks it saw."""
+
+    def __init__(self, name: str, target_port: int, stamp: bool = False) -> None:
         self.name = name
+        self.stamp = stamp
         self.target = ("127.0.0.1", target_port)
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -56,8 +66,63 @@ class Proxy:
                 continue
             with self.lock:
                 self.conns.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            outbound = self._pump_stamped if self.stamp else self._pump
+            threading.Thread(target=outbound, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump_stamped(self, src: socket.socket, dst: socket.socket) -> None:
+        """Like `_pump`, inserting the stamp into each request's head. Bodies
+        pass by Content-Length; a chunked one ends the stamping (the rest
+        of the connection passes as it is)."""
+        buf = b""
+        body_left = 0
+        stamping = True
+        first_byte_at: float | None = None
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                now = time.time()
+                out = b""
+                buf += data
+                while buf:
+                    if not stamping:
+                        out, buf = out + buf, b""
+                    elif body_left:
+                        take = buf[:body_left]
+                        out, buf, body_left = out + take, buf[len(take):], body_left - len(take)
+                    else:
+                        first_byte_at = first_byte_at or now
+                        end = buf.find(b"\r\n\r\n")
+                        if end < 0:
+                            break  # the head is not all here yet
+                        head, buf = buf[:end], buf[end + 4:]
+                        lower = head.lower()
+                        if b"transfer-encoding: chunked" in lower:
+                            stamping = False
+                        for line in lower.split(b"\r\n"):
+                            if line.startswith(b"content-length:"):
+                                body_left = int(line.split(b":", 1)[1])
+                        out += head + b"\r\n" + STAMP + f": {first_byte_at:.6f}".encode() + b"\r\n\r\n"
+                        first_byte_at = None
+                if out:
+                    self.flowing.wait()
+                    dst.sendall(out)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._close(src, dst)
+
+    def _close(self, src: socket.socket, dst: socket.socket) -> None:
+        for s in (src, dst):
+            with self.lock:
+                self.conns.discard(s)
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -70,14 +135,7 @@ class Proxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with self.lock:
-                    self.conns.discard(s)
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            self._close(src, dst)
 
 
 def _reset(s: socket.socket) -> None:

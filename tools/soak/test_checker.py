@@ -178,6 +178,26 @@ class CheckerTest(unittest.TestCase):
         self.assertIn("set soak-t1-cs-1 paused", found[0].detail)
         self.assertIn("log #6", found[0].detail)
 
+    def test_a_write_sent_after_the_lease_lapsed_by_the_proxys_stamp(self):
+        r = clean_record()
+        # Signed inside a's Lease (the SDK's skew-shifted clock), sent after.
+        r["aws_log"].append({**write(12, T0 + 106, "KA1", "sqs:ReceiveMessage", None), "signed": signed(T0 + 100),
+                             "sent": T0 + 105.2})
+        found = checker.writes_by_leader_only(r)
+        self.assertEqual(len(found), 1)
+        self.assertIn("sent", found[0].detail)
+        r["aws_log"][-1]["sent"] = T0 + 104.9
+        self.assertEqual(checker.writes_by_leader_only(r), [])
+
+    def test_deleting_the_pausing_policy_releases(self):
+        r = clean_record()
+        r["actions"] = [a for a in r["actions"] if a["action"] != "resume"]
+        r["actions"].append({"time": T0 + 70, "action": "delete", "kind": "ReputationPolicy", "namespace": "t1",
+                             "name": "pause"})
+        self.assertEqual(checker.pauses_hold(r), [])
+        r["actions"][-1]["namespace"] = "t2"
+        self.assertEqual(len(checker.pauses_hold(r)), 1)
+
     def test_a_spike_that_did_not_pause(self):
         r = clean_record()
         r["settled"]["aws"]["sets"]["soak-t1-cs-2"]["sending_enabled"] = True

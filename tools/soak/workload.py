@@ -178,6 +178,13 @@ class Workload:
         sets = self.live("ConfigurationSet", ns)
         if len(sets) <= 2:
             return
+        # The hostile tenant's destination keeps its set: without it, it
+        # would wait for the set instead of showing its refusal.
+        kept = {d.spec.get("configurationSetRef", {}).get("name") for d in self.objects
+                if d.intruder and d.deleted is None and d.ns == ns}
+        sets = [s for s in sets if s.name not in kept]
+        if not sets:
+            return
         o = self.rng.choice(sets)
         # Dependents go too: a destination or identity naming a set that is
         # gone waits for it, which the convergence check would count.

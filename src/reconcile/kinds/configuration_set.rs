@@ -255,8 +255,11 @@ async fn sync(
 
     // A set this object never created: create without reading first (the
     // create answers the same question: AlreadyExists), so a new set costs
-    // one SES call, not two.
-    let never_created = cs.status.as_ref().and_then(|s| s.arn.as_ref()).is_none();
+    // one SES call, not two. Not when the last pass found the name taken.
+    let never_created = cs
+        .status
+        .as_ref()
+        .is_none_or(|s| s.arn.is_none() && !conditions::found_name_taken(&s.conditions));
     if never_created && priority != Priority::Drift {
         let tags = diff::desired_tags(&cs.spec, (OWNER_TAG, &owner.value));
         match create(cs, ctx, &session, name, &desired, &tags, priority).await {

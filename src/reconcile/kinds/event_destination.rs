@@ -308,8 +308,11 @@ async fn ensure_destination(
     let created = || format!("created event destination {dest_name} on {set_name}");
     // Never created by this object: create without listing first (a set
     // created moments ago has no destinations); AlreadyExists falls back to
-    // the list and diff below.
-    let never_created = ed.status.as_ref().and_then(|s| s.target.as_ref()).is_none();
+    // the list and diff below. Not when the last pass found the name taken.
+    let never_created = ed
+        .status
+        .as_ref()
+        .is_none_or(|s| s.target.is_none() && !conditions::found_name_taken(&s.conditions));
     if never_created && priority != Priority::Drift {
         match session.put_event_destination(set_name, desired, true, priority).await {
             Ok(()) => {

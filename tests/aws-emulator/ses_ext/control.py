@@ -363,6 +363,13 @@ def _json_body(resp: BaseResponse) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 def _log_entry(resp: BaseResponse, operation: str, access_key: str | None, resource: str | None) -> dict[str, Any]:
     headers = resp.headers if hasattr(resp, "headers") and resp.headers else {}
     entry: dict[str, Any] = {
@@ -370,11 +377,20 @@ def _log_entry(resp: BaseResponse, operation: str, access_key: str | None, resou
         # SigV4's X-Amz-Date (second precision): when the client signed it,
         # i.e. sent it, however long the network then held it.
         "signed": headers.get("X-Amz-Date") or headers.get("x-amz-date"),
+        # When a stamping proxy in front (the soak's) saw it leave the client.
+        "sent": _float(headers.get("X-Sent-At")),
         "key": access_key,
         "op": f"{resp.service_name}:{operation}",
         "region": resp.region,
         "resource": resource,
     }
+    if resp.service_name == "sesv2" and resource is None:
+        # What a read names: `configuration-set/<name>` or `identity/<name>`.
+        for pattern, kind in ((SES_SET_PATH, "configuration-set"), (SES_IDENTITY_PATH, "identity")):
+            match = pattern.match(resp.path or "")
+            if match:
+                entry["reads"] = f"{kind}/{unquote(match.group(1))}"
+                break
     owner = _owner_tag(resp, operation)
     if owner is not None:
         entry["owner"] = owner
