@@ -94,26 +94,21 @@ class Injector:
         return {"signal": sig.name, "pid": pid}
 
     def drop_kube(self) -> dict[str, Any]:
-        seconds = self.rng.uniform(1, 8)
-        self.kube_proxy.drop(seconds)
-        time.sleep(seconds)
-        return {"seconds": round(seconds, 1)}
+        return self._network(self.kube_proxy.drop, 8)
 
     def stall_kube(self) -> dict[str, Any]:
-        seconds = self.rng.uniform(1, 12)
-        self.kube_proxy.stall(seconds)
-        time.sleep(seconds)
-        return {"seconds": round(seconds, 1)}
+        return self._network(self.kube_proxy.stall, 12)
 
     def drop_aws(self) -> dict[str, Any]:
-        seconds = self.rng.uniform(1, 8)
-        self.aws_proxy.drop(seconds)
-        time.sleep(seconds)
-        return {"seconds": round(seconds, 1)}
+        return self._network(self.aws_proxy.drop, 8)
 
     def stall_aws(self) -> dict[str, Any]:
-        seconds = self.rng.uniform(1, 12)
-        self.aws_proxy.stall(seconds)
+        return self._network(self.aws_proxy.stall, 12)
+
+    def _network(self, fault: Callable[[float], None], longest: float) -> dict[str, Any]:
+        """A proxy fault for 1 to `longest` seconds."""
+        seconds = self.rng.uniform(1, longest)
+        fault(seconds)
         time.sleep(seconds)
         return {"seconds": round(seconds, 1)}
 
