@@ -38,10 +38,13 @@ pub struct ConfigurationSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,64}$"), length(min = 1, max = 64))]
     pub name: Option<String>,
-    /// SesAccount (cluster-scoped) to create the set in. Defaults to the
-    /// operator's `--default-account`. Immutable.
+    /// SesAccount (cluster-scoped; a DNS subdomain name) to create the set in.
+    /// Defaults to the operator's `--default-account`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub account_ref: Option<String>,
     /// Sending options.
     #[serde(default)]

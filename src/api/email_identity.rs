@@ -43,10 +43,13 @@ pub struct EmailIdentitySpec {
     #[schemars(length(min = 1, max = 320), regex(pattern = IDENTITY_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.identity is immutable: create a new EmailIdentity"))]
     pub identity: String,
-    /// SesAccount (cluster-scoped) to create the identity in. Defaults to
-    /// the operator's `--default-account`. Immutable.
+    /// SesAccount (cluster-scoped; a DNS subdomain name) to create the identity
+    /// in. Defaults to the operator's `--default-account`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub account_ref: Option<String>,
     /// Easy DKIM of a domain identity (an address is signed through its
     /// domain's identity, so this is ignored for addresses).

@@ -11,6 +11,7 @@ fn resource(kind: &str) -> ApiResource {
         "ConfigurationSet" => "configurationsets",
         "EventDestination" => "eventdestinations",
         "ReputationPolicy" => "reputationpolicies",
+        "EmailIdentity" => "emailidentities",
         _ => "sesaccounts",
     };
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("ses.reputation.io", "v1alpha1", kind), plural)
@@ -59,6 +60,18 @@ async fn bad_specs_are_rejected_with_a_message_naming_the_field() {
 
     // (kind, metadata.name, spec, substrings the message must contain)
     let cases: Vec<(&str, &str, serde_json::Value, Vec<&str>)> = vec![
+        (
+            "ConfigurationSet",
+            "bad-account-ref",
+            serde_json::json!({"accountRef": "{\"a\": [1]}"}),
+            vec!["spec.accountRef", "should match"],
+        ),
+        (
+            "EmailIdentity",
+            "bad-account-ref",
+            serde_json::json!({"identity": "example.org", "accountRef": "Prod_Account"}),
+            vec!["spec.accountRef", "should match"],
+        ),
         (
             "ConfigurationSet",
             "bad-tag-key",
