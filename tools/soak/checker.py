@@ -150,8 +150,13 @@ def orphans_final(record: dict[str, Any]) -> list[Violation]:
 
 
 def deletions(record: dict[str, Any]) -> list[Violation]:
-    """Delete leaves nothing in AWS; Retain keeps the resource."""
+    """Delete leaves nothing in AWS; Retain keeps the resource (one that was
+    created: an object deleted before its create went out has nothing to
+    keep)."""
     aws = record["final"]["aws"]
+    created = {e["resource"].split("/", 1)[1].rsplit(":", 1)[-1] for e in record["aws_log"]
+               if e.get("outcome") == "ok" and e.get("resource") and e["op"].split(":", 1)[1] in (
+                   "CreateConfigurationSet", "CreateEmailIdentity", "CreateTopic")}
     out = []
     for a in record["actions"]:
         if a["action"] != "delete" or a.get("intruder"):
@@ -169,7 +174,7 @@ def deletions(record: dict[str, Any]) -> list[Violation]:
         if what is None:
             continue
         noun, name, present = what
-        if keep and not present:
+        if keep and not present and name in created:
             out.append(Violation("retain", f"{noun} {name} of {a['namespace']}/{a['name']} (Retain) is gone"))
         if not keep and present:
             out.append(Violation("delete", f"{noun} {name} of {a['namespace']}/{a['name']} (Delete) is still in AWS"))

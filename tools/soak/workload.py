@@ -180,9 +180,12 @@ class Workload:
             return
         # The hostile tenant's destination keeps its set: without it, it
         # would wait for the set instead of showing its refusal.
+        # Nor does the set whose name the hostile tenant's set claims (its
+        # name would become free to take).
         kept = {d.spec.get("configurationSetRef", {}).get("name") for d in self.objects
                 if d.intruder and d.deleted is None and d.ns == ns}
-        sets = [s for s in sets if s.name not in kept]
+        claimed = {d.spec.get("name") for d in self.objects if d.intruder and d.kind == "ConfigurationSet"}
+        sets = [s for s in sets if s.name not in kept and s.spec["name"] not in claimed]
         if not sets:
             return
         o = self.rng.choice(sets)
