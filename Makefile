@@ -53,7 +53,6 @@ test:
 	tools/previous-release.sh >/dev/null
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
 	$(MAKE) upgrade-test
-	$(MAKE) soak SOAK_MINUTES=5
 	$(MAKE) readme-test
 	$(MAKE) demo DEMO_EXIT=1
 
