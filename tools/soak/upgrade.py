@@ -22,8 +22,7 @@ from typing import Any, Callable
 from scale.cluster import Kube, KubeError  # tools/bench/scale: the benchmark's small API client
 
 from . import collect
-from .replicas import Replica
-from .workload import API, GROUP, aws, path
+from .workload import API, aws, path
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "upgrade"
@@ -71,10 +70,6 @@ def settled(obj: dict | None, want: str) -> bool | str:
     ok = c.get("status") == "True" and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"][
         "generation"]
     return True if ok else f"{want}: {c or 'none'}"
-
-
-class Operator(Replica):
-    """A replica of either build, with leader election in the test namespace."""
 
 
 def start(binary: Path, key: str, work: Path, name: str, ports: dict) -> subprocess.Popen:
@@ -130,11 +125,11 @@ def validates(kube: Kube, stored: dict) -> str | None:
     """A stored object of the old schema, created again (dry run) under the
     new CRDs: the API server validates all of it, nothing ratchets."""
     meta = stored["metadata"]
-    copy = {"apiVersion": API, "kind": stored["kind"],
+    again = {"apiVersion": API, "kind": stored["kind"],
             "metadata": {"name": meta["name"] + "-v", "namespace": NS, "labels": meta.get("labels", {})},
             "spec": stored["spec"]}
     try:
-        kube.request("POST", path(stored["kind"], NS) + "?dryRun=All", copy, ctype="application/json")
+        kube.request("POST", path(stored["kind"], NS) + "?dryRun=All", again, ctype="application/json")
         return None
     except KubeError as e:
         return f"{stored['kind']} {meta['name']}: {e}"
@@ -187,7 +182,6 @@ def main() -> int:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "deploy/crds/crds.yaml"))
     kubectl("wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
     for stored in before.values():
-        stored.setdefault("kind", stored.get("kind"))
         problem = validates(kube, stored)
         if problem:
             failures.append(f"stored object does not validate under the new CRDs: {problem}")
