@@ -28,27 +28,52 @@ use crate::ops::server::{Health, Role};
 
 /// Leadership fence. While armed (by leader election), AWS calls are made
 /// only before `valid_until`, which the leader moves forward each time it
-/// sees its own Lease renewal; a leader frozen or cut off from the
+/// reads its own Lease renewal; a leader frozen or cut off from the
 /// API server stops calling AWS before a standby may take over, even if its
-/// renewal hangs or its process resumes after the Lease expired.
+/// renewal hangs or its process resumes after the Lease expired. Once
+/// [`Fence::close`]d (the Lease is lost or handed over) it stays closed.
 #[derive(Debug, Default)]
 pub struct Fence {
-    valid_until: Mutex<Option<Instant>>,
+    state: Mutex<FenceState>,
+}
+
+#[derive(Debug, Default)]
+struct FenceState {
+    valid_until: Option<Instant>,
+    closed_for_good: bool,
 }
 
 impl Fence {
+    /// An armed fence that lets nothing through until it is extended.
+    pub fn armed_shut() -> Self {
+        let fence = Self::default();
+        fence.state.lock().valid_until = Some(Instant::now());
+        fence
+    }
+
     /// Arms the fence (if it was not) and lets calls through until `until`.
     pub fn extend_to(&self, until: Instant) {
-        let mut valid = self.valid_until.lock();
-        if valid.is_none_or(|v| v < until) {
-            *valid = Some(until);
+        let mut state = self.state.lock();
+        if !state.closed_for_good && state.valid_until.is_none_or(|v| v < until) {
+            state.valid_until = Some(until);
         }
+    }
+
+    /// Shuts the fence for the rest of the process: the tasks the
+    /// controllers spawned keep running until the process exits, and may
+    /// not call AWS once this replica has stopped leading.
+    pub fn close(&self) {
+        let mut state = self.state.lock();
+        state.closed_for_good = true;
+        state.valid_until = Some(Instant::now());
     }
 
     /// Whether AWS calls may be made now: unarmed (no leader election),
     /// or armed and not yet past `valid_until`.
     pub fn is_open(&self) -> bool {
-        match *self.valid_until.lock() {
+        let state = self.state.lock();
+        match state.valid_until {
+            _ if state.closed_for_good => false,
             Some(until) => Instant::now() < until,
             None => true,
         }
@@ -161,9 +186,12 @@ where
     tracing::info!(identity = %election.identity, "acquired the leader Lease, starting the controllers");
     health.set_role(Role::Leader);
     metrics.set_leader(true);
-    let acquired = tokio::time::Instant::now();
-    let fence = Arc::new(Fence::default());
-    fence.extend_to(acquired + fenced_for(election.lease_duration, Duration::ZERO));
+    // The fence opens when this replica reads its own renewal on the
+    // Lease, never from when the acquisition returned: that can come
+    // seconds after the renewTime it wrote (a stalled API server), or
+    // without any write at all (a restarted container whose name the Lease
+    // still holds), and the standby counts from renewTime.
+    let fence = Arc::new(Fence::armed_shut());
     let controllers = lead(fence.clone());
     tokio::pin!(controllers);
     let confirm = confirm_leadership(client, &election, fence.clone());
@@ -179,6 +207,7 @@ where
         _ = &mut confirm => Ok(()),
         reason = &mut renewals => Err(reason),
     };
+    fence.close();
     metrics.set_leader(false);
     match outcome {
         Ok(()) => {
@@ -277,31 +306,43 @@ fn fenced_for(lease_duration: Duration, age: Duration) -> Duration {
     lease_duration.saturating_sub(FENCE_MARGIN).saturating_sub(age)
 }
 
-/// Reads the Lease every third of its duration (with that as timeout) and,
-/// while this replica holds it, moves the AWS fence to the renewal time
-/// plus the duration less a margin. A renewal that hangs, a process frozen
-/// past the Lease (SIGSTOP, a stalled node), or another holder all let the
-/// fence close by itself before a standby may start. Runs until cancelled.
+/// Reads the Lease at once and then every third of its duration (with
+/// that as timeout) and, while this replica holds it, moves the AWS fence
+/// to the renewal time plus the duration less a margin. A renewal that
+/// hangs, a process frozen past the Lease (SIGSTOP, a stalled node), or
+/// another holder all let the fence close by itself before a standby may
+/// start. Runs until cancelled.
 async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<Fence>) {
     let leases: kube::Api<Lease> = kube::Api::namespaced(client, &election.lease_namespace);
     let every = election.lease_duration / 3;
     loop {
-        tokio::time::sleep(every).await;
         let sent = tokio::time::Instant::now();
-        let Ok(Ok(lease)) = tokio::time::timeout(every, leases.get(&election.lease_name)).await else {
-            tracing::warn!("cannot read the leader Lease; AWS calls stop when it may have lapsed");
-            continue;
-        };
-        let Some(spec) = lease.spec else { continue };
-        if spec.holder_identity.as_deref() != Some(election.identity.as_str()) {
-            continue;
+        match tokio::time::timeout(every, leases.get(&election.lease_name)).await {
+            Ok(Ok(lease)) => {
+                if let Some(until) = valid_until(&lease, election, sent, jiff::Timestamp::now()) {
+                    fence.extend_to(until);
+                }
+            }
+            _ => tracing::warn!("cannot read the leader Lease; AWS calls stop when it may have lapsed"),
         }
-        // renewTime is written by this replica's lease manager with this
-        // machine's clock, so its age is measured on the same clock.
-        let Some(renewed) = spec.renew_time else { continue };
-        let age = jiff::Timestamp::now().duration_since(renewed.0).unsigned_abs();
-        fence.extend_to(sent + fenced_for(election.lease_duration, age));
+        tokio::time::sleep(every).await;
     }
+}
+
+/// Until when a Lease read (requested at `sent`, answered by `now` on the
+/// wall clock) lets this replica call AWS: `None` unless it is the holder.
+/// renewTime is written by this replica's lease manager with this
+/// machine's clock, so its age is measured on the same clock; counting
+/// from `sent` rather than from the answer keeps a slow answer on the safe
+/// side.
+fn valid_until(lease: &Lease, election: &ElectionSettings, sent: Instant, now: jiff::Timestamp) -> Option<Instant> {
+    let spec = lease.spec.as_ref()?;
+    if spec.holder_identity.as_deref() != Some(election.identity.as_str()) {
+        return None;
+    }
+    let renewed = spec.renew_time.as_ref()?;
+    let age = now.duration_since(renewed.0).unsigned_abs();
+    Some(sent + fenced_for(election.lease_duration, age))
 }
 
 async fn release(manager: &LeaseManager) {
@@ -326,6 +367,54 @@ mod tests {
         assert_eq!(fenced_for(d, Duration::ZERO), Duration::from_secs(13));
         assert_eq!(fenced_for(d, Duration::from_secs(4)), Duration::from_secs(9));
         assert_eq!(fenced_for(d, Duration::from_secs(60)), Duration::ZERO);
+    }
+
+    fn lease(holder: &str, renewed_ago: i64) -> Lease {
+        let renewed = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(renewed_ago);
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "l"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                     "renewTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(renewed)},
+        }))
+        .expect("lease")
+    }
+
+    fn election() -> ElectionSettings {
+        ElectionSettings {
+            lease_name: "l".into(),
+            lease_namespace: "ns".into(),
+            identity: "me".into(),
+            lease_duration: Duration::from_secs(15),
+        }
+    }
+
+    #[test]
+    fn the_fence_counts_from_the_renewal_read_back() {
+        let sent = Instant::now();
+        let now = jiff::Timestamp::now();
+        let until = valid_until(&lease("me", 10), &election(), sent, now).expect("holder");
+        // 15 s lease, 2 s margin, renewed 10 s ago: 3 s left (give or take
+        // the time between the two clock reads above).
+        let left = until - sent;
+        assert!(
+            left <= Duration::from_millis(3100) && left > Duration::from_millis(2900),
+            "{left:?}"
+        );
+        assert_eq!(valid_until(&lease("me", 40), &election(), sent, now), Some(sent));
+        assert_eq!(valid_until(&lease("someone-else", 0), &election(), sent, now), None);
+    }
+
+    #[test]
+    fn a_closed_fence_stays_closed() {
+        let fence = Fence::default();
+        assert!(fence.is_open(), "unarmed: no leader election");
+        let shut = Fence::armed_shut();
+        assert!(!shut.is_open());
+        shut.extend_to(Instant::now() + Duration::from_secs(10));
+        assert!(shut.is_open());
+        shut.close();
+        shut.extend_to(Instant::now() + Duration::from_secs(10));
+        assert!(!shut.is_open(), "a lost Lease is not won back by a late read");
     }
 
     #[test]

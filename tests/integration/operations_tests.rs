@@ -547,3 +547,103 @@ async fn a_failover_in_a_spike_keeps_the_live_counts_and_trips_the_breaker() {
         "{metrics}"
     );
 }
+
+/// A replica that finds its own name on a Lease it did not just renew
+/// (its container restarted under the same Pod name, or its acquisition
+/// returned long after the renewTime it wrote) and then cannot renew:
+/// its AWS fence must follow the Lease's renewTime, which is what the
+/// standby counts from, and stay shut once the Lease is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fence_follows_the_leases_renewal_not_the_moment_leadership_was_seen() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use ses_reputation_operator::ops::leader::{self, ElectionSettings};
+    use ses_reputation_operator::ops::metrics::Metrics;
+    use ses_reputation_operator::ops::server::Health;
+    use std::sync::Arc;
+
+    let admin = support::client().await;
+    let ns = support::namespace(&admin, "ops-fence", &[]).await;
+    // The replica may read its Lease but not renew it: every renewal fails
+    // while its reads keep answering.
+    apply_json::<Role>(
+        &Api::namespaced(admin.clone(), &ns),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "lease-reader"},
+            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]}],
+        }),
+    )
+    .await;
+    apply_json::<RoleBinding>(
+        &Api::namespaced(admin.clone(), &ns),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "lease-reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lease-reader"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "fence-replica"}],
+        }),
+    )
+    .await;
+    let mut config = kube::Config::infer().await.expect("kube config");
+    config.auth_info.impersonate = Some("fence-replica".into());
+    let replica = kube::Client::try_from(config).expect("impersonating client");
+    let leases: Api<Lease> = Api::namespaced(replica.clone(), &ns);
+    let lease = "sro-fence-lease";
+    let renewed = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(10);
+    let written = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(renewed);
+    Api::<Lease>::namespaced(admin.clone(), &ns)
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": lease},
+                "spec": {"holderIdentity": "fence-replica-0", "leaseDurationSeconds": 15,
+                         "acquireTime": written, "renewTime": written},
+            }))
+            .expect("lease"),
+        )
+        .await
+        .expect("create the Lease");
+    eventually("the replica can read its Lease", Duration::from_secs(10), || async {
+        leases.get(lease).await.map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await;
+    let expires = renewed + jiff::SignedDuration::from_secs(15);
+
+    let last_open = Arc::new(parking_lot::Mutex::new(None::<jiff::Timestamp>));
+    let seen = last_open.clone();
+    let lead = move |fence: Arc<leader::Fence>| async move {
+        let until = tokio::time::Instant::now() + Duration::from_secs(25);
+        while tokio::time::Instant::now() < until {
+            if fence.is_open() {
+                *seen.lock() = Some(jiff::Timestamp::now());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let election = ElectionSettings {
+        lease_name: lease.into(),
+        lease_namespace: ns.clone(),
+        identity: "fence-replica-0".into(),
+        lease_duration: Duration::from_secs(15),
+    };
+    let outcome = leader::run(
+        replica,
+        election,
+        Arc::new(Metrics::new()),
+        Arc::new(Health::default()),
+        lead,
+        std::future::pending::<()>(),
+    )
+    .await;
+    assert!(
+        outcome.is_err(),
+        "a replica that cannot renew must lose the Lease: {outcome:?}"
+    );
+    let last_open = *last_open.lock();
+    if let Some(open) = last_open {
+        assert!(
+            open < expires,
+            "AWS calls were let through at {open}, after the Lease expired at {expires} (renewed {renewed})"
+        );
+    }
+}

@@ -34,6 +34,8 @@ PAUSE_LABEL = "soak/pause"
 WORKLOAD_KEY = "SOAKWORKLOAD"
 # A pausing policy's critical bounce rate; spikes go well above it.
 CRITICAL = 0.05
+# The pausing policies' breaker window: how long a live spike counts.
+LIVE_WINDOW_SECONDS = 300
 
 
 def path(kind: str, ns: str | None, name: str | None = None) -> str:
@@ -82,6 +84,7 @@ class Workload:
         self.counter = 0
         self.spiked: dict[str, float] = {}  # set object key -> last spike
         self.resumed: dict[str, float] = {}  # set object key -> last resume
+        self.live_spiked: dict[str, float] = {}  # set object key -> last spike through the event stream
         self.queue_arn = ""
         self.running = True
         self.thread = threading.Thread(target=self._loop, name="workload", daemon=True)
@@ -109,7 +112,7 @@ class Workload:
                 "bounceRate": {"warning": 0.025, "critical": CRITICAL},
                 "complaintRate": {"warning": 0.0005, "critical": 0.001},
                 "actions": {"pauseSending": True},
-                "breaker": {"window": "5m", "minimumSends": 20}}))
+                "breaker": {"window": f"{LIVE_WINDOW_SECONDS // 60}m", "minimumSends": 20}}))
             for _ in range(2):
                 self._create_set(ns)
 
@@ -269,7 +272,15 @@ class Workload:
                 and now - self.resumed.get(f"{s.ns}/{s.name}", -1e9) > after_resume]
 
     def spike_cloudwatch(self) -> None:
-        sets = self._pausable(after_resume=120)
+        # After a resume the operator re-arms a pause only once it has seen
+        # the rate below the pause point (AWS's rates trail; see
+        # `pause_step`). A live spike keeps the worse-of rate Critical for
+        # its whole window, so a CloudWatch spike on a set resumed inside
+        # that window is, by design, not a new one: only spike sets whose
+        # last live spike has left the window.
+        now = time.monotonic()
+        sets = [s for s in self._pausable(after_resume=120)
+                if now - self.live_spiked.get(f"{s.ns}/{s.name}", -1e9) > LIVE_WINDOW_SECONDS + 60]
         if not sets:
             return
         s = self.rng.choice(sets)
@@ -298,7 +309,7 @@ class Workload:
                 sent += 1
             except Exception:
                 break
-        self.spiked[f"{s.ns}/{s.name}"] = time.monotonic()
+        self.spiked[f"{s.ns}/{s.name}"] = self.live_spiked[f"{s.ns}/{s.name}"] = time.monotonic()
         self._record("spike", s.kind, s.ns, s.name, aws_name=s.spec["name"], source="live", rate=0.2,
                      sent=sent, refused=refused)
 
