@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests ground emulator-test ground-up bench-scale bench-live demo readme-test fuzz soak upgrade-test
+.PHONY: all build test unit-test lint fmt crds manifests image ground emulator-test ground-up bench-scale bench-live demo readme-test fuzz soak upgrade-test
 
 all: build
 
@@ -28,6 +28,12 @@ HELM ?= $(shell tools/helm.sh)
 manifests:
 	HELM=$(HELM) tools/manifests.sh > deploy/manifests.yaml.tmp
 	mv deploy/manifests.yaml.tmp deploy/manifests.yaml
+
+## The operator's container image, built offline and reproducibly with
+## buildah FROM scratch and checked (tools/image.sh; the Dockerfile builds
+## the same image with Docker): target/image/ses-reputation-operator.oci.tar.
+image:
+	CARGO=$(CARGO) tools/image.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
