@@ -255,6 +255,11 @@ pub struct ConfigurationSetStatus {
     /// When sending was last resumed after a pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// After the last resume: when the rate was first seen below the pause
+    /// point again. Until then the rate is taken for the one the set was
+    /// resumed at (AWS's rates trail) and does not pause it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rearmed_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     /// Option groups the spec leaves out (suppression, tracking, delivery,
     /// vdm): AWS keeps whatever they are set to and drift is not corrected.
     /// Removing a group from the spec releases it; it does not reset it.

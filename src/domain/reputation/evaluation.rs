@@ -61,6 +61,8 @@ pub struct Evaluation {
     pub levels: Levels,
     /// The overall level the stored status showed.
     pub previous: Level,
+    /// The rate is known and below the pause point (re-arms after a resume).
+    pub below_pause_point: bool,
     pub step: PauseStep,
     /// Policies selecting the set that want alerts, by name.
     pub notify: Vec<(String, Notify)>,
@@ -138,6 +140,7 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
     // empty, and an empty window is not quiet.
     let quiet_blocked = current.as_ref().is_some_and(|p| p.reason.contains(LIVE_NOTE))
         && live.as_ref().is_some_and(|l| l.summary.warming_up);
+    let below_pause_point = matches!(pause_levels.overall(), Level::Healthy | Level::Warning);
     let step = pause_step(PauseInput {
         current,
         levels,
@@ -145,6 +148,7 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
         previous: previous_at_pause_point,
         applied: &applied,
         resumed_at: stored.and_then(|s| s.resumed_at.as_ref()).map(|t| t.0),
+        rearmed_at: stored.and_then(|s| s.rearmed_at.as_ref()).map(|t| t.0),
         resume_requested_at,
         quiet_blocked,
         reason,
@@ -169,6 +173,7 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
         applied,
         levels,
         previous,
+        below_pause_point,
         step,
         notify,
         refused_resume_at,
@@ -265,6 +270,10 @@ impl Evaluation {
                     refused_resume_at: self.refused_resume_at.clone(),
                 })
             }
+        }
+        let rearmed = status.rearmed_at.as_ref().map(|t| t.0) >= status.resumed_at.as_ref().map(|t| t.0);
+        if self.below_pause_point && status.pause.is_none() && status.resumed_at.is_some() && !rearmed {
+            status.rearmed_at = Some(Time(self.now));
         }
         status.conditions = conditions::merge(&status.conditions, &desired, generation, written_at);
     }
@@ -749,6 +758,42 @@ mod tests {
         assert_eq!(status.pause, None);
         ev.apply_to(&mut status, None, true, &Time(now()));
         assert_eq!(status.pause.map(|p| p.policy).as_deref(), Some("guard"));
+    }
+
+    /// Soak run 4: resumed at 9%, then 0% (re-armed), then a new 9% that a
+    /// pass wrote to status without pausing (SES failed); the next pass
+    /// must still pause rather than take the 9% for the old, trailing one.
+    #[test]
+    fn a_spike_after_re_arming_pauses_even_if_a_failed_pass_wrote_it_first() {
+        let pausing = policy("guard", (0.02, 0.05), true);
+        let mut cs = set_at(Level::Critical);
+        let mut status = cs.status.clone().unwrap_or_default();
+        status.resumed_at = Some(Time(ago(300)));
+        cs.status = Some(status);
+        let write = |cs: &mut ConfigurationSet, ev: &Evaluation| {
+            let mut status = cs.status.clone().unwrap_or_default();
+            ev.apply_to(&mut status, None, false, &Time(now()));
+            cs.status = Some(status);
+        };
+        // Still at the resumed rate: not a new breach.
+        let ev = eval(&cs, Some(reading(0.09, 0.0, 240)), &[&pausing], None).expect("a verdict");
+        assert!(matches!(ev.step(), PauseStep::Stay(None)), "{:?}", ev.step());
+        write(&mut cs, &ev);
+        // The rate falls: re-armed.
+        let ev = eval(&cs, Some(reading(0.0, 0.0, 180)), &[&pausing], None).expect("a verdict");
+        assert!(matches!(ev.step(), PauseStep::Stay(None)), "{:?}", ev.step());
+        write(&mut cs, &ev);
+        // A new spike, written by a pass that could not apply the pause.
+        let ev = eval(&cs, Some(reading(0.09, 0.0, 60)), &[&pausing], None).expect("a verdict");
+        assert!(matches!(ev.step(), PauseStep::Paused(_)), "{:?}", ev.step());
+        write(&mut cs, &ev);
+        // The next pass sees the stored level at Critical already.
+        let ev = eval(&cs, Some(reading(0.09, 0.0, 60)), &[&pausing], None).expect("a verdict");
+        assert!(
+            matches!(ev.step(), PauseStep::Paused(_)),
+            "the spike was lost: {:?}",
+            ev.step()
+        );
     }
 
     #[test]

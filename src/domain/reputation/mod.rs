@@ -393,6 +393,9 @@ pub struct PauseInput<'a> {
     pub applied: &'a Applied,
     /// Time of the last resume (manual or automatic), if any.
     pub resumed_at: Option<Timestamp>,
+    /// When an evaluation after that resume first saw the rate below the
+    /// pause point, as status records it.
+    pub rearmed_at: Option<Timestamp>,
     /// Time in the resume annotation, if any.
     pub resume_requested_at: Option<Timestamp>,
     /// The quiet clock may not run: the source that paused the set cannot
@@ -447,8 +450,15 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
         return PauseStep::Stay(Some(pause));
     }
     // After a resume, only a known level below Critical re-arms: a gap in
-    // the data (Unknown) says nothing about the trailing rate.
-    let armed = input.resumed_at.is_none() || matches!(input.previous, Level::Healthy | Level::Warning);
+    // the data (Unknown) says nothing about the trailing rate. Seen once,
+    // the re-arming is recorded in status: a pass that wrote the next
+    // (Critical) reading but could not pause (SES failed, or the pass was
+    // backing off) must not make that reading look like the old one.
+    let rearmed = input
+        .rearmed_at
+        .zip(input.resumed_at)
+        .is_some_and(|(rearmed, resumed)| rearmed >= resumed);
+    let armed = input.resumed_at.is_none() || rearmed || matches!(input.previous, Level::Healthy | Level::Warning);
     match &input.applied.pause_point {
         Some(point) if armed && input.pause_levels.overall() == Level::Critical => PauseStep::Paused(Pause {
             policy: point.policy_for(&input.pause_levels).to_string(),
@@ -662,6 +672,7 @@ mod tests {
             },
             previous,
             applied: a,
+            rearmed_at: None,
             resumed_at: None,
             resume_requested_at: None,
             quiet_blocked: false,
