@@ -92,8 +92,9 @@ emulator-test:
 	python=$$(tests/aws-emulator/setup.sh) && cd tests/aws-emulator && $$python -m pytest -q
 	# The scale benchmark's driver against the original script's output.
 	python=$$(tests/aws-emulator/setup.sh) && cd tools/bench && $$python -m unittest -q scale.test_golden
-	# The soak's invariant checker against records with planted violations.
-	python=$$(tests/aws-emulator/setup.sh) && cd tools && PYTHONPATH=.:bench $$python -m unittest -q soak.test_checker
+	# The soak's invariant checker against records with planted violations, and
+	# its proxy's faults against an echo server.
+	python=$$(tests/aws-emulator/setup.sh) && cd tools && PYTHONPATH=.:bench $$python -m unittest -q soak.test_checker soak.test_proxy
 
 ## The operator end to end on the ground, step by step, then left running
 ## until Ctrl-C. DEMO_EXIT=1: check each step and exit (CI).

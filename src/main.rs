@@ -152,7 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// when asked, and a bounded drain on SIGTERM.
 async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     init_logging(args.log_json);
-    let client = kube::Client::try_default().await?;
+    let client = ses_reputation_operator::ops::api_client::from_env().await?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let listener = server::bind(args.metrics_addr)

@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 use super::Index;
 use crate::api::{ConfigurationSet, EmailIdentity, EventDestination, ReputationPolicy, SesAccount};
 use crate::config::Settings;
+use crate::ops::api_client::watch_config;
 use crate::ops::metrics::Metrics;
 use crate::ops::server::Health;
 
@@ -126,14 +127,14 @@ impl Fanout {
         };
         let (sets, destinations, policies, identities) = scoped(client.clone());
         let accounts_config = match &settings.account_selector {
-            Some(selector) => watcher::Config::default().labels(selector),
-            None => watcher::Config::default(),
+            Some(selector) => watch_config().labels(selector),
+            None => watch_config(),
         };
         let namespaces_config = match &settings.namespace {
-            Some(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
-            None => watcher::Config::default(),
+            Some(ns) => watch_config().fields(&format!("metadata.name={ns}")),
+            None => watch_config(),
         };
-        let all = watcher::Config::default;
+        let all = watch_config;
         let kinds = future::join5(
             feed("ConfigurationSet", watcher(sets, all()), self.sets, seen),
             feed(

@@ -409,6 +409,69 @@ async fn an_api_server_outage_makes_readyz_fail_and_is_counted() {
     .await;
 }
 
+/// The API server's connections go silent without a reset (its node
+/// vanished): the operator gives them up within about a minute and a spec
+/// change made meanwhile reaches AWS and status. Without timeouts of its
+/// own the watch waited 295 s for the server's close, and a request on a
+/// silent pooled connection waited for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_that_go_silent_are_given_up_and_spec_changes_still_arrive() {
+    use crate::support::proxy::{Proxy, api_server, kubeconfig_via};
+    let w = World::with(
+        "ops-silent",
+        WorldOptions {
+            start_operator: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let proxy = Proxy::start(api_server()).await;
+    let dir = std::env::temp_dir().join(unique("sro-silent"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (kubeconfig, log) = (dir.join("kubeconfig"), dir.join("replica.log"));
+    kubeconfig_via(&proxy, &kubeconfig);
+    let _replica = Replica::start_via(&w, None, &kubeconfig, &log);
+    let sets: Api<ConfigurationSet> = w.api();
+    let aws_name = unique("silent");
+    let spec = |team: &str| json!({"name": aws_name, "tags": {"team": team}});
+    apply_json(&sets, cs_object("silent", spec("before"))).await;
+    wait_set_ready(&sets, "silent").await;
+
+    proxy.silence_open_connections();
+    let changed = apply_json(&sets, cs_object("silent", spec("after"))).await;
+    let ses = support::ses_client().await;
+    let since = Instant::now();
+    eventually("the new tag in SES", Duration::from_secs(100), || async {
+        let got = ses
+            .get_configuration_set()
+            .configuration_set_name(&aws_name)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        match got.tags().iter().find(|t| t.key() == "team").map(|t| t.value()) {
+            Some("after") => Ok(()),
+            other => Err(format!("team tag {other:?}")),
+        }
+    })
+    .await;
+    eprintln!(
+        "the change reached SES {:?} after the connections went silent",
+        since.elapsed()
+    );
+    eventually("status of the new generation", Duration::from_secs(150), || async {
+        let cs = sets.get("silent").await.map_err(|e| e.to_string())?;
+        let observed = cs.status.as_ref().and_then(|s| s.observed_generation);
+        match observed == changed.metadata.generation {
+            true => Ok(()),
+            false => Err(format!(
+                "observedGeneration {observed:?}, generation {:?}",
+                changed.metadata.generation
+            )),
+        }
+    })
+    .await;
+}
+
 /// A failover in the middle of a spike: the new leader starts from the
 /// counts the killed one checkpointed, so sends before and after the
 /// failover together reach `minimumSends` and trip the breaker. Without the

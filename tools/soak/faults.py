@@ -1,6 +1,7 @@
 """What goes wrong during a soak, at random: SIGKILL and SIGSTOP/SIGCONT
 of either replica, a kube-apiserver restart, connections to the API server
-or to AWS dropped or stalled, SES throttling below the configured rate, and
+or to AWS dropped or stalled, the API server's connections gone silent
+without a reset (its node vanished), SES throttling below the configured rate, and
 bursts of 5xx and slow responses from AWS. Every fault is recorded."""
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Injector:
     def _loop(self) -> None:
         kinds: list[tuple[float, Callable[[], dict[str, Any]]]] = [
             (2, self.kill), (2, self.freeze), (1, self.restart_apiserver), (1.5, self.drop_kube),
-            (1.5, self.stall_kube), (1.5, self.drop_aws), (1.5, self.stall_aws), (1.5, self.throttle),
+            (1.5, self.stall_kube), (1, self.silence_kube), (1.5, self.drop_aws), (1.5, self.stall_aws), (1.5, self.throttle),
             (1.5, self.errors), (1, self.slow)]
         time.sleep(self.rng.uniform(5, 15))
         while self.running:
@@ -98,6 +99,10 @@ class Injector:
 
     def stall_kube(self) -> dict[str, Any]:
         return self._network(self.kube_proxy.stall, 12)
+
+    def silence_kube(self) -> dict[str, Any]:
+        self.kube_proxy.silence()
+        return {}
 
     def drop_aws(self) -> dict[str, Any]:
         return self._network(self.aws_proxy.drop, 8)

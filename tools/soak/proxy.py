@@ -14,7 +14,10 @@ STAMP = b"X-Sent-At"
 class Proxy:
     """Forwards 127.0.0.1:`port` to `target_port`. `drop(s)` resets every
     connection and refuses new ones for `s` seconds; `stall(s)` holds every
-    byte in both directions for `s` seconds (connections stay open).
+    byte in both directions for `s` seconds (connections stay open);
+    `silence()` cuts every open connection from its upstream for good while
+    the client's side stays open and nothing answers it, as when the
+    server's node vanished without a reset (new connections work).
 
     With `stamp`, the requests are plain HTTP/1.1 (the AWS side): each gets
     an `X-Sent-At: <epoch seconds>` header with the time its first byte
@@ -33,6 +36,9 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.conns: set[socket.socket] = set()
+        self.upstream_of: dict[socket.socket, socket.socket] = {}
+        # Clients whose upstream is gone: what they send is swallowed.
+        self.muted: set[socket.socket] = set()
         self.dropped_until = 0.0
         self.flowing = threading.Event()
         self.flowing.set()
@@ -42,8 +48,16 @@ class Proxy:
         with self.lock:
             self.dropped_until = time.monotonic() + seconds
             conns, self.conns = self.conns, set()
+            self.muted.clear()
         for c in conns:
             _reset(c)
+
+    def silence(self) -> None:
+        with self.lock:
+            pairs = list(self.upstream_of.items())
+            self.muted.update(client for client, _ in pairs)
+        for _, upstream in pairs:
+            _reset(upstream)
 
     def stall(self, seconds: float) -> None:
         self.flowing.clear()
@@ -66,6 +80,7 @@ class Proxy:
                 continue
             with self.lock:
                 self.conns.update((client, upstream))
+                self.upstream_of[client] = upstream
             outbound = self._pump_stamped if self.stamp else self._pump
             threading.Thread(target=outbound, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
@@ -115,6 +130,14 @@ class Proxy:
             self._close(src, dst)
 
     def _close(self, src: socket.socket, dst: socket.socket) -> None:
+        with self.lock:
+            self.upstream_of.pop(src, None)
+            if dst in self.muted:
+                # The upstream of a silenced connection: its client stays.
+                self.conns.discard(src)
+                src.close()
+                return
+            self.muted.discard(src)
         for s in (src, dst):
             with self.lock:
                 self.conns.discard(s)
@@ -130,6 +153,8 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if src in self.muted:
+                    continue
                 self.flowing.wait()
                 dst.sendall(data)
         except OSError:
@@ -139,9 +164,16 @@ class Proxy:
 
 
 def _reset(s: socket.socket) -> None:
-    """Close with RST, as a broken network path would look to the peer."""
+    """Close with RST, as a broken network path would look to the peer.
+    The shutdown wakes the thread blocked reading it: on Linux a close
+    alone does not, and the socket (so the peer's connection) would stay
+    open until something arrived on it."""
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
         s.close()
     except OSError:
         pass

@@ -2,7 +2,8 @@
 //! process, so a test can cut that process off (an API-server blip, a
 //! network partition) without stopping the API server every other test
 //! shares. Faults look like a network: open connections are dropped and
-//! new ones are refused while the proxy is down.
+//! new ones are refused while the proxy is down, or open connections go
+//! silent while staying open, as when the peer vanished without a reset.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// Bumped on each cut: connections opened before a cut end with it.
     epoch: watch::Sender<u64>,
+    /// Bumped on each blackhole: connections opened before it go silent.
+    silenced: watch::Sender<u64>,
     down: Arc<AtomicU64>,
 }
 
@@ -26,8 +29,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (epoch, _) = watch::channel(0u64);
+        let (silenced, _) = watch::channel(0u64);
         let down = Arc::new(AtomicU64::new(0));
-        let (epochs, is_down) = (epoch.clone(), down.clone());
+        let (epochs, silences, is_down) = (epoch.clone(), silenced.clone(), down.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 if is_down.load(Ordering::Acquire) > 0 {
@@ -35,19 +39,34 @@ impl Proxy {
                     continue;
                 }
                 let mut cut = epochs.subscribe();
+                let mut silence = silences.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(upstream).await else {
                         return;
                     };
                     let mut inbound = inbound;
                     tokio::select! {
-                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => return,
+                        _ = cut.changed() => return,
+                        _ = silence.changed() => {}
+                    }
+                    // The upstream is gone; the client's side stays open,
+                    // its writes are taken and nothing ever answers.
+                    drop(outbound);
+                    let mut swallowed = tokio::io::sink();
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut inbound, &mut swallowed) => {}
                         _ = cut.changed() => {}
                     }
                 });
             }
         });
-        Self { addr, epoch, down }
+        Self {
+            addr,
+            epoch,
+            silenced,
+            down,
+        }
     }
 
     /// Drops every connection and refuses new ones for `duration`.
@@ -56,6 +75,12 @@ impl Proxy {
         self.epoch.send_modify(|e| *e += 1);
         tokio::time::sleep(duration).await;
         self.down.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Every open connection goes silent for good and stays open, as when
+    /// the API server's node vanished without a reset; new connections work.
+    pub fn silence_open_connections(&self) {
+        self.silenced.send_modify(|e| *e += 1);
     }
 }
 
