@@ -7,7 +7,7 @@ export SRO_CACHE
 CARGO ?= cargo
 BIN := target/debug/ses-reputation-operator
 
-.PHONY: all build test unit-test lint fmt crds manifests image ground emulator-test ground-up bench-scale bench-live demo readme-test fuzz soak upgrade-test
+.PHONY: all build test unit-test lint fmt crds manifests image ground emulator-test ground-up bench-scale bench-live demo readme-test fuzz soak upgrade-test node-test
 
 all: build
 
@@ -59,8 +59,15 @@ test:
 	tools/previous-release.sh >/dev/null
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
 	$(MAKE) upgrade-test
+	$(MAKE) node-test
 	$(MAKE) readme-test
 	$(MAKE) demo DEMO_EXIT=1
+
+## The ground with a node (tools/node.sh: controller-manager, scheduler,
+## containerd, kubelet; needs root): a Deployment with the chart's security
+## contexts runs as the chart promises, and a namespace finishes deleting.
+node-test:
+	python=$$(tests/aws-emulator/setup.sh) && SRO_GROUND_NODE=1 tools/ground.sh run -- $$python tools/node_test.py
 
 ## The property tests of src/domain/fuzz_tests.rs (event parser, live
 ## windows, checkpoint, topic policy, diffs) with many more cases than the

@@ -10,6 +10,11 @@
 # holds apiserver.pid: kill that PID and the apiserver restarts with the same
 # flags and etcd). Everything started here is stopped on exit, failure,
 # Ctrl-C or SIGTERM.
+#
+# SRO_GROUND_NODE=1 also starts a node (tools/node.sh: controller-manager,
+# scheduler, containerd, kubelet) and waits for it to be Ready; CMD then also
+# sees SRO_NODE_NAME, SRO_NODE_IP, SRO_NODE_CONTAINERD (containerd's socket)
+# and SRO_NODE_PAUSE_IMAGE. Load images with `tools/node.sh import ARCHIVE`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-}
@@ -20,6 +25,14 @@ case "$mode" in run|up) ;; *) echo "usage: $0 run -- CMD... | up" >&2; exit 2 ;;
 log() { echo ">> $*" >&2; }
 
 kube_bin=$("$root/tools/kube/build.sh")
+node=
+[[ -n "${SRO_GROUND_NODE:-}" && "${SRO_GROUND_NODE}" != 0 ]] && node=1
+[[ -z $node ]] || SRO_NODE_BIN=$("$root/tools/kube-node/build.sh")
+# Without a node nothing creates ServiceAccounts, so their admission plugin
+# is off. With one, the controller-manager does, and pods get their token;
+# the node's name does not resolve: reach its kubelet (logs, exec) by IP.
+api_node_flags=(--disable-admission-plugins ServiceAccount)
+[[ -z $node ]] || api_node_flags=("--kubelet-preferred-address-types=InternalIP,Hostname")
 python=$("$root/tests/aws-emulator/setup.sh")
 HELM=$("$root/tools/helm.sh")
 # The chart supports Helm 3 and 4; the chart tests run both.
@@ -100,7 +113,7 @@ log "starting kube-apiserver on 127.0.0.1:$api_port"
       --service-account-issuer https://kubernetes.default.svc.cluster.local \
       --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
       --authorization-mode RBAC --token-auth-file "$dir/tokens.csv" \
-      --disable-admission-plugins ServiceAccount >>"$dir/apiserver.log" 2>&1 &
+      "${api_node_flags[@]}" >>"$dir/apiserver.log" 2>&1 &
     child=$!
     echo "$child" >"$dir/apiserver.pid"
     wait "$child" || true
@@ -140,6 +153,21 @@ export AWS_ENDPOINT_URL="$SRO_AWS_ENDPOINT"
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_SESSION_TOKEN AWS_PROFILE
+if [[ -n $node ]]; then
+  log "starting the node (tools/node.sh)"
+  SRO_NODE_BIN=$SRO_NODE_BIN "$root/tools/node.sh" >"$dir/node.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1800); do
+    [[ -f $dir/node/ready ]] && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { log "tools/node.sh failed"; exit 1; }
+    sleep 0.1
+  done
+  [[ -f $dir/node/ready ]] || { log "the node did not become Ready in 180s"; exit 1; }
+  set -a
+  # shellcheck disable=SC1091
+  . "$dir/node/env"
+  set +a
+fi
 log "ground ready: $(kubectl version -o json 2>/dev/null | "$python" -c 'import json,sys; print("kube-apiserver", json.load(sys.stdin)["serverVersion"]["gitVersion"])')"
 
 if [[ "$mode" == up ]]; then
