@@ -59,6 +59,9 @@ test:
 	tools/previous-release.sh >/dev/null
 	tools/ground.sh run -- $(CARGO) test --test integration -- --test-threads=$${SRO_TEST_THREADS:-6}
 	$(MAKE) upgrade-test
+	# A 5-minute chaos soak (faults for the first 3): its seed is printed,
+	# SOAK_SEED=<seed> make soak SOAK_MINUTES=5 repeats it.
+	$(MAKE) soak SOAK_MINUTES=5 SOAK_OUT=target/soak-test
 	$(MAKE) node-test
 	$(MAKE) readme-test
 	$(MAKE) demo DEMO_EXIT=1

@@ -17,6 +17,8 @@
 # and SRO_NODE_PAUSE_IMAGE. Load images with `tools/node.sh import ARCHIVE`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$root/tools/lib.sh"
 mode=${1:-}
 shift || true
 [[ "$mode" == run && "${1:-}" == -- ]] && shift
@@ -72,14 +74,6 @@ print(*[s.getsockname()[1] for s in socks])
 PY
 )
 
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 10))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  log "$name did not become ready in ${secs}s"; return 1
-}
 
 log "starting etcd on 127.0.0.1:$etcd_port"
 "$kube_bin/etcd" --name ground --data-dir "$dir/etcd" --unsafe-no-fsync \

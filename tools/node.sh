@@ -36,6 +36,8 @@
 # The sandbox ("pause") image is built here FROM scratch (no registry).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$root/tools/lib.sh"
 dir=${SRO_GROUND_DIR:?run from tools/ground.sh (SRO_GROUND_NODE=1)}
 n=$dir/node
 sock=$n/containerd.sock
@@ -235,14 +237,6 @@ containerd --config "$n/containerd.toml" --root "$n/containerd/root" --state "$n
 containerd_pid=$!
 pids+=(containerd)
 
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 10))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  log "$name did not become ready in ${secs}s"; return 1
-}
 wait_for containerd 30 ctr --address "$sock" version
 ctr --address "$sock" -n k8s.io images import "$pause_archive" >/dev/null
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds kubelet, kube-controller-manager, kube-scheduler and the pause
 # binary (./pause) from this Go module into a cache directory keyed by the
-# hash of go.mod + go.sum + tools.go + pause/main.go + this script, and prints
+# hash of go.mod + go.sum + tools.go + pause/main.go + this script and
+# ../lib.sh, and prints
 # that directory. Same k8s.io/kubernetes version and ldflags as
 # ../kube/build.sh (kube-apiserver); a second run returns at once.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+. "$here/../lib.sh"
 cache_root=${SRO_CACHE:-$HOME/.cache/ses-reputation-operator}
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/pause/main.go" "$here/build.sh" | sha256sum | cut -c1-16)
+key=$(cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/pause/main.go" "$here/build.sh" "$here/../lib.sh" | sha256sum | cut -c1-16)
 out="$cache_root/kube-node/$key"
 bins=(kubelet kube-controller-manager kube-scheduler pause)
 built() { local b; for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done; }
@@ -32,11 +35,7 @@ if [[ "$api_version" != "$k8s_version" ]]; then
 fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
-major=${k8s_version#v}; major=${major%%.*}
-minor=${k8s_version#v*.}; minor=${minor%%.*}
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+ldflags=$(kube_ldflags "$k8s_version")
 cd "$here"
 CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out.tmp/pause" ./pause
 for cmd in kube-scheduler kube-controller-manager kubelet; do

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from this Go module into a cache directory
-# keyed by the hash of go.mod + go.sum, and prints that directory.
+# keyed by the hash of go.mod, go.sum, this script and ../lib.sh, and prints
+# that directory.
 # A second run with the same go.sum finds the binaries and returns at once.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+. "$here/../lib.sh"
 cache_root=${SRO_CACHE:-$HOME/.cache/ses-reputation-operator}
-key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)
+key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here/../lib.sh" | sha256sum | cut -c1-16)
 out="$cache_root/kube/$key"
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
   echo "$out"
@@ -23,11 +26,7 @@ fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 k8s_version=$(awk '$1=="k8s.io/kubernetes" {print $2}' "$here/go.mod")
-major=${k8s_version#v}; major=${major%%.*}
-minor=${k8s_version#v*.}; minor=${minor%%.*}
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+ldflags=$(kube_ldflags "$k8s_version")
 cd "$here"
 echo ">> building etcd (first run only, about 2 minutes)" >&2
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
