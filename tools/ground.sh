@@ -74,7 +74,6 @@ print(*[s.getsockname()[1] for s in socks])
 PY
 )
 
-
 log "starting etcd on 127.0.0.1:$etcd_port"
 "$kube_bin/etcd" --name ground --data-dir "$dir/etcd" --unsafe-no-fsync \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \

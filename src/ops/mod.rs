@@ -1,5 +1,6 @@
-//! Running the process: the API-server client, the Prometheus registry, leader election, the
-//! health and metrics HTTP server, and returning freed memory to the OS.
+//! Running the process: the API-server client, the Prometheus registry,
+//! leader election, the health and metrics HTTP server, and returning
+//! freed memory to the OS.
 
 pub mod api_client;
 pub mod leader;

@@ -1,8 +1,8 @@
 """What goes wrong during a soak, at random: SIGKILL and SIGSTOP/SIGCONT
 of either replica, a kube-apiserver restart, connections to the API server
 or to AWS dropped or stalled, the API server's connections gone silent
-without a reset (its node vanished), SES throttling below the configured rate, and
-bursts of 5xx and slow responses from AWS. Every fault is recorded."""
+without a reset (its node vanished), SES throttling below the configured
+rate, and bursts of 5xx and slow responses from AWS. Every fault is recorded."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class Injector:
     def _loop(self) -> None:
         kinds: list[tuple[float, Callable[[], dict[str, Any]]]] = [
             (2, self.kill), (2, self.freeze), (1, self.restart_apiserver), (1.5, self.drop_kube),
-            (1.5, self.stall_kube), (1, self.silence_kube), (1.5, self.drop_aws), (1.5, self.stall_aws), (1.5, self.throttle),
-            (1.5, self.errors), (1, self.slow)]
+            (1.5, self.stall_kube), (1, self.silence_kube), (1.5, self.drop_aws), (1.5, self.stall_aws),
+            (1.5, self.throttle), (1.5, self.errors), (1, self.slow)]
         time.sleep(self.rng.uniform(5, 15))
         while self.running:
             fault = self.rng.choices([k for _, k in kinds], [w for w, _ in kinds])[0]

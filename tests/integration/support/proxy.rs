@@ -18,7 +18,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     /// Bumped on each cut: connections opened before a cut end with it.
     epoch: watch::Sender<u64>,
-    /// Bumped on each blackhole: connections opened before it go silent.
+    /// Bumped on each silence: connections opened before it go silent.
     silenced: watch::Sender<u64>,
     down: Arc<AtomicU64>,
 }
