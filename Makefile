@@ -87,8 +87,11 @@ fuzz:
 ## two, then an independent invariant checker. SOAK_SEED repeats a run.
 SOAK_MINUTES ?= 30
 soak: build
+	# On a failure the report is printed again after the ground's log tails,
+	# so it is the last thing a CI log shows.
 	python=$$(tests/aws-emulator/setup.sh) && tools/ground.sh run -- env PYTHONPATH=tools:tools/bench \
-	  $$python -m soak --minutes $(SOAK_MINUTES) $${SOAK_SEED:+--seed $$SOAK_SEED} $${SOAK_OUT:+--out $$SOAK_OUT}
+	  $$python -m soak --minutes $(SOAK_MINUTES) $${SOAK_SEED:+--seed $$SOAK_SEED} $${SOAK_OUT:+--out $$SOAK_OUT} \
+	  || { rc=$$?; [ -z "$(SOAK_OUT)" ] || cat $(SOAK_OUT)/report.md 2>/dev/null | cut -c1-2000; exit $$rc; }
 
 ## The previous release (tools/previous-release.sh) with objects in every
 ## state, upgraded in place to this build on its own ground: nothing
