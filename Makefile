@@ -68,9 +68,14 @@ test:
 
 ## The ground with a node (tools/node.sh: controller-manager, scheduler,
 ## containerd, kubelet; needs root): a Deployment with the chart's security
-## contexts runs as the chart promises, and a namespace finishes deleting.
+## contexts runs as the chart promises, and a namespace finishes deleting
+## (tools/node_test.py); then the chart itself, from the operator's image
+## (a debug build: a release one costs CI ten minutes more), through
+## install, failover, eviction, upgrade and uninstall (tools/chart_node_test.py).
 node-test:
-	python=$$(tests/aws-emulator/setup.sh) && SRO_GROUND_NODE=1 tools/ground.sh run -- $$python tools/node_test.py
+	SRO_IMAGE_PROFILE=debug IMAGE=localhost/ses-reputation-operator:node-a CARGO=$(CARGO) tools/image.sh
+	python=$$(tests/aws-emulator/setup.sh) && SRO_GROUND_NODE=1 tools/ground.sh run -- env PYTHONPATH=tools:tools/bench \
+	  sh -c "$$python tools/node_test.py && $$python tools/chart_node_test.py"
 
 ## The property tests of src/domain/fuzz_tests.rs (event parser, live
 ## windows, checkpoint, topic policy, diffs) with many more cases than the

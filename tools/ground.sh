@@ -33,8 +33,7 @@ node=
 # Without a node nothing creates ServiceAccounts, so their admission plugin
 # is off. With one, the controller-manager does, and pods get their token;
 # the node's name does not resolve: reach its kubelet (logs, exec) by IP.
-api_node_flags=(--disable-admission-plugins ServiceAccount)
-[[ -z $node ]] || api_node_flags=("--kubelet-preferred-address-types=InternalIP,Hostname")
+api_node_flags=(--disable-admission-plugins ServiceAccount --advertise-address 127.0.0.1)
 python=$("$root/tests/aws-emulator/setup.sh")
 HELM=$("$root/tools/helm.sh")
 # The chart supports Helm 3 and 4; the chart tests run both.
@@ -42,6 +41,12 @@ HELM4=$(HELM_VERSION=v4.3.1 "$root/tools/helm.sh")
 export HELM HELM4
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sro-ground.XXXXXX")
+# With a node, the apiserver still listens on 127.0.0.1 only, but advertises
+# the node's bridge address, where tools/node.sh forwards to it: the
+# `kubernetes` Endpoints then point where pods can connect, and the
+# apiserver's self-signed certificate names that address.
+[[ -z $node ]] || api_node_flags=("--kubelet-preferred-address-types=InternalIP,Hostname"
+  --advertise-address "$(node_ip_of "$dir")")
 pids=()
 stop() {
   local rc=$?
@@ -101,7 +106,7 @@ log "starting kube-apiserver on 127.0.0.1:$api_port"
   trap '[[ -n $child ]] && kill "$child" 2>/dev/null; wait; exit 0' TERM
   while :; do
     "$kube_bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
-      --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$dir/certs" \
+      --bind-address 127.0.0.1 --secure-port "$api_port" --cert-dir "$dir/certs" \
       --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
       --service-account-issuer https://kubernetes.default.svc.cluster.local \
       --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
@@ -148,7 +153,8 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_SESSION_TOKEN AWS_PROFILE
 if [[ -n $node ]]; then
   log "starting the node (tools/node.sh)"
-  SRO_NODE_BIN=$SRO_NODE_BIN "$root/tools/node.sh" >"$dir/node.log" 2>&1 &
+  SRO_NODE_BIN=$SRO_NODE_BIN SRO_NODE_FORWARD_PORTS="$api_port $aws_port" "$root/tools/node.sh" \
+    >"$dir/node.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1800); do
     [[ -f $dir/node/ready ]] && break

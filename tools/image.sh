@@ -23,6 +23,7 @@ start=$SECONDS
 name=ses-reputation-operator
 cache_root=${SRO_CACHE:-$HOME/.cache/ses-reputation-operator}
 out_dir=$root/target/image
+[[ ${SRO_IMAGE_PROFILE:-release} == release ]] || out_dir+=-$SRO_IMAGE_PROFILE
 archive=$out_dir/$name.oci.tar
 
 version=$(awk -F'"' '/^\[/ { pkg = ($0 == "[package]") } pkg && /^version *=/ { print $2; exit }' Cargo.toml)
@@ -48,9 +49,18 @@ command -v buildah >/dev/null || apt_install buildah
 certs=/etc/ssl/certs/ca-certificates.crt
 [[ -s $certs ]] || apt_install ca-certificates
 
-echo ">> cargo build --release --locked" >&2
-"${CARGO:-cargo}" build --release --locked
-bin=$root/target/release/$name
+# SRO_IMAGE_PROFILE=debug: the same image around a debug build, for the node
+# tests in `make test` (a release build costs CI ten minutes more); `make
+# image` is always release.
+profile=${SRO_IMAGE_PROFILE:-release}
+case $profile in
+  release) cargo_args=(--release) ;;
+  debug) cargo_args=() ;;
+  *) echo "error: SRO_IMAGE_PROFILE is release or debug, not $profile" >&2; exit 2 ;;
+esac
+echo ">> cargo build ${cargo_args[*]} --locked" >&2
+"${CARGO:-cargo}" build "${cargo_args[@]}" --locked
+bin=$root/target/$profile/$name
 
 # The root filesystem: nothing but what the binary needs to run.
 mkdir -p "$out_dir"

@@ -21,3 +21,14 @@ kube_ldflags() {
   printf '%s' "-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor" \
     " -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 }
+
+# node_ip_of GROUND_DIR: the node's IP on its own bridge (tools/node.sh), in a
+# /24 of 10.244.0.0/16 picked from the ground dir's name, so grounds running
+# side by side rarely meet. ground.sh advertises the apiserver on it (its
+# self-signed certificate then names it, for pods); node.sh puts it on the
+# bridge.
+node_ip_of() {
+  local octet
+  octet=$((16#$(printf '%s' "$1" | sha256sum | cut -c1-2) % 200 + 20))
+  printf '10.244.%s.1' "$octet"
+}

@@ -25,10 +25,12 @@
 # state and socket.
 #
 # Pods: pod networking works (CNI bridge + host-local from /usr/lib/cni;
-# containerd adds loopback), but there is no kube-proxy, and the apiserver
-# listens on 127.0.0.1 only, so a pod that talks to the apiserver (the
-# operator) runs with hostNetwork: true and KUBERNETES_SERVICE_HOST=127.0.0.1,
-# KUBERNETES_SERVICE_PORT=<the apiserver's port> in its env.
+# containerd adds loopback), but there is no kube-proxy (ClusterIPs do not
+# route) and no cluster DNS. The apiserver and the emulator listen on
+# 127.0.0.1; the ports in SRO_NODE_FORWARD_PORTS (ground.sh passes both) are
+# forwarded from the node IP, port for port: a pod reaches the apiserver with
+# KUBERNETES_SERVICE_HOST=$SRO_NODE_IP, KUBERNETES_SERVICE_PORT=<its port> and
+# the emulator at http://$SRO_NODE_IP:<its port>.
 #
 # Needs (as root): containerd, runc, containernetworking-plugins (CNI in
 # /usr/lib/cni) and buildah, installed with apt on first use; the node binaries
@@ -140,12 +142,11 @@ PY
 # Pod network: a bridge of this ground's own, made here so that its gateway
 # address exists before the kubelet starts and can be the node's IP (the
 # kubelet refuses 127.0.0.1). Pods get a /24 from host-local; no masquerade,
-# no kube-proxy: pods reach each other and the node IP, not 127.0.0.1 (where
-# the apiserver listens), so a pod that talks to the apiserver uses
-# hostNetwork (see the report in issue 18).
-octet=$((16#$(printf '%s' "$dir" | sha256sum | cut -c1-2) % 200 + 20))
-subnet=10.244.$octet.0/24
-node_ip=10.244.$octet.1
+# no kube-proxy: pods reach each other and the node IP, not 127.0.0.1, so
+# the apiserver's and the emulator's ports are forwarded from the node IP
+# (tools/forward.py).
+node_ip=$(node_ip_of "$dir")
+subnet=${node_ip%.1}.0/24
 
 pids=()
 stop() {
@@ -177,6 +178,13 @@ trap 'exit 130' INT
 ip link add "$bridge" type bridge
 ip addr add "$node_ip/24" dev "$bridge"
 ip link set "$bridge" up
+forwards=()
+for port in ${SRO_NODE_FORWARD_PORTS:-}; do forwards+=("$node_ip:$port=127.0.0.1:$port"); done
+if [[ ${#forwards[@]} -gt 0 ]]; then
+  log "forwarding ${forwards[*]}"
+  python3 "$root/tools/forward.py" "${forwards[@]}" >"$dir/forward.log" 2>&1 &
+  pids+=($!)
+fi
 cat >"$n/cni/10-sro-ground.conflist" <<EOF
 {
   "cniVersion": "1.0.0",

@@ -4,8 +4,8 @@ and container security contexts (from `helm template`) gets a Running pod
 with a pod IP and a ServiceAccount token, and the process the runtime
 started is what the chart promises (UID/GID 65532, no capabilities, no new
 privileges, seccomp filtering, read-only root); deleting the namespace
-finishes, the pod included. The pod runs the node's pause image: the
-operator's own image needs a release build (`make image`)."""
+finishes, the pod included. The pod runs the node's pause image, so this
+checks the node alone; tools/chart_node_test.py runs the operator's image."""
 
 from __future__ import annotations
 
@@ -52,6 +52,35 @@ def proc_status(pid: int) -> dict[str, str]:
     return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
 
 
+def container_pid(pod: dict, container: int = 0) -> int:
+    """The host PID of a pod's container, from the node's containerd."""
+    container_id = pod["status"]["containerStatuses"][container]["containerID"].removeprefix("containerd://")
+    # `ctr tasks ls` (containerd 1.6) prints a table: TASK PID STATUS.
+    tasks = subprocess.run(["ctr", "--address", os.environ["SRO_NODE_CONTAINERD"], "-n", "k8s.io", "tasks", "ls"],
+                           capture_output=True, text=True, check=True).stdout
+    return next(int(cols[1]) for cols in (line.split() for line in tasks.splitlines()[1:])
+                if cols and cols[0] == container_id)
+
+
+def check_process(pid: int, pod_context: dict) -> None:
+    """What the runtime started is what the chart's security contexts
+    promise, read from /proc: UID/GID, no capabilities, no new privileges,
+    seccomp filtering, a read-only root, a ServiceAccount token."""
+    status = proc_status(pid)
+    uid = str(pod_context["runAsUser"])
+    gid = str(pod_context["runAsGroup"])
+    assert status["Uid"].split() == [uid] * 4, f"Uid {status['Uid']}"
+    assert status["Gid"].split() == [gid] * 4, f"Gid {status['Gid']}"
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, f"caps {status['CapEff']}"
+    assert status["NoNewPrivs"] == "1", f"NoNewPrivs {status['NoNewPrivs']}"
+    assert status["Seccomp"] == "2", f"Seccomp {status['Seccomp']} (2 is filtering)"
+    mounts = Path(f"/proc/{pid}/mounts").read_text().splitlines()
+    root_options = next(m.split()[3] for m in mounts if m.split()[1] == "/")
+    assert "ro" in root_options.split(","), f"root mounted {root_options}"
+    token = Path(f"/proc/{pid}/root/var/run/secrets/kubernetes.io/serviceaccount/token")
+    assert token.read_text().count(".") == 2, "no ServiceAccount token (a JWT) in the pod"
+
+
 def main() -> None:
     node = os.environ["SRO_NODE_NAME"]
     ready = kubectl("get", "node", node, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
@@ -78,25 +107,7 @@ def main() -> None:
     pod = eventually("a Running pod of the Deployment", 90, running_pod)
     assert pod["spec"]["nodeName"] == node, pod["spec"]["nodeName"]
 
-    container_id = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("containerd://")
-    # `ctr tasks ls` (containerd 1.6) prints a table: TASK PID STATUS.
-    tasks = subprocess.run(["ctr", "--address", os.environ["SRO_NODE_CONTAINERD"], "-n", "k8s.io", "tasks", "ls"],
-                           capture_output=True, text=True, check=True).stdout
-    pid = next(int(cols[1]) for cols in (line.split() for line in tasks.splitlines()[1:])
-               if cols and cols[0] == container_id)
-    status = proc_status(int(pid))
-    uid = str(pod_context["runAsUser"])
-    gid = str(pod_context["runAsGroup"])
-    assert status["Uid"].split() == [uid] * 4, f"Uid {status['Uid']}"
-    assert status["Gid"].split() == [gid] * 4, f"Gid {status['Gid']}"
-    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, f"caps {status['CapEff']}"
-    assert status["NoNewPrivs"] == "1", f"NoNewPrivs {status['NoNewPrivs']}"
-    assert status["Seccomp"] == "2", f"Seccomp {status['Seccomp']} (2 is filtering)"
-    mounts = Path(f"/proc/{pid}/mounts").read_text().splitlines()
-    root_options = next(m.split()[3] for m in mounts if m.split()[1] == "/")
-    assert "ro" in root_options.split(","), f"root mounted {root_options}"
-    token = Path(f"/proc/{pid}/root/var/run/secrets/kubernetes.io/serviceaccount/token")
-    assert token.read_text().count(".") == 2, "no ServiceAccount token (a JWT) in the pod"
+    check_process(container_pid(pod), pod_context)
 
     # The namespace controller deletes the pod, the kubelet stops it, and
     # the namespace goes: on the ground without a node it never did.
@@ -108,7 +119,7 @@ def main() -> None:
         except subprocess.CalledProcessError as e:
             return "NotFound" in e.stderr
     eventually(f"namespace {ns} deleted", 120, gone)
-    print(f"node test passed: {node} Ready; pod as {uid}:{gid}, no capabilities, seccomp, read-only root, "
+    print(f"node test passed: {node} Ready; pod as {pod_context['runAsUser']}:{pod_context['runAsGroup']}, no capabilities, seccomp, read-only root, "
           "ServiceAccount token; namespace deleted")
 
 
