@@ -37,6 +37,23 @@ enum Command {
     Crds,
     /// Print the CRD reference as Markdown (docs/crd-reference.md).
     Docs,
+    /// Check a running operator: its Service answers /readyz and a leader
+    /// renews the Lease (the chart's `helm test` hook). Exits 1 if not.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The operator's /readyz, usually through its Service.
+    #[arg(long, env = "SRO_CHECK_URL")]
+    url: String,
+    /// Name of the leader-election Lease; without it, only /readyz is checked
+    /// (leader election off).
+    #[arg(long, env = "SRO_LEASE_NAME")]
+    lease_name: Option<String>,
+    /// Namespace of that Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +162,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Run(args) => run(*args).await,
+        Command::Check(args) => {
+            let lease = args
+                .lease_name
+                .as_deref()
+                .map(|name| (args.lease_namespace.as_str(), name));
+            let checked = match ses_reputation_operator::ops::api_client::from_env().await {
+                Ok(client) => ses_reputation_operator::ops::check::check(client, &args.url, lease)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("no Kubernetes API client: {e}")),
+            };
+            match checked {
+                Ok(found) => {
+                    println!("healthy: {found}");
+                    Ok(())
+                }
+                // One line that says what was looked at, not a Debug dump.
+                Err(why) => {
+                    eprintln!("unhealthy: {why}");
+                    std::process::exit(1)
+                }
+            }
+        }
     }
 }
 

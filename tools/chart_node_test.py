@@ -9,14 +9,16 @@ from `helm install` with AWS settings passed the way README tells users
 - a ConfigurationSet + EventDestination + EmailIdentity + ReputationPolicy
   reconcile to Ready with only the chart's ServiceAccount and RBAC, and a
   bounce spike pauses the set in AWS;
-- /metrics through the chart's Service (its EndpointSlice: the ground has
-  no kube-proxy), the leader gauge 1 on exactly one pod;
+- /metrics through the chart's Service (its ClusterIP, then each of its
+  endpoints), the leader gauge 1 on exactly one pod;
 - leader failover: the leader pod deleted, the other takes the Lease and
   the old one makes no AWS call after that (the emulator's log, per
   caller: each pod signs with its own name as access key);
 - the PodDisruptionBudget: one eviction allowed, the next refused;
 - `helm upgrade` (Helm 4) to the second tag with live objects: a rolling
   update with no AWS create, no lifted pause, no object leaving Ready;
+- `helm test` (the chart's hook runs `check`): passes, and fails once the
+  replicas are scaled away;
 - `helm uninstall` (Helm 4): pods gone; CRs, CRDs and AWS resources stay.
 
 Exits 1 with the first failure."""
@@ -46,7 +48,7 @@ CHART = ROOT / "charts/ses-reputation-operator"
 NS, TENANT, RELEASE = "sro-system", "mail", "sro"
 FULLNAME = f"{RELEASE}-ses-reputation-operator"
 IMAGE = "localhost/ses-reputation-operator"
-LABELS = "app.kubernetes.io/instance=" + RELEASE
+LABELS = f"app.kubernetes.io/name=ses-reputation-operator,app.kubernetes.io/instance={RELEASE}"  # the selector
 OBJECTS = [("ConfigurationSet", "orders"), ("EventDestination", "orders-feedback"), ("EmailIdentity", "domain"),
            ("ReputationPolicy", "pause")]
 
@@ -129,16 +131,12 @@ def load_images() -> None:
 
 
 def values(tag: str) -> dict:
-    """What a platform team sets, plus where AWS and the apiserver are: the
-    ground has no kube-proxy, so pods reach both through the node IP
-    (tools/node.sh forwards the ports)."""
-    node_ip = os.environ["SRO_NODE_IP"]
-    api_port = urlparse(kubeconfig_server()).port
+    """What a platform team sets, plus where AWS is: the emulator, through
+    the node IP (tools/node.sh forwards its port). The apiserver is found
+    as in any cluster, through the `kubernetes` Service (kube-proxy)."""
     aws_port = urlparse(os.environ["SRO_AWS_ENDPOINT"]).port
     env = [
-        {"name": "KUBERNETES_SERVICE_HOST", "value": node_ip},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": str(api_port)},
-        {"name": "AWS_ENDPOINT_URL", "value": f"http://{node_ip}:{aws_port}"},
+        {"name": "AWS_ENDPOINT_URL", "value": f"http://{os.environ['SRO_NODE_IP']}:{aws_port}"},
         {"name": "AWS_REGION", "value": "us-east-1"},
         # Each pod signs with its own name: the emulator's log tells them apart.
         {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -147,10 +145,6 @@ def values(tag: str) -> dict:
     ]
     return {"image": {"repository": IMAGE, "tag": tag, "pullPolicy": "Never"},
             "operator": {"driftIntervalSeconds": 30, "sesCallsPerSecond": 20, "extraEnv": env}}
-
-
-def kubeconfig_server() -> str:
-    return kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 
 
 def helm(helm_bin: str, *args: str, tag: str) -> None:
@@ -276,6 +270,10 @@ def install_and_reconcile(kube: Kube, endpoint: str) -> None:
 
 
 def scrape_through_service() -> str:
+    cluster_ip = kubectl("-n", NS, "get", "service", FULLNAME, "-o", "jsonpath={.spec.clusterIP}")
+    text, = until(f"/metrics through the Service's ClusterIP {cluster_ip}", lambda: (metrics(cluster_ip),))
+    assert gauge(text, "ses_reputation_leader") is not None, "no ses_reputation_leader through the Service"
+    # Which pod answered is kube-proxy's choice: ask each endpoint too.
     addresses = until("the Service's endpoints: both pods", lambda: len(service_endpoints()) == 2 and service_endpoints())
     leaders = {a: gauge(metrics(a), "ses_reputation_leader") for a in addresses}
     assert sorted(leaders.values()) == [0.0, 1.0], f"ses_reputation_leader per endpoint: {leaders}"
@@ -283,7 +281,7 @@ def scrape_through_service() -> str:
     by_ip = {p["status"]["podIP"]: p["metadata"]["name"] for p in pods()}
     leader = by_ip[next(a for a, v in leaders.items() if v == 1.0)]
     assert leader == holder, f"the pod reporting leader=1 is {leader}, the Lease names {holder}"
-    log(f"/metrics through the Service's endpoints {addresses}: leader {leader}")
+    log(f"/metrics through the Service ({cluster_ip}) and its endpoints {addresses}: leader {leader}")
     return leader
 
 
@@ -366,6 +364,22 @@ def upgrade(kube: Kube, endpoint: str) -> None:
     log(f"rolled to node-b, {leader} leads; nothing created in AWS, pause kept, no condition moved")
 
 
+def helm_test() -> None:
+    """The chart's test hook passes on a healthy release and fails, saying
+    why, on one whose replicas are gone."""
+    out = run(os.environ["HELM4"], "test", RELEASE, "--namespace", NS, "--logs", "--timeout", "120s")
+    assert "healthy:" in out and "leads" in out, f"helm test passed without the check's line:\n{out}"
+    log("helm test: " + next(line for line in out.splitlines() if "healthy:" in line).strip())
+    kubectl("-n", NS, "scale", "deployment", FULLNAME, "--replicas=0")
+    until("the replicas gone", lambda: not pods(), 90)
+    failed = subprocess.run([os.environ["HELM4"], "test", RELEASE, "--namespace", NS, "--logs", "--timeout", "120s"],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0, f"helm test passed with no replica:\n{failed.stdout}"
+    why = kubectl("-n", NS, "logs", f"{FULLNAME}-check")
+    assert "readyz" in why, f"the failed check does not say what it looked at: {why!r}"
+    log("helm test with no replica fails: " + why.strip().splitlines()[-1])
+
+
 def uninstall(kube: Kube, endpoint: str) -> None:
     log("helm 4 uninstall")
     run(os.environ["HELM4"], "uninstall", RELEASE, "--namespace", NS, "--wait")
@@ -388,9 +402,10 @@ def main() -> None:
     failover(kube, endpoint, leader)
     disruption_budget()
     upgrade(kube, endpoint)
+    helm_test()
     uninstall(kube, endpoint)
     print("chart test passed: helm 3 install, Ready through the chart's RBAC and probes, security context, metrics "
-          "through the Service, failover with no late writes, PDB, helm 4 rolling upgrade, helm 4 uninstall")
+          "through the Service, failover with no late writes, PDB, helm 4 rolling upgrade, helm test, helm 4 uninstall")
 
 
 if __name__ == "__main__":

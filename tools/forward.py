@@ -1,6 +1,6 @@
 """Plain TCP forwarding for the node ground (tools/node.sh): pods reach the
 node's bridge address, not 127.0.0.1 where the apiserver and the AWS
-emulator listen, and there is no kube-proxy. Each LISTEN=TARGET pair
+emulator listen (kube-proxy routes Services, not to loopback). Each LISTEN=TARGET pair
 (host:port=host:port) forwards connections from one to the other, bytes
 untouched (TLS stays end to end), until killed.
 

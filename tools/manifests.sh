@@ -21,4 +21,4 @@ metadata:
     # The operator's pod meets the restricted Pod Security Standard.
     pod-security.kubernetes.io/enforce: restricted
 YAML
-"$helm" template ses-reputation-operator "$root/charts/ses-reputation-operator" --namespace "$ns" --include-crds=false
+"$helm" template ses-reputation-operator "$root/charts/ses-reputation-operator" --namespace "$ns" --include-crds=false --skip-tests

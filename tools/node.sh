@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A node for the test ground: kube-controller-manager, kube-scheduler, a
-# containerd of its own and a kubelet registered with the ground's
-# kube-apiserver as node "$SRO_NODE_NAME" (default sro-ground-node).
+# containerd of its own, a kubelet registered with the ground's
+# kube-apiserver as node "$SRO_NODE_NAME" (default sro-ground-node) and
+# kube-proxy.
 #
 #   SRO_GROUND_NODE=1 tools/ground.sh run -- CMD...   how it is meant to run
 #   tools/node.sh                  (from ground.sh) start, wait for Ready,
@@ -13,7 +14,8 @@
 #   tools/node.sh clean            kill and unmount what a killed run left
 #                                  (SRO_GROUND_DIR=the kept ground dir)
 #
-# It owns $SRO_GROUND_DIR/node and nothing outside it but: a Linux bridge
+# It owns $SRO_GROUND_DIR/node and nothing outside it but: kube-proxy's
+# iptables rules (removed with `kube-proxy --cleanup` on exit), a Linux bridge
 # (sro-XXXXXX, named after the ground dir) carrying the pods' /24 and the
 # node's IP (its gateway address: the kubelet refuses a loopback node IP), the
 # shim sockets containerd puts under /run/containerd/s, and the cgroups runc
@@ -25,12 +27,13 @@
 # state and socket.
 #
 # Pods: pod networking works (CNI bridge + host-local from /usr/lib/cni;
-# containerd adds loopback), but there is no kube-proxy (ClusterIPs do not
-# route) and no cluster DNS. The apiserver and the emulator listen on
+# containerd adds loopback) and kube-proxy (iptables mode) routes ClusterIP
+# Services; there is no cluster DNS. The apiserver and the emulator listen on
 # 127.0.0.1; the ports in SRO_NODE_FORWARD_PORTS (ground.sh passes both) are
-# forwarded from the node IP, port for port: a pod reaches the apiserver with
-# KUBERNETES_SERVICE_HOST=$SRO_NODE_IP, KUBERNETES_SERVICE_PORT=<its port> and
-# the emulator at http://$SRO_NODE_IP:<its port>.
+# forwarded from the node IP, port for port: the `kubernetes` Service leads
+# there (the apiserver advertises the node IP), and a pod reaches the
+# emulator at http://$SRO_NODE_IP:<its port>. kube-proxy's iptables chains
+# are the machine's, not the ground's: run one node ground at a time.
 #
 # Needs (as root): containerd, runc, containernetworking-plugins (CNI in
 # /usr/lib/cni) and buildah, installed with apt on first use; the node binaries
@@ -79,6 +82,9 @@ clean() {
     umount -l "$m" 2>/dev/null || true
   done
   ip link del "$bridge" 2>/dev/null || true
+  # kube-proxy's iptables chains (machine-wide: one node ground at a time).
+  local proxy=${bin:-${SRO_NODE_BIN:-}}/kube-proxy
+  [[ ! -x $proxy ]] || "$proxy" --cleanup >/dev/null 2>&1 || true
   # containerd's cgroup parent (/k8s.io), once its children are gone.
   rmdir /sys/fs/cgroup/*/k8s.io 2>/dev/null || true
 }
@@ -131,9 +137,9 @@ if [[ ! -s $pause_archive ]]; then
 fi
 
 mkdir -p "$n"/{cni,ipam,containerd,kubelet,pod-logs,cm,scheduler}
-read -r cm_port sched_port kubelet_port healthz_port < <(python3 - <<'PY'
+read -r cm_port sched_port kubelet_port healthz_port proxy_healthz_port proxy_metrics_port < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 PY
@@ -141,10 +147,10 @@ PY
 
 # Pod network: a bridge of this ground's own, made here so that its gateway
 # address exists before the kubelet starts and can be the node's IP (the
-# kubelet refuses 127.0.0.1). Pods get a /24 from host-local; no masquerade,
-# no kube-proxy: pods reach each other and the node IP, not 127.0.0.1, so
+# kubelet refuses 127.0.0.1). Pods get a /24 from host-local, no masquerade
+# by the bridge: pods reach each other and the node IP, not 127.0.0.1, so
 # the apiserver's and the emulator's ports are forwarded from the node IP
-# (tools/forward.py).
+# (tools/forward.py), where the `kubernetes` Service leads.
 node_ip=$(node_ip_of "$dir")
 subnet=${node_ip%.1}.0/24
 
@@ -310,6 +316,36 @@ node_ready() {
 }
 wait_for "node $node_name" 120 node_ready
 log "node $node_name Ready after ${SECONDS}s"
+
+# kube-proxy (iptables), so that ClusterIP Services route, the `kubernetes`
+# one included (to the advertised node IP, where the apiserver's port is
+# forwarded). Every Service is masqueraded: the pods share one bridge with
+# no br_netfilter, so a reply from a backend pod on it would otherwise skip
+# the host and miss the DNAT's reverse. NodePorts only on the pod network,
+# which keeps route_localnet and the host's own addresses untouched; no
+# conntrack sysctls (the host's are not ours).
+cat >"$n/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $kc}
+hostnameOverride: $node_name
+bindAddress: $node_ip
+healthzBindAddress: 127.0.0.1:$proxy_healthz_port
+metricsBindAddress: 127.0.0.1:$proxy_metrics_port
+mode: iptables
+clusterCIDR: 10.244.0.0/16
+nodePortAddresses: ["${node_ip}/32"]
+iptables: {masqueradeAll: true}
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+log "starting kube-proxy (iptables) on $node_name"
+"$bin/kube-proxy" --config "$n/kube-proxy.yaml" >"$dir/kube-proxy.log" 2>&1 &
+pids+=($!)
+proxy_synced() {
+  # The kubernetes Service's rules are in: a ClusterIP routes.
+  iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q 'default/kubernetes:https'
+}
+wait_for kube-proxy 60 proxy_synced
 cat >"$n/env" <<EOF
 SRO_NODE_NAME=$node_name
 SRO_NODE_IP=$node_ip

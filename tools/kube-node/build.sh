@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds kubelet, kube-controller-manager, kube-scheduler and the pause
-# binary (./pause) from this Go module into a cache directory keyed by the
+# Builds kubelet, kube-controller-manager, kube-scheduler, kube-proxy and
+# the pause binary (./pause) from this Go module into a cache directory keyed by the
 # hash of go.mod + go.sum + tools.go + pause/main.go + this script and
 # ../lib.sh, and prints
 # that directory. Same k8s.io/kubernetes version and ldflags as
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${SRO_CACHE:-$HOME/.cache/ses-reputation-operator}
 key=$(cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/pause/main.go" "$here/build.sh" "$here/../lib.sh" | sha256sum | cut -c1-16)
 out="$cache_root/kube-node/$key"
-bins=(kubelet kube-controller-manager kube-scheduler pause)
+bins=(kubelet kube-controller-manager kube-scheduler kube-proxy pause)
 built() { local b; for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done; }
 if built; then
   echo "$out"
@@ -38,7 +38,7 @@ mkdir -p "$out.tmp"
 ldflags=$(kube_ldflags "$k8s_version")
 cd "$here"
 CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out.tmp/pause" ./pause
-for cmd in kube-scheduler kube-controller-manager kubelet; do
+for cmd in kube-scheduler kube-controller-manager kubelet kube-proxy; do
   echo ">> building $cmd $k8s_version (first run only, several minutes on 2 cores)" >&2
   s=$SECONDS
   CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
