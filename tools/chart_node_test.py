@@ -19,7 +19,9 @@ from `helm install` with AWS settings passed the way README tells users
   update with no AWS create, no lifted pause, no object leaving Ready;
 - `helm test` (the chart's hook runs `check`): passes, and fails once the
   replicas are scaled away;
-- `helm uninstall` (Helm 4): pods gone; CRs, CRDs and AWS resources stay.
+- `helm uninstall` (Helm 4): pods gone; CRs, CRDs and AWS resources stay;
+- `helm install` (Helm 4) again: Ready, the objects taken over with nothing
+  created in AWS and the pause kept.
 
 Exits 1 with the first failure."""
 
@@ -393,6 +395,29 @@ def uninstall(kube: Kube, endpoint: str) -> None:
     log("pods gone; CRDs, CRs and AWS resources stay")
 
 
+def reinstall(kube: Kube, endpoint: str) -> None:
+    """Helm 4 installs the chart again over what the last release left: the
+    new operator takes the objects over with nothing made twice in AWS and
+    the pause kept."""
+    seq = log_next(endpoint)
+    log("helm 4 install over the objects the last release left")
+    helm(os.environ["HELM4"], "install", tag="node-b")
+    until("both replicas Running and Ready (Helm 4 install)", lambda: ready_pods("node-b"), 180)
+    for kind, name in OBJECTS:
+        until(f"{kind} {name} Ready under the new release", lambda: ready(kube.get_opt(path(kind, TENANT, name))), 120)
+    until("the new leader reading the set", lambda: any(
+        e["op"] == "sesv2:GetConfigurationSet" and e.get("reads") == "configuration-set/chart-orders"
+        for e in calls_since(endpoint, seq)), 90)
+    for e in calls_since(endpoint, seq):
+        op = e["op"].split(":", 1)[1]
+        assert not op.startswith(("Create", "Delete")), f"{e['key']} called {e['op']} after the reinstall"
+        assert not (op == "PutConfigurationSetSendingOptions" and e.get("sending_enabled")), \
+            f"{e['key']} turned sending back on after the reinstall"
+    sending = aws("sesv2", endpoint).get_configuration_set(ConfigurationSetName="chart-orders")["SendingOptions"]
+    assert sending.get("SendingEnabled") is False, f"the pause was lifted: {sending}"
+    log("Helm 4 install: Ready, took the objects over with nothing created in AWS, pause kept")
+
+
 def main() -> None:
     endpoint = os.environ["SRO_AWS_ENDPOINT"]
     kube = Kube(os.environ["KUBECONFIG"])
@@ -404,8 +429,9 @@ def main() -> None:
     upgrade(kube, endpoint)
     helm_test()
     uninstall(kube, endpoint)
+    reinstall(kube, endpoint)
     print("chart test passed: helm 3 install, Ready through the chart's RBAC and probes, security context, metrics "
-          "through the Service, failover with no late writes, PDB, helm 4 rolling upgrade, helm test, helm 4 uninstall")
+          "through the Service, failover with no late writes, PDB, helm 4 rolling upgrade, helm test, helm 4 uninstall and install again")
 
 
 if __name__ == "__main__":
