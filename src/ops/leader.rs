@@ -306,26 +306,61 @@ fn fenced_for(lease_duration: Duration, age: Duration) -> Duration {
     lease_duration.saturating_sub(FENCE_MARGIN).saturating_sub(age)
 }
 
-/// Reads the Lease at once and then every third of its duration (with
-/// that as timeout) and, while this replica holds it, moves the AWS fence
-/// to the renewal time plus the duration less a margin. A renewal that
-/// hangs, a process frozen past the Lease (SIGSTOP, a stalled node), or
-/// another holder all let the fence close by itself before a standby may
-/// start. Runs until cancelled.
+/// How long after the lease manager's renewal is due the fence reads the
+/// Lease: the renewal (a read and a write) must have reached the API
+/// server by then.
+const CONFIRM_LAG: Duration = Duration::from_secs(1);
+
+/// How soon the Lease is read again when the renewal due was not there yet.
+const CONFIRM_LATE_RETRY: Duration = Duration::from_millis(250);
+
+/// How soon a failed read (or one that did not show this replica holding
+/// the Lease) is tried again.
+const CONFIRM_RETRY: Duration = Duration::from_secs(1);
+
+/// When to read the Lease next, given the age of the renewal the last read
+/// saw (`None`: it saw none of this replica's). The lease manager renews
+/// every `renew_period` (the duration less the grace), and each renewal
+/// keeps the fence open for the duration less [`FENCE_MARGIN`] (13 s of
+/// 15 s, 3 s past the next renewal), so the read is timed just after the
+/// next renewal is due. A fixed beat of a third of the duration left the
+/// fence shut for up to 2 s in two renewals of five, and a 10 s loop in
+/// phase with those gaps (the rate reads, in a soak) had every AWS call
+/// refused. At most `every` apart, so a lost Lease is still seen soon.
+fn next_read_in(renewed_ago: Option<Duration>, renew_period: Duration, every: Duration) -> Duration {
+    match renewed_ago {
+        Some(age) if age < renew_period + CONFIRM_LAG => (renew_period + CONFIRM_LAG - age).min(every),
+        Some(_) => CONFIRM_LATE_RETRY,
+        None => CONFIRM_RETRY,
+    }
+}
+
+/// Reads the Lease at once and then as [`next_read_in`] says (with a third
+/// of its duration as timeout) and, while this replica holds it, moves the
+/// AWS fence to the renewal time plus the duration less a margin. A
+/// renewal that hangs, a process frozen past the Lease (SIGSTOP, a stalled
+/// node), or another holder all let the fence close by itself before a
+/// standby may start. Runs until cancelled.
 async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<Fence>) {
     let leases: kube::Api<Lease> = kube::Api::namespaced(client, &election.lease_namespace);
     let every = election.lease_duration / 3;
+    let duration = election.lease_duration.as_secs().max(2);
+    let renew_period = Duration::from_secs(duration - grace_of(duration));
     loop {
         let sent = tokio::time::Instant::now();
+        let mut renewed_ago = None;
         match tokio::time::timeout(every, leases.get(&election.lease_name)).await {
             Ok(Ok(lease)) => {
-                if let Some(until) = valid_until(&lease, election, sent, jiff::Timestamp::now()) {
+                let now = jiff::Timestamp::now();
+                if let Some(until) = valid_until(&lease, election, sent, now) {
                     fence.extend_to(until);
+                    let renewed = lease.spec.as_ref().and_then(|s| s.renew_time.as_ref());
+                    renewed_ago = renewed.map(|r| now.duration_since(r.0).unsigned_abs());
                 }
             }
             _ => tracing::warn!("cannot read the leader Lease; AWS calls stop when it may have lapsed"),
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(next_read_in(renewed_ago, renew_period, every)).await;
     }
 }
 
@@ -360,6 +395,53 @@ fn log_release_error(e: &LeaseManagerError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_is_read_just_after_each_renewal_is_due() {
+        let (period, every) = (Duration::from_secs(10), Duration::from_secs(5));
+        let ms = Duration::from_millis;
+        // Just renewed: at most `every` later; 8 s old: just after the next.
+        assert_eq!(next_read_in(Some(ms(200)), period, every), every);
+        assert_eq!(next_read_in(Some(ms(8_000)), period, every), ms(3_000));
+        // The renewal is late: soon again; the read failed: a second later.
+        assert_eq!(next_read_in(Some(ms(11_300)), period, every), CONFIRM_LATE_RETRY);
+        assert_eq!(next_read_in(None, period, every), CONFIRM_RETRY);
+    }
+
+    /// Renewals every 10 s as the lease manager makes them (a read and a
+    /// write: visible after two round trips), reads as `next_read_in`
+    /// schedules them, each answered after one: the fence never shuts while
+    /// the renewals keep coming, up to round trips of 450 ms. A fixed 5 s
+    /// beat fails this (shut up to 2 s in two renewals of five).
+    #[test]
+    fn renewals_on_time_keep_the_fence_open_without_a_gap() {
+        let election = election();
+        let duration = election.lease_duration;
+        let every = duration / 3;
+        let renew_period = Duration::from_secs(10);
+        for rtt_ms in [5u64, 150, 300, 450] {
+            let rtt = Duration::from_millis(rtt_ms);
+            let (mut now, mut fence_until) = (Duration::ZERO, Duration::ZERO);
+            // The lease was acquired at 0 (its renewTime) and read at once.
+            let mut read_at = rtt;
+            while now < Duration::from_secs(300) {
+                // What the read sent at `read_at - rtt` saw: the last renewal
+                // that reached the API server before it.
+                let sent = read_at - rtt;
+                let renewals = (sent.saturating_sub(rtt * 2).as_millis() / renew_period.as_millis()) as u32;
+                let renewed = renew_period * renewals;
+                let age = read_at - renewed;
+                let until = sent + fenced_for(duration, age);
+                assert!(
+                    fence_until >= read_at || read_at < rtt * 2,
+                    "rtt {rtt:?}: the fence shut at {fence_until:?}, the next read answered at {read_at:?}"
+                );
+                fence_until = fence_until.max(until);
+                now = read_at;
+                read_at = now + next_read_in(Some(age), renew_period, every) + rtt;
+            }
+        }
+    }
 
     #[test]
     fn the_fence_closes_before_the_lease_can_expire() {
