@@ -41,7 +41,9 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from node_test import check_process, container_pid
-from scale.cluster import Kube, KubeError  # tools/bench/scale: the benchmark's small API client
+# tools/bench/scale: the benchmark's small API client and subprocess helpers
+from scale.cluster import Kube, KubeError, kubectl
+from scale.cluster import sh as run
 from soak import collect
 from soak.workload import API, aws, path
 
@@ -57,17 +59,6 @@ OBJECTS = [("ConfigurationSet", "orders"), ("EventDestination", "orders-feedback
 
 def log(msg: str) -> None:
     print(f">> chart: {msg}", file=sys.stderr, flush=True)
-
-
-def run(*args: str, stdin: str | None = None) -> str:
-    res = subprocess.run(args, input=stdin, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {res.returncode}: {res.stderr.strip()[-2000:]}")
-    return res.stdout
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    return run("kubectl", *args, stdin=stdin)
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
@@ -336,6 +327,18 @@ def disruption_budget() -> None:
     log(f"evicted {first}; evicting {second} refused by the budget")
 
 
+def nothing_made_and_pause_kept(endpoint: str, seq: int, when: str) -> None:
+    """No AWS create or delete and no sending turned on since log entry
+    `seq`, and the paused set still paused."""
+    for e in calls_since(endpoint, seq):
+        op = e["op"].split(":", 1)[1]
+        assert not op.startswith(("Create", "Delete")), f"{e['key']} called {e['op']} {when}"
+        assert not (op == "PutConfigurationSetSendingOptions" and e.get("sending_enabled")), \
+            f"{e['key']} turned sending back on {when}"
+    sending = aws("sesv2", endpoint).get_configuration_set(ConfigurationSetName="chart-orders")["SendingOptions"]
+    assert sending.get("SendingEnabled") is False, f"the pause was lifted {when}: {sending}"
+
+
 def upgrade(kube: Kube, endpoint: str) -> None:
     until("two Ready replicas again", lambda: ready_pods("node-a"), 120)
     before = {key: kube.get(path(key[0], TENANT, key[1])) for key in OBJECTS}
@@ -351,13 +354,7 @@ def upgrade(kube: Kube, endpoint: str) -> None:
     watch.stop.set()
     watch.join()
     assert not watch.seen, "objects left Ready during the upgrade:\n  " + "\n  ".join(watch.seen[:20])
-    for e in calls_since(endpoint, seq):
-        op = e["op"].split(":", 1)[1]
-        assert not op.startswith(("Create", "Delete")), f"{e['key']} called {e['op']} during the upgrade"
-        assert not (op == "PutConfigurationSetSendingOptions" and e.get("sending_enabled")), \
-            f"{e['key']} turned sending back on during the upgrade"
-    sending = aws("sesv2", endpoint).get_configuration_set(ConfigurationSetName="chart-orders")["SendingOptions"]
-    assert sending.get("SendingEnabled") is False, f"the pause was lifted: {sending}"
+    nothing_made_and_pause_kept(endpoint, seq, "during the upgrade")
     for key, old in before.items():
         new = kube.get(path(key[0], TENANT, key[1]))
         for ctype, c in conditions(old).items():
@@ -408,13 +405,7 @@ def reinstall(kube: Kube, endpoint: str) -> None:
     until("the new leader reading the set", lambda: any(
         e["op"] == "sesv2:GetConfigurationSet" and e.get("reads") == "configuration-set/chart-orders"
         for e in calls_since(endpoint, seq)), 90)
-    for e in calls_since(endpoint, seq):
-        op = e["op"].split(":", 1)[1]
-        assert not op.startswith(("Create", "Delete")), f"{e['key']} called {e['op']} after the reinstall"
-        assert not (op == "PutConfigurationSetSendingOptions" and e.get("sending_enabled")), \
-            f"{e['key']} turned sending back on after the reinstall"
-    sending = aws("sesv2", endpoint).get_configuration_set(ConfigurationSetName="chart-orders")["SendingOptions"]
-    assert sending.get("SendingEnabled") is False, f"the pause was lifted: {sending}"
+    nothing_made_and_pause_kept(endpoint, seq, "after the reinstall")
     log("Helm 4 install: Ready, took the objects over with nothing created in AWS, pause kept")
 
 
