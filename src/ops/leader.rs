@@ -144,7 +144,10 @@ where
     health.set_role(Role::Standby { lease_healthy: false });
     metrics.set_leader(false);
     let duration = election.lease_duration.as_secs().max(2);
-    let params = LeaseParams::new(election.identity.clone(), duration, grace_of(duration));
+    let grace = grace_of(duration);
+    let params = LeaseParams::new(election.identity.clone(), duration, grace);
+    // When the lease manager renews: the fence's reads are timed by it.
+    let renew_period = Duration::from_secs(duration - grace);
     let lost = |reason: String| LeaderError::Lost {
         namespace: election.lease_namespace.clone(),
         name: election.lease_name.clone(),
@@ -194,7 +197,7 @@ where
     let fence = Arc::new(Fence::armed_shut());
     let controllers = lead(fence.clone());
     tokio::pin!(controllers);
-    let confirm = confirm_leadership(client, &election, fence.clone());
+    let confirm = confirm_leadership(client, &election, renew_period, fence.clone());
     tokio::pin!(confirm);
 
     // Keep renewing while the context is built, while the controllers run
@@ -335,17 +338,16 @@ fn next_read_in(renewed_ago: Option<Duration>, renew_period: Duration, every: Du
     }
 }
 
-/// Reads the Lease at once and then as [`next_read_in`] says (with a third
-/// of its duration as timeout) and, while this replica holds it, moves the
-/// AWS fence to the renewal time plus the duration less a margin. A
+/// Reads the Lease at once and then as [`next_read_in`] says for renewals
+/// every `renew_period` (with a third of its duration as timeout) and,
+/// while this replica holds it, moves the AWS fence to the renewal time
+/// plus the duration less a margin. A
 /// renewal that hangs, a process frozen past the Lease (SIGSTOP, a stalled
 /// node), or another holder all let the fence close by itself before a
 /// standby may start. Runs until cancelled.
-async fn confirm_leadership(client: Client, election: &ElectionSettings, fence: Arc<Fence>) {
+async fn confirm_leadership(client: Client, election: &ElectionSettings, renew_period: Duration, fence: Arc<Fence>) {
     let leases: kube::Api<Lease> = kube::Api::namespaced(client, &election.lease_namespace);
     let every = election.lease_duration / 3;
-    let duration = election.lease_duration.as_secs().max(2);
-    let renew_period = Duration::from_secs(duration - grace_of(duration));
     loop {
         let sent = tokio::time::Instant::now();
         let mut renewed_ago = None;
