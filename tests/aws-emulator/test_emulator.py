@@ -85,7 +85,9 @@ def clean(endpoint):
     for region in admin(endpoint, "GET", "faults")["regions"]:
         admin(endpoint, "POST", "faults", {"ses_rps": None, "error_rate": 0, "region": region})
     admin(endpoint, "POST", "account", {"region": REGION, "enforcement_status": "HEALTHY",
-                                        "sending_enabled": True, "production_access_enabled": True})
+                                        "sending_enabled": True, "production_access_enabled": True,
+                                        "max_24_hour_send": None, "max_send_rate": None,
+                                        "sent_last_24_hours": None})
 
 
 def client(endpoint: str, service: str, attempts: int = 1, region: str = REGION):
@@ -492,6 +494,98 @@ def test_account(endpoint, ses):
     other = boto3.client("sesv2", endpoint_url=endpoint, region_name="eu-west-1",
                          aws_access_key_id="testing", aws_secret_access_key="testing")
     assert other.get_account()["EnforcementStatus"] == "HEALTHY"
+
+
+VALIDATION = {"ConditionThreshold": {"ConditionThresholdEnabled": "ENABLED",
+                                     "OverallConfidenceThreshold": {"ConfidenceVerdictThreshold": "HIGH"}}}
+
+
+def test_auto_validation_options_on_a_set(ses):
+    name = unique()
+    ses.create_configuration_set(ConfigurationSetName=name, SuppressionOptions={
+        "SuppressedReasons": ["BOUNCE"], "ValidationOptions": VALIDATION})
+    assert ses.get_configuration_set(ConfigurationSetName=name)["SuppressionOptions"] == {
+        "SuppressedReasons": ["BOUNCE"], "ValidationOptions": VALIDATION}
+    managed = {"ConditionThreshold": {"ConditionThresholdEnabled": "DISABLED",
+                                      "OverallConfidenceThreshold": {"ConfidenceVerdictThreshold": "MANAGED"}}}
+    ses.put_configuration_set_suppression_options(ConfigurationSetName=name, SuppressedReasons=["COMPLAINT"],
+                                                  ValidationOptions=managed)
+    assert ses.get_configuration_set(ConfigurationSetName=name)["SuppressionOptions"] == {
+        "SuppressedReasons": ["COMPLAINT"], "ValidationOptions": managed}
+    # Without OverallConfidenceThreshold; a Put replaces the whole group.
+    bare = {"ConditionThreshold": {"ConditionThresholdEnabled": "ENABLED"}}
+    ses.put_configuration_set_suppression_options(ConfigurationSetName=name, ValidationOptions=bare)
+    assert ses.get_configuration_set(ConfigurationSetName=name)["SuppressionOptions"] == {
+        "SuppressedReasons": [], "ValidationOptions": bare}
+    ses.put_configuration_set_suppression_options(ConfigurationSetName=name, SuppressedReasons=["BOUNCE"])
+    assert ses.get_configuration_set(ConfigurationSetName=name)["SuppressionOptions"] == {
+        "SuppressedReasons": ["BOUNCE"]}
+
+
+@pytest.mark.parametrize("options", [
+    {"ConditionThreshold": {"ConditionThresholdEnabled": "ON"}},
+    {"ConditionThreshold": {"ConditionThresholdEnabled": "ENABLED",
+                            "OverallConfidenceThreshold": {"ConfidenceVerdictThreshold": "LOW"}}},
+    {"ConditionThreshold": {"OverallConfidenceThreshold": {"ConfidenceVerdictThreshold": "HIGH"}}},
+    {"ConditionThreshold": {"ConditionThresholdEnabled": "ENABLED", "OverallConfidenceThreshold": {}}},
+    {},
+])
+def test_auto_validation_bad_values(ses, options):
+    name = unique()
+    ses.create_configuration_set(ConfigurationSetName=name)
+    with pytest.raises(ClientError) as err:
+        ses.put_configuration_set_suppression_options(ConfigurationSetName=name, ValidationOptions=options)
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.create_configuration_set(ConfigurationSetName=unique(), SuppressionOptions={"ValidationOptions": options})
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.put_account_suppression_attributes(SuppressedReasons=["BOUNCE"], ValidationAttributes=options)
+    assert code(err) == "BadRequestException"
+    assert "SuppressionOptions" not in ses.get_configuration_set(ConfigurationSetName=name)
+
+
+def test_account_auto_validation(endpoint):
+    # A region of its own: account state outlives the test.
+    ses = client(endpoint, "sesv2", region="eu-central-1")
+    assert "ValidationAttributes" not in ses.get_account()["SuppressionAttributes"]
+    ses.put_account_suppression_attributes(SuppressedReasons=["BOUNCE"], ValidationAttributes=VALIDATION)
+    assert ses.get_account()["SuppressionAttributes"] == {"SuppressedReasons": ["BOUNCE"],
+                                                          "ValidationAttributes": VALIDATION}
+    # Left out: kept.
+    ses.put_account_suppression_attributes(SuppressedReasons=["BOUNCE", "COMPLAINT"])
+    assert ses.get_account()["SuppressionAttributes"] == {"SuppressedReasons": ["BOUNCE", "COMPLAINT"],
+                                                          "ValidationAttributes": VALIDATION}
+    other = client(endpoint, "sesv2", region="eu-west-2")
+    assert "ValidationAttributes" not in other.get_account()["SuppressionAttributes"]
+
+
+def test_send_quota_admin(endpoint, ses, pipeline):
+    admin(endpoint, "POST", "account", {"region": REGION, "max_24_hour_send": 1000, "max_send_rate": 20,
+                                        "sent_last_24_hours": 850})
+    assert ses.get_account()["SendQuota"] == {"Max24HourSend": 1000.0, "MaxSendRate": 20.0,
+                                              "SentLast24Hours": 850.0}
+    # The override holds while mail is sent...
+    send(ses, "success@simulator.amazonses.com", pipeline["set"])
+    assert ses.get_account()["SendQuota"]["SentLast24Hours"] == 850.0
+    # ...until a POST sets it to null: then the count shows again.
+    admin(endpoint, "POST", "account", {"region": REGION, "sent_last_24_hours": None})
+    quota = ses.get_account()["SendQuota"]
+    assert quota["Max24HourSend"] == 1000.0 and quota["SentLast24Hours"] >= 1.0
+    admin(endpoint, "POST", "account", {"region": REGION, "max_24_hour_send": None, "max_send_rate": None})
+    assert ses.get_account()["SendQuota"]["Max24HourSend"] == 50_000.0
+    for bad in ({"max_send_rate": "fast"}, {"max_24_hour_send": -1}, {"sent_last_24_hours": True}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            admin(endpoint, "POST", "account", {"region": REGION, "enforcement_status": "PROBATION", **bad})
+        assert err.value.code == 400
+    assert ses.get_account()["EnforcementStatus"] == "HEALTHY"
+
+
+def test_moto_reset_clears_quota_overrides(endpoint, ses):
+    admin(endpoint, "POST", "account", {"region": "ap-south-1", "max_24_hour_send": 10, "sent_last_24_hours": 9})
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=5).read()
+    quota = client(endpoint, "sesv2", region="ap-south-1").get_account()["SendQuota"]
+    assert quota == {"Max24HourSend": 50_000.0, "MaxSendRate": 14.0, "SentLast24Hours": 0.0}
 
 
 # --- sending and events ------------------------------------------------------

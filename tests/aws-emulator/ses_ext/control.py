@@ -548,12 +548,25 @@ class AdminApp:
             data = self._json(environ)
             account_id = str(data.get("account_id", "123456789012"))
             state = account_state(sesv2_backends[account_id][data.get("region", "us-east-1")])
+            # Quota, checked first so a bad value changes nothing: a number
+            # overrides SendQuota's field, null gives it back to AWS's
+            # default (sent_last_24_hours: to the count of sent recipients).
+            quota = {}
+            for field in ("max_24_hour_send", "max_send_rate", "sent_last_24_hours"):
+                if field in data:
+                    value = data[field]
+                    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                              or value < 0):
+                        raise ValueError(f"{field} must be a number >= 0 or null")
+                    quota[field] = None if value is None else float(value)
             if "enforcement_status" in data:
                 state.enforcement_status = str(data["enforcement_status"])
             if "sending_enabled" in data:
                 state.sending_enabled = bool(data["sending_enabled"])
             if "production_access_enabled" in data:
                 state.production_access_enabled = bool(data["production_access_enabled"])
+            for field, value in quota.items():
+                setattr(state, field, value)
             return 200, state.to_dict()
         if (method, path) == ("POST", "/_emulator/identity"):
             data = self._json(environ)

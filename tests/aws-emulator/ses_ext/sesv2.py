@@ -58,6 +58,7 @@ SET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:configuration-se
 IDENTITY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:identity/(.+)$")
 SUPPRESSION_REASONS = {"BOUNCE", "COMPLAINT"}
 ON_OFF = {"ENABLED", "DISABLED"}
+CONFIDENCE_VERDICTS = {"MEDIUM", "HIGH", "MANAGED"}
 MAX_SETS = 10_000
 MAX_DESTINATIONS = 10
 MAX_TAGS = 50
@@ -87,6 +88,12 @@ class AccountState:
         self.dedicated_ip_auto_warmup_enabled = False
         # New accounts get the account-level suppression list for both reasons.
         self.suppressed_reasons = ["BOUNCE", "COMPLAINT"]
+        # Auto Validation (SuppressionAttributes.ValidationAttributes): absent until put.
+        self.validation_attributes: dict[str, Any] | None = None
+        # Quota overrides set through `POST /_emulator/account` (None = AWS's default / the count).
+        self.max_24_hour_send: float | None = None
+        self.max_send_rate: float | None = None
+        self.sent_last_24_hours: float | None = None
         self._sent: list[tuple[float, int]] = []
 
     def record_sent(self, recipients: int) -> None:
@@ -97,17 +104,21 @@ class AccountState:
         self._sent = [s for s in self._sent if s[0] >= cutoff]
         # Sandbox and default production quotas of a new account.
         max_24h, rate = (50_000.0, 14.0) if self.production_access_enabled else (200.0, 1.0)
+        sent = float(sum(n for _, n in self._sent))
+        suppression: dict[str, Any] = {"SuppressedReasons": list(self.suppressed_reasons)}
+        if self.validation_attributes is not None:
+            suppression["ValidationAttributes"] = self.validation_attributes
         return {
             "DedicatedIpAutoWarmupEnabled": self.dedicated_ip_auto_warmup_enabled,
             "EnforcementStatus": self.enforcement_status,
             "ProductionAccessEnabled": self.production_access_enabled,
             "SendingEnabled": self.sending_enabled,
             "SendQuota": {
-                "Max24HourSend": max_24h,
-                "MaxSendRate": rate,
-                "SentLast24Hours": float(sum(n for _, n in self._sent)),
+                "Max24HourSend": self.max_24_hour_send if self.max_24_hour_send is not None else max_24h,
+                "MaxSendRate": self.max_send_rate if self.max_send_rate is not None else rate,
+                "SentLast24Hours": self.sent_last_24_hours if self.sent_last_24_hours is not None else sent,
             },
-            "SuppressionAttributes": {"SuppressedReasons": list(self.suppressed_reasons)},
+            "SuppressionAttributes": suppression,
         }
 
 
@@ -205,8 +216,28 @@ def suppression_options(v: dict | None) -> dict | None:
     if v.get("SuppressionScope") is not None:
         out["SuppressionScope"] = _enum(v["SuppressionScope"], {"ACCOUNT", "TENANT"}, "SuppressionScope")
     if v.get("ValidationOptions") is not None:
-        out["ValidationOptions"] = _obj(v["ValidationOptions"], "ValidationOptions")
+        out["ValidationOptions"] = validation_threshold(v["ValidationOptions"], "ValidationOptions")
     return out
+
+
+def validation_threshold(v: Any, field: str) -> dict[str, Any]:
+    """Auto Validation: a set's `ValidationOptions` or the account's
+    `ValidationAttributes` (the same `ConditionThreshold` inside)."""
+    v = _obj(v, field)
+    if v.get("ConditionThreshold") is None:
+        raise BadRequest(f"{field}.ConditionThreshold is required.")
+    ct = _obj(v["ConditionThreshold"], "ConditionThreshold")
+    out: dict[str, Any] = {
+        "ConditionThresholdEnabled": _enum(ct.get("ConditionThresholdEnabled"), ON_OFF, "ConditionThresholdEnabled")
+    }
+    if ct.get("OverallConfidenceThreshold") is not None:
+        oc = _obj(ct["OverallConfidenceThreshold"], "OverallConfidenceThreshold")
+        out["OverallConfidenceThreshold"] = {
+            "ConfidenceVerdictThreshold": _enum(
+                oc.get("ConfidenceVerdictThreshold"), CONFIDENCE_VERDICTS, "ConfidenceVerdictThreshold"
+            )
+        }
+    return {"ConditionThreshold": out}
 
 
 def vdm_options(v: dict | None) -> dict | None:
@@ -553,12 +584,19 @@ def put_account_sending_attributes(self: SESV2Response) -> str:
 
 
 def put_account_suppression_attributes(self: SESV2Response) -> str:
-    reasons = _body(self).get("SuppressedReasons", [])
+    body = _body(self)
+    reasons = body.get("SuppressedReasons", [])
     if not isinstance(reasons, list):
         raise BadRequest("SuppressedReasons must be a list.")
-    account_state(self.sesv2_backend).suppressed_reasons = [
-        _enum(r, SUPPRESSION_REASONS, "SuppressedReasons") for r in reasons
-    ]
+    reasons = [_enum(r, SUPPRESSION_REASONS, "SuppressedReasons") for r in reasons]
+    validation = body.get("ValidationAttributes")
+    if validation is not None:
+        validation = validation_threshold(validation, "ValidationAttributes")
+    state = account_state(self.sesv2_backend)
+    state.suppressed_reasons = reasons
+    # Left out: unchanged (AWS does not say; the Rust SDK omits unset members).
+    if validation is not None:
+        state.validation_attributes = validation
     return "{}"
 
 
