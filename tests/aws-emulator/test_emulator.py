@@ -1494,3 +1494,362 @@ def test_identity_writes_are_logged_per_identity(endpoint, ses):
         ses.create_email_identity(EmailIdentity=domain)  # AlreadyExists writes nothing
     assert admin(endpoint, "GET", "calls")["writes"][resource] == {
         "sesv2:CreateEmailIdentity": 1, "sesv2:PutEmailIdentityFeedbackAttributes": 1, "sesv2:TagResource": 1}
+
+
+# --- tenants and reputation entities -------------------------------------------
+
+
+def tenant_arn_re(name: str) -> str:
+    return rf"^arn:aws:ses:{REGION}:{ACCOUNT}:tenant/{name}/[A-Za-z0-9-]+$"
+
+
+def test_tenant_crud(ses):
+    import re
+    name = unique("tenant")
+    created = strip(ses.create_tenant(TenantName=name, Tags=[{"Key": "owner", "Value": "op"}]))
+    assert re.match(tenant_arn_re(name), created["TenantArn"])
+    assert created["TenantArn"].endswith("/" + created["TenantId"])
+    assert created["TenantName"] == name and created["SendingStatus"] == "ENABLED"
+    assert created["Tags"] == [{"Key": "owner", "Value": "op"}]
+    assert isinstance(created["CreatedTimestamp"], dt.datetime)
+    got = ses.get_tenant(TenantName=name)["Tenant"]
+    assert got == created
+    with pytest.raises(ClientError) as err:
+        ses.create_tenant(TenantName=name)
+    assert code(err) == "AlreadyExistsException"
+    for bad in ("", "a" * 65, "has space", "dot.ted"):
+        with pytest.raises(ClientError) as err:
+            ses.create_tenant(TenantName=bad)
+        assert code(err) == "BadRequestException", bad
+    longest = ("t_" + uuid.uuid4().hex * 2)[:64]
+    assert ses.create_tenant(TenantName=longest)["TenantName"] == longest
+    listed = ses.list_tenants()["Tenants"]
+    assert {k: v for k, v in created.items() if k != "Tags"} in listed
+    ses.delete_tenant(TenantName=name)
+    for call in (ses.get_tenant, ses.delete_tenant):
+        with pytest.raises(ClientError) as err:
+            call(TenantName=name)
+        assert code(err) == "NotFoundException"
+    assert name not in [t["TenantName"] for t in ses.list_tenants()["Tenants"]]
+
+
+def test_list_tenants_paginates_and_filters(endpoint):
+    ses = client(endpoint, "sesv2", region="ca-central-1")
+    names = sorted(unique("pg") for _ in range(5))
+    for n in names:
+        ses.create_tenant(TenantName=n)
+    first = ses.list_tenants(PageSize=2)
+    assert [t["TenantName"] for t in first["Tenants"]] == names[:2] and first["NextToken"]
+    second = ses.list_tenants(PageSize=2, NextToken=first["NextToken"])
+    third = ses.list_tenants(PageSize=2, NextToken=second["NextToken"])
+    assert [t["TenantName"] for t in second["Tenants"] + third["Tenants"]] == names[2:]
+    assert "NextToken" not in third
+    assert [t["TenantName"] for t in ses.list_tenants(Filter={"TENANT_NAME_CONTAINS": names[3][3:]})["Tenants"]] \
+        == [names[3]]
+    arn = ses.get_tenant(TenantName=names[0])["Tenant"]["TenantArn"]
+    ses.update_reputation_entity_customer_managed_status(
+        ReputationEntityType="RESOURCE", ReputationEntityReference=arn, SendingStatus="DISABLED")
+    assert [t["TenantName"] for t in ses.list_tenants(Filter={"SENDING_STATUS": "DISABLED"})["Tenants"]] \
+        == [names[0]]
+    for bad in ({"PageSize": 0}, {"PageSize": 101}, {"NextToken": "nope"}, {"Filter": {"OTHER": "x"}},
+                {"Filter": {"SENDING_STATUS": "PAUSED"}}):
+        with pytest.raises(ClientError) as err:
+            ses.list_tenants(**bad)
+        assert code(err) == "BadRequestException", bad
+
+
+def test_tenant_resource_associations(endpoint, ses):
+    tenant = unique("tenant")
+    ses.create_tenant(TenantName=tenant)
+    set_name = unique()
+    ses.create_configuration_set(ConfigurationSetName=set_name)
+    domain = f"{unique('d')}.example.com"
+    ses.create_email_identity(EmailIdentity=domain)
+    template = unique("tpl")
+    client(endpoint, "ses").create_template(Template={"TemplateName": template, "SubjectPart": "s",
+                                                      "TextPart": "t"})
+    set_arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{set_name}"
+    identity_arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{domain}"
+    template_arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:template/{template}"
+    for arn in (set_arn, identity_arn, template_arn):
+        ses.create_tenant_resource_association(TenantName=tenant, ResourceArn=arn)
+    with pytest.raises(ClientError) as err:
+        ses.create_tenant_resource_association(TenantName=tenant, ResourceArn=set_arn)
+    assert code(err) == "AlreadyExistsException"
+    for who, arn, expected in ((unique("none"), set_arn, "NotFoundException"),
+                               (tenant, set_arn + "-missing", "NotFoundException"),
+                               (tenant, f"arn:aws:ses:eu-west-1:{ACCOUNT}:configuration-set/{set_name}",
+                                "NotFoundException"),
+                               (tenant, "arn:aws:sns:us-east-1:123456789012:topic", "BadRequestException")):
+        with pytest.raises(ClientError) as err:
+            ses.create_tenant_resource_association(TenantName=who, ResourceArn=arn)
+        assert code(err) == expected, (who, arn)
+    resources = ses.list_tenant_resources(TenantName=tenant)["TenantResources"]
+    assert sorted((r["ResourceType"], r["ResourceArn"]) for r in resources) == sorted([
+        ("CONFIGURATION_SET", set_arn), ("EMAIL_IDENTITY", identity_arn), ("EMAIL_TEMPLATE", template_arn)])
+    assert ses.list_tenant_resources(TenantName=tenant, Filter={"RESOURCE_TYPE": "EMAIL_IDENTITY"})[
+        "TenantResources"] == [{"ResourceType": "EMAIL_IDENTITY", "ResourceArn": identity_arn}]
+    page = ses.list_tenant_resources(TenantName=tenant, PageSize=2)
+    rest = ses.list_tenant_resources(TenantName=tenant, PageSize=2, NextToken=page["NextToken"])
+    assert len(page["TenantResources"]) == 2 and len(rest["TenantResources"]) == 1 and "NextToken" not in rest
+    with pytest.raises(ClientError) as err:
+        ses.list_tenant_resources(TenantName=tenant, Filter={"RESOURCE_TYPE": "TOPIC"})
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.list_tenant_resources(TenantName=unique("none"))
+    assert code(err) == "NotFoundException"
+    other = unique("tenant")
+    other_id = ses.create_tenant(TenantName=other)["TenantId"]
+    ses.create_tenant_resource_association(TenantName=other, ResourceArn=set_arn)
+    owners = ses.list_resource_tenants(ResourceArn=set_arn)["ResourceTenants"]
+    assert [o["TenantName"] for o in owners] == sorted([tenant, other])
+    assert {"TenantName": other, "TenantId": other_id, "ResourceArn": set_arn} == {
+        k: v for k, v in owners[[o["TenantName"] for o in owners].index(other)].items() if k != "AssociatedTimestamp"}
+    assert all(isinstance(o["AssociatedTimestamp"], dt.datetime) for o in owners)
+    with pytest.raises(ClientError) as err:
+        ses.list_resource_tenants(ResourceArn=set_arn + "-missing")
+    assert code(err) == "NotFoundException"
+    ses.delete_tenant_resource_association(TenantName=tenant, ResourceArn=template_arn)
+    with pytest.raises(ClientError) as err:
+        ses.delete_tenant_resource_association(TenantName=tenant, ResourceArn=template_arn)
+    assert code(err) == "NotFoundException"
+    # Deleting a resource ends its associations; deleting a tenant ends its own.
+    ses.delete_email_identity(EmailIdentity=domain)
+    assert [r["ResourceArn"] for r in ses.list_tenant_resources(TenantName=tenant)["TenantResources"]] == [set_arn]
+    ses.delete_tenant(TenantName=tenant)
+    assert [o["TenantName"] for o in ses.list_resource_tenants(ResourceArn=set_arn)["ResourceTenants"]] == [other]
+
+
+def test_tags_on_tenants(ses):
+    name = unique("tenant")
+    arn = ses.create_tenant(TenantName=name)["TenantArn"]
+    ses.tag_resource(ResourceArn=arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    ses.untag_resource(ResourceArn=arn, TagKeys=["a"])
+    assert ses.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "b", "Value": "2"}]
+    assert ses.get_tenant(TenantName=name)["Tenant"]["Tags"] == [{"Key": "b", "Value": "2"}]
+    for missing in (arn[: arn.rindex("/")] + "/tn-0000", arn.replace(name, unique("none"))):
+        with pytest.raises(ClientError) as err:
+            ses.tag_resource(ResourceArn=missing, Tags=[{"Key": "a", "Value": "1"}])
+        assert code(err) == "NotFoundException"
+    ses.delete_tenant(TenantName=name)
+    with pytest.raises(ClientError) as err:
+        ses.list_tags_for_resource(ResourceArn=arn)
+    assert code(err) == "NotFoundException"
+
+
+POLICY = f"arn:aws:ses:{REGION}:aws:reputation-policy/"
+
+
+def test_reputation_entity_of_a_tenant(endpoint, ses):
+    name = unique("tenant")
+    arn = ses.create_tenant(TenantName=name)["TenantArn"]
+    entity = ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=arn)[
+        "ReputationEntity"]
+    assert entity["ReputationEntityReference"] == arn and entity["ReputationEntityType"] == "RESOURCE"
+    assert entity["ReputationManagementPolicy"] == POLICY + "standard"
+    assert entity["CustomerManagedStatus"]["Status"] == "ENABLED"
+    assert entity["AwsSesManagedStatus"]["Status"] == "ENABLED"
+    assert isinstance(entity["AwsSesManagedStatus"]["LastUpdatedTimestamp"], dt.datetime)
+    assert entity["SendingStatusAggregate"] == "ENABLED" and entity["ReputationImpact"] == "LOW"
+    assert set(entity) == {"ReputationEntityReference", "ReputationEntityType", "ReputationManagementPolicy",
+                           "CustomerManagedStatus", "AwsSesManagedStatus", "SendingStatusAggregate",
+                           "ReputationImpact"}
+
+    def get():
+        return ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=arn)[
+            "ReputationEntity"]
+
+    ses.update_reputation_entity_policy(ReputationEntityType="RESOURCE", ReputationEntityReference=arn,
+                                        ReputationEntityPolicy=POLICY + "strict")
+    assert get()["ReputationManagementPolicy"] == POLICY + "strict"
+    for bad in (POLICY + "lenient", "standard", f"arn:aws:ses:eu-west-1:aws:reputation-policy/none"):
+        with pytest.raises(ClientError) as err:
+            ses.update_reputation_entity_policy(ReputationEntityType="RESOURCE", ReputationEntityReference=arn,
+                                                ReputationEntityPolicy=bad)
+        assert code(err) == "BadRequestException", bad
+    # SES pauses the tenant: the aggregate follows, REINSTATED does not override it.
+    shown = admin(endpoint, "POST", "reputation-entity", {"region": REGION, "reference": arn, "ses_status": "DISABLED",
+                                                          "cause": "High bounce rate", "impact": "HIGH"})
+    assert shown["AwsSesManagedStatus"]["Status"] == "DISABLED" and shown["SendingStatusAggregate"] == "DISABLED"
+    got = get()
+    assert got["AwsSesManagedStatus"]["Cause"] == "High bounce rate" and got["ReputationImpact"] == "HIGH"
+    assert got["SendingStatusAggregate"] == "DISABLED"
+    assert ses.get_tenant(TenantName=name)["Tenant"]["SendingStatus"] == "DISABLED"
+    ses.update_reputation_entity_customer_managed_status(ReputationEntityType="RESOURCE",
+                                                         ReputationEntityReference=arn, SendingStatus="REINSTATED")
+    assert get()["CustomerManagedStatus"]["Status"] == "REINSTATED"
+    assert get()["SendingStatusAggregate"] == "DISABLED"
+    admin(endpoint, "POST", "reputation-entity", {"region": REGION, "reference": arn, "ses_status": "ENABLED",
+                                                  "cause": None, "impact": None})
+    got = get()
+    assert "Cause" not in got["AwsSesManagedStatus"] and got["SendingStatusAggregate"] == "ENABLED"
+    assert got["ReputationImpact"] == "LOW"
+    # The customer's DISABLED stops sending alone.
+    ses.update_reputation_entity_customer_managed_status(ReputationEntityType="RESOURCE",
+                                                         ReputationEntityReference=arn, SendingStatus="DISABLED")
+    assert get()["SendingStatusAggregate"] == "DISABLED"
+    with pytest.raises(ClientError) as err:
+        ses.update_reputation_entity_customer_managed_status(ReputationEntityType="RESOURCE",
+                                                             ReputationEntityReference=arn, SendingStatus="PAUSED")
+    assert code(err) == "BadRequestException"
+    # Unknown entities, bad types, bad admin values.
+    missing = arn.replace(name, unique("none"))
+    with pytest.raises(ClientError) as err:
+        ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=missing)
+    assert code(err) == "NotFoundException"
+    with pytest.raises(ClientError) as err:
+        ses.get_reputation_entity(ReputationEntityType="TENANT", ReputationEntityReference=arn)
+    assert code(err) == "BadRequestException"
+    with pytest.raises(ClientError) as err:
+        ses.update_reputation_entity_customer_managed_status(
+            ReputationEntityType="RESOURCE", ReputationEntityReference=missing, SendingStatus="ENABLED")
+    assert code(err) == "BadRequestException"
+    for bad in ({"reference": missing, "ses_status": "DISABLED"}, {"reference": arn, "ses_status": "REINSTATED"},
+                {"reference": arn, "impact": "MEDIUM"}, {"reference": arn, "cause": ""}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            admin(endpoint, "POST", "reputation-entity", {"region": REGION, **bad})
+        assert err.value.code == 400, bad
+    # Deleting the tenant deletes its entity.
+    ses.delete_tenant(TenantName=name)
+    with pytest.raises(ClientError) as err:
+        get()
+    assert code(err) == "NotFoundException"
+
+
+def test_reputation_entity_of_a_set_and_unencoded_paths(endpoint, ses):
+    set_name = unique()
+    ses.create_configuration_set(ConfigurationSetName=set_name)
+    arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{set_name}"
+    entity = ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=arn)[
+        "ReputationEntity"]
+    assert entity["SendingStatusAggregate"] == "ENABLED"
+    # A client that leaves the ARN's slashes unencoded reaches the same routes.
+    auth = ("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ses/aws4_request, "
+            "SignedHeaders=host, Signature=x")
+    req = urllib.request.Request(
+        f"{endpoint}/v2/email/reputation/entities/RESOURCE/{arn}/customer-managed-status",
+        data=json.dumps({"SendingStatus": "DISABLED"}).encode(), method="PUT",
+        headers={"Content-Type": "application/json", "Authorization": auth})
+    urllib.request.urlopen(req, timeout=5).read()
+    req = urllib.request.Request(f"{endpoint}/v2/email/reputation/entities/RESOURCE/{arn}",
+                                 headers={"Authorization": auth})
+    shown = json.loads(urllib.request.urlopen(req, timeout=5).read())["ReputationEntity"]
+    assert shown["CustomerManagedStatus"]["Status"] == "DISABLED"
+    calls = admin(endpoint, "GET", "calls")["calls"]
+    assert calls["sesv2:UpdateReputationEntityCustomerManagedStatus"] >= 1
+    assert calls["sesv2:GetReputationEntity"] >= 2
+    ses.delete_configuration_set(ConfigurationSetName=set_name)
+    with pytest.raises(ClientError) as err:
+        ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=arn)
+    assert code(err) == "NotFoundException"
+
+
+def test_list_reputation_entities(endpoint):
+    region = "ap-northeast-1"
+    ses = client(endpoint, "sesv2", region=region)
+    arns = sorted(ses.create_tenant(TenantName=unique("rep"))["TenantArn"] for _ in range(3))
+    listed = ses.list_reputation_entities()["ReputationEntities"]
+    assert [e["ReputationEntityReference"] for e in listed] == arns
+    page = ses.list_reputation_entities(PageSize=2)
+    rest = ses.list_reputation_entities(PageSize=2, NextToken=page["NextToken"])
+    assert [e["ReputationEntityReference"] for e in page["ReputationEntities"] + rest["ReputationEntities"]] == arns
+    assert "NextToken" not in rest
+    admin(endpoint, "POST", "reputation-entity", {"region": region, "reference": arns[1], "ses_status": "DISABLED",
+                                                  "impact": "HIGH"})
+    for flt, expected in (({"SENDING_STATUS": "DISABLED"}, [arns[1]]), ({"REPUTATION_IMPACT": "LOW"}, [arns[0], arns[2]]),
+                          ({"ENTITY_REFERENCE_PREFIX": arns[2][:-3]}, [arns[2]]), ({"ENTITY_TYPE": "RESOURCE"}, arns)):
+        got = ses.list_reputation_entities(Filter=flt)["ReputationEntities"]
+        assert [e["ReputationEntityReference"] for e in got] == expected, flt
+    with pytest.raises(ClientError) as err:
+        ses.list_reputation_entities(Filter={"NAME": "x"})
+    assert code(err) == "BadRequestException"
+
+
+def test_send_email_with_a_tenant(endpoint, ses, pipeline):
+    name = unique("tenant")
+    arn = ses.create_tenant(TenantName=name)["TenantArn"]
+    send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=name)
+    assert [e["eventType"] for e in pipeline["drain"]()] == ["Send", "Delivery"]
+    with pytest.raises(ClientError) as err:
+        send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=unique("none"))
+    assert code(err) == "NotFoundException"
+    admin(endpoint, "POST", "reputation-entity", {"region": REGION, "reference": arn, "ses_status": "DISABLED"})
+    with pytest.raises(ClientError) as err:
+        send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=name)
+    assert code(err) == "SendingPausedException"
+    assert name in err.value.response["Error"]["Message"]
+    ses.update_reputation_entity_customer_managed_status(ReputationEntityType="RESOURCE",
+                                                         ReputationEntityReference=arn, SendingStatus="REINSTATED")
+    with pytest.raises(ClientError) as err:
+        send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=name)
+    assert code(err) == "SendingPausedException"
+    admin(endpoint, "POST", "reputation-entity", {"region": REGION, "reference": arn, "ses_status": "ENABLED"})
+    send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=name)
+    # The other checks still come first: a paused set refuses mail for any tenant.
+    ses.put_configuration_set_sending_options(ConfigurationSetName=pipeline["set"], SendingEnabled=False)
+    with pytest.raises(ClientError) as err:
+        send(ses, "success@simulator.amazonses.com", pipeline["set"], TenantName=name)
+    assert code(err) == "SendingPausedException" and "configuration set" in err.value.response["Error"]["Message"]
+    assert [e["eventType"] for e in pipeline["drain"]()] == ["Send", "Delivery"]
+
+
+# --- recommendations (findings) ------------------------------------------------
+
+
+def test_recommendations(endpoint):
+    region = "sa-east-1"
+    ses = client(endpoint, "sesv2", region=region)
+    assert ses.list_recommendations()["Recommendations"] == []
+    arn = f"arn:aws:ses:{region}:{ACCOUNT}:tenant/t1/tn-1"
+    dmarc = admin(endpoint, "POST", "recommendation", {
+        "region": region, "resource_arn": arn, "type": "DMARC", "impact": "HIGH", "status": "OPEN",
+        "description": "No DMARC record"})
+    assert dmarc["Status"] == "OPEN" and dmarc["CreatedTimestamp"] == dmarc["LastUpdatedTimestamp"]
+    for kind in ("SPF", "BOUNCE", "DKIM"):
+        admin(endpoint, "POST", "recommendation", {"region": region, "resource_arn": f"arn:other/{kind}",
+                                                   "type": kind, "impact": "LOW", "status": "OPEN",
+                                                   "description": kind})
+    recs = ses.list_recommendations()["Recommendations"]
+    assert [r["Type"] for r in recs] == ["DMARC", "SPF", "BOUNCE", "DKIM"]
+    first = recs[0]
+    assert set(first) == {"ResourceArn", "Type", "Description", "Status", "CreatedTimestamp",
+                          "LastUpdatedTimestamp", "Impact"}
+    assert (first["ResourceArn"], first["Impact"], first["Description"]) == (arn, "HIGH", "No DMARC record")
+    assert isinstance(first["CreatedTimestamp"], dt.datetime)
+    # Same resource+type: updated in place, LastUpdatedTimestamp bumped.
+    fixed = admin(endpoint, "POST", "recommendation", {"region": region, "resource_arn": arn, "type": "DMARC",
+                                                       "status": "FIXED"})
+    assert fixed["Status"] == "FIXED" and fixed["Impact"] == "HIGH"
+    assert fixed["CreatedTimestamp"] == dmarc["CreatedTimestamp"]
+    assert fixed["LastUpdatedTimestamp"] > dmarc["LastUpdatedTimestamp"]
+    recs = ses.list_recommendations()["Recommendations"]
+    assert len(recs) == 4 and recs[0]["Status"] == "FIXED" and recs[0]["LastUpdatedTimestamp"] > recs[0]["CreatedTimestamp"]
+    # Pagination.
+    page = ses.list_recommendations(PageSize=3)
+    rest = ses.list_recommendations(PageSize=3, NextToken=page["NextToken"])
+    assert [r["Type"] for r in page["Recommendations"] + rest["Recommendations"]] == ["DMARC", "SPF", "BOUNCE", "DKIM"]
+    assert "NextToken" not in rest and "NextToken" not in ses.list_recommendations(PageSize=4)
+    # Filters: one key, or STATUS with IMPACT or TYPE.
+    for flt, expected in (({"STATUS": "OPEN"}, ["SPF", "BOUNCE", "DKIM"]), ({"TYPE": "DMARC"}, ["DMARC"]),
+                          ({"RESOURCE_ARN": arn}, ["DMARC"]), ({"IMPACT": "HIGH"}, ["DMARC"]),
+                          ({"STATUS": "OPEN", "TYPE": "SPF"}, ["SPF"]),
+                          ({"STATUS": "FIXED", "IMPACT": "LOW"}, [])):
+        assert [r["Type"] for r in ses.list_recommendations(Filter=flt)["Recommendations"]] == expected, flt
+    for bad in ({"Filter": {"TYPE": "SPF", "IMPACT": "LOW"}}, {"Filter": {"STATUS": "CLOSED"}},
+                {"Filter": {"COLOR": "red"}}, {"Filter": {"TYPE": "SPF", "STATUS": "OPEN", "IMPACT": "LOW"}},
+                {"PageSize": 0}, {"PageSize": 101}, {"NextToken": "garbage"}):
+        with pytest.raises(ClientError) as err:
+            ses.list_recommendations(**bad)
+        assert code(err) == "BadRequestException", bad
+    for bad in ({"resource_arn": arn, "type": "SPAM"}, {"resource_arn": arn, "type": "SPF", "impact": "MEDIUM"},
+                {"resource_arn": arn, "type": "SPF", "status": "CLOSED"}, {"type": "SPF"}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            admin(endpoint, "POST", "recommendation", {"region": region, **bad})
+        assert err.value.code == 400, bad
+    # An open finding sets its entity's ReputationImpact, unless SES's own says otherwise.
+    tenant_arn = ses.create_tenant(TenantName=unique("tenant"))["TenantArn"]
+    admin(endpoint, "POST", "recommendation", {"region": region, "resource_arn": tenant_arn, "type": "BOUNCE",
+                                               "impact": "HIGH"})
+    entity = ses.get_reputation_entity(ReputationEntityType="RESOURCE", ReputationEntityReference=tenant_arn)
+    assert entity["ReputationEntity"]["ReputationImpact"] == "HIGH"
+    assert admin(endpoint, "GET", "calls")["calls"]["sesv2:ListRecommendations"] >= 1

@@ -45,7 +45,7 @@ from moto.sesv2.models import sesv2_backends
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
-from . import identities
+from . import findings, identities, tenants
 from .sesv2 import account_state
 
 # AWS throttles every SES action except sending at one request per second.
@@ -568,6 +568,14 @@ class AdminApp:
             for field, value in quota.items():
                 setattr(state, field, value)
             return 200, state.to_dict()
+        if (method, path) == ("POST", "/_emulator/recommendation"):
+            data = self._json(environ)
+            backend = sesv2_backends[str(data.get("account_id", "123456789012"))][data.get("region", "us-east-1")]
+            return 200, findings.admin(backend, data)
+        if (method, path) == ("POST", "/_emulator/reputation-entity"):
+            data = self._json(environ)
+            backend = sesv2_backends[str(data.get("account_id", "123456789012"))][data.get("region", "us-east-1")]
+            return 200, tenants.admin_entity(backend, data)
         if (method, path) == ("POST", "/_emulator/identity"):
             data = self._json(environ)
             backend = sesv2_backends[str(data.get("account_id", "123456789012"))][data.get("region", "us-east-1")]

@@ -197,6 +197,9 @@ def delete_email_identity(self: SESV2Response) -> str:
     name = identity.email_identity
     del _identities(self)[name]
     self.sesv2_backend.core_backend.tagger.delete_all_tags_for_resource(identity_arn(self, name))
+    from . import tenants
+
+    tenants.forget(self.sesv2_backend, identity_arn(self, name))
     return "{}"
 
 

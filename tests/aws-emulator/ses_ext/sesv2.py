@@ -1,9 +1,10 @@
 """SES v2 control plane that moto 5.2.5 lacks or shapes differently from AWS.
 
 Owns: configuration-set option groups (Create/Get/Delete and the six
-Put*Options calls), ListConfigurationSets (both of its routes, paginated),
-event destinations, tags on configuration sets, GetAccount and the account
-attribute calls, and the SendEmail checks that depend on them. State lives
+Put*Options calls, Auto Validation included), ListConfigurationSets (both
+of its routes, paginated), event destinations, tags on configuration sets,
+GetAccount and the account attribute calls, and the SendEmail checks that
+depend on them (a `TenantName`'s through `tenants.py`). State lives
 on moto's own objects: option groups and event destinations on moto's
 `ses.models.ConfigurationSet` (so deleting the set deletes them), tags in
 moto's SES tagger, account state on each `SESV2Backend` (one per
@@ -73,6 +74,14 @@ SET_FILTER_KEYS = {"CONFIGURATION_SET_NAME_CONTAINS"}
 # sends that too), while AWS's API reference and older SDKs and CLIs use
 # GET /v2/email/configuration-sets.
 LEGACY_ROUTES = {("GET", "/v2/email/configuration-sets"): "ListConfigurationSets"}
+# The reputation entity updates with the ARN's slashes left unencoded (the
+# SDKs encode them; moto's router then matches by itself).
+REPUTATION_UPDATE_PATH = re.compile(
+    r"^/v2/email/reputation/entities/(?P<ReputationEntityType>[^/]+)/(?P<ReputationEntityReference>.+)"
+    r"/(?P<sro_op>customer-managed-status|policy)$"
+)
+REPUTATION_UPDATES = {"customer-managed-status": "UpdateReputationEntityCustomerManagedStatus",
+                      "policy": "UpdateReputationEntityPolicy"}
 
 
 # --- account ---------------------------------------------------------------
@@ -402,6 +411,9 @@ def delete_configuration_set(self: SESV2Response) -> str:
     name = cs.configuration_set_name
     del _sets(self)[name]
     self.sesv2_backend.core_backend.tagger.delete_all_tags_for_resource(_set_arn(self, name))
+    from . import tenants
+
+    tenants.forget(self.sesv2_backend, _set_arn(self, name))
     return "{}"
 
 
@@ -442,6 +454,34 @@ def _token_after(token: Any) -> str:
     return after
 
 
+def paginate(keyed: list[tuple[str, Any]], params: dict[str, Any], max_size: int) -> tuple[list[Any], str | None]:
+    """One page of `(key, item)` pairs in key order, for PageSize 1..max_size
+    (default max_size), and the NextToken (opaque: the page's last key) when
+    more follow."""
+    size = params.get("PageSize")
+    if size is None:
+        size = max_size
+    elif not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= max_size:
+        raise BadRequest(f"PageSize must be an integer from 1 to {max_size}.")
+    keyed = sorted(keyed, key=lambda kv: kv[0])
+    if params.get("NextToken"):
+        after = _token_after(params["NextToken"])
+        keyed = [kv for kv in keyed if kv[0] > after]
+    page = keyed[:size]
+    return [item for _, item in page], _next_token(page[-1][0]) if len(keyed) > size else None
+
+
+def _filter(params: dict[str, Any], keys: set[str]) -> dict[str, str]:
+    """A list call's `Filter` map: known keys, non-empty string values."""
+    filters = params.get("Filter") or {}
+    if not isinstance(filters, dict) or not set(filters) <= keys:
+        raise BadRequest(f"Filter keys must be within {sorted(keys)}.")
+    for key, value in filters.items():
+        if not isinstance(value, str) or not 1 <= len(value) <= 512:
+            raise BadRequest(f"Filter {key} must be a string of 1-512 characters.")
+    return filters
+
+
 def list_configuration_sets(self: SESV2Response) -> str:
     params = _list_params(self)
     size = _page_size(params.get("PageSize"))
@@ -469,7 +509,13 @@ _moto_action_from_uri = SESV2Response._get_action_from_method_and_request_uri
 
 def _get_action_from_method_and_request_uri(self: SESV2Response, request: Any) -> str:
     action = _moto_action_from_uri(self, request)
-    return action or LEGACY_ROUTES.get((request.method, request.path.rstrip("/")))  # type: ignore[return-value]
+    if action:
+        return action
+    m = REPUTATION_UPDATE_PATH.match(request.path) if request.method == "PUT" else None
+    if m:
+        self.uri_match = {k: v for k, v in m.groupdict().items() if k != "sro_op"}
+        return REPUTATION_UPDATES[m.group("sro_op")]
+    return LEGACY_ROUTES.get((request.method, request.path.rstrip("/")))  # type: ignore[return-value]
 
 
 def _put(group: str):
@@ -544,6 +590,9 @@ def _check_resource(self: SESV2Response, arn: Any) -> None:
     m = IDENTITY_ARN_RE.match(arn)
     if m and m.group(1) not in self.sesv2_backend.core_backend.email_identities:
         raise NotFound(f"Resource {arn} does not exist.")
+    from . import tenants
+
+    tenants.check_tenant_arn(self.sesv2_backend, arn)
 
 
 _moto_tag_resource = SESV2Response.tag_resource
@@ -610,6 +659,10 @@ def send_email(self: SESV2Response) -> str:
         raise AccountSuspended("Your account has been shut down because of policy violations.")
     if not account.sending_enabled:
         raise SendingPaused("Sending is paused for this account.")
+    if body.get("TenantName") is not None:
+        from . import tenants
+
+        tenants.check_send(self.sesv2_backend, body["TenantName"])
     cs = None
     if body.get("ConfigurationSetName") is None:
         # As in AWS: mail that names no set goes through the sender
@@ -632,6 +685,8 @@ def send_email(self: SESV2Response) -> str:
 
 
 def install() -> None:
+    from . import findings, tenants
+
     handlers = {
         "create_configuration_set": create_configuration_set,
         "get_configuration_set": get_configuration_set,
@@ -655,6 +710,8 @@ def install() -> None:
         "put_account_suppression_attributes": put_account_suppression_attributes,
         "send_email": send_email,
         **identities.HANDLERS,
+        **tenants.HANDLERS,
+        **findings.HANDLERS,
     }
     for name, fn in handlers.items():
         setattr(SESV2Response, name, fn)
