@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::configuration_set::{Reputation, SuppressionReason, SuppressionSpec};
+use super::configuration_set::{AutoValidationSpec, Reputation, SuppressionReason, SuppressionSpec};
 use super::reputation_policy::Thresholds;
 
 /// An AWS account and region in which ConfigurationSets and
@@ -57,6 +57,12 @@ pub struct SesAccountSpec {
     /// Omitted: not managed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression: Option<SuppressionSpec>,
+    /// Account-level SES Auto Validation (the account's
+    /// SuppressionAttributes.ValidationAttributes); a ConfigurationSet's
+    /// spec.autoValidation overrides it for mail through that set.
+    /// Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_validation: Option<AutoValidationSpec>,
     /// Account-level thresholds for the BounceRateHealthy and
     /// ComplaintRateHealthy conditions. Defaults to AWS's own review
     /// levels (bounce 5% / 10%, complaint 0.1% / 0.5%).
@@ -192,6 +198,9 @@ pub struct SesAccountStatus {
     /// Account-level suppression reasons as AWS reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_reasons: Option<Vec<SuppressionReason>>,
+    /// Account-level Auto Validation as AWS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_validation: Option<AutoValidationSpec>,
     /// Account-level bounce and complaint rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<Reputation>,

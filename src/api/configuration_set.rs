@@ -66,6 +66,11 @@ pub struct ConfigurationSetSpec {
     /// Virtual Deliverability Manager options. Omitted: not managed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vdm: Option<VdmSpec>,
+    /// SES Auto Validation for mail through this set (the set's
+    /// SuppressionOptions.ValidationOptions): overrides the account's.
+    /// Omitted: not managed (the account's setting applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_validation: Option<AutoValidationSpec>,
     /// AWS tags on the configuration set (at most 49: SES allows 50 and the
     /// operator uses one to mark ownership).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -157,6 +162,31 @@ pub struct SuppressionSpec {
 pub enum SuppressionReason {
     Bounce,
     Complaint,
+}
+
+/// SES Auto Validation: SES suppresses mail to addresses it judges invalid
+/// (malformed, unknown mailbox, disposable, ...) with at least the given
+/// confidence, instead of letting them bounce.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.enabled || !has(self.confidenceThreshold)").message("autoValidation.confidenceThreshold applies only while autoValidation.enabled is true"))]
+pub struct AutoValidationSpec {
+    /// Turn Auto Validation on (ENABLED) or off (DISABLED).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// How sure SES must be that an address is invalid before it
+    /// suppresses it: MEDIUM suppresses more, HIGH less, MANAGED lets SES
+    /// choose. Omitted: not managed (SES's default is MANAGED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_threshold: Option<ConfidenceThreshold>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConfidenceThreshold {
+    Medium,
+    High,
+    Managed,
 }
 
 /// Open and click tracking.

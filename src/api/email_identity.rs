@@ -38,6 +38,7 @@ pub const DOMAIN_PATTERN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.mailFromDomain) || self.mailFromDomain.endsWith('.' + (self.identity.contains('@') ? self.identity.substring(self.identity.indexOf('@') + 1) : self.identity))").message("spec.mailFromDomain must be a subdomain of the identity's domain").field_path(".mailFromDomain"))]
+#[x_kube(validation = Rule::new("!has(self.dmarc) || !self.identity.contains('@')").message("spec.dmarc belongs on the EmailIdentity of the domain, not of an address: a DMARC record covers the whole domain").field_path(".dmarc"))]
 pub struct EmailIdentitySpec {
     /// The domain or email address to verify. Immutable.
     #[schemars(length(min = 1, max = 320), regex(pattern = IDENTITY_PATTERN))]
@@ -87,6 +88,11 @@ pub struct EmailIdentitySpec {
     /// Publish the DNS records through external-dns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsSpec>,
+    /// A DMARC policy for the domain: adds the `_dmarc` TXT record to
+    /// status.dnsRecords (and the DNSEndpoint). Gmail and Yahoo require
+    /// DMARC (at least `p=none`) from bulk senders. Domain identities only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc: Option<DmarcSpec>,
     /// What happens in AWS when this object is deleted. Default: Delete
     /// for an identity this object created, Retain for one it adopted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +193,50 @@ pub struct DnsSpec {
     /// with the records, next to this object and owned by it.
     #[serde(default, rename = "externalDNS")]
     pub external_dns: bool,
+}
+
+/// The DMARC record of a domain (RFC 7489).
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DmarcSpec {
+    /// What receivers do with mail that fails DMARC (`p=`).
+    pub policy: DmarcPolicy,
+    /// The same for subdomains (`sp=`). Omitted: as `policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdomain_policy: Option<DmarcPolicy>,
+    /// Where receivers send aggregate reports (`rua=`): `mailto:` URIs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 5),
+        inner(length(max = 320), regex(pattern = r"^mailto:[^\s,;!@]+@[^\s,;!@]+$"))
+    )]
+    pub rua: Vec<String>,
+    /// Percentage of failing mail the policy applies to (`pct=`, 0-100).
+    /// Omitted: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub percentage: Option<u8>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcPolicy {
+    /// Monitor only: report, deliver as usual.
+    None,
+    /// Deliver failing mail to spam.
+    Quarantine,
+    /// Refuse failing mail.
+    Reject,
+}
+
+impl DmarcPolicy {
+    pub fn as_tag(self) -> &'static str {
+        match self {
+            DmarcPolicy::None => "none",
+            DmarcPolicy::Quarantine => "quarantine",
+            DmarcPolicy::Reject => "reject",
+        }
+    }
 }
 
 /// Observed state of an identity.

@@ -28,6 +28,7 @@ fn options() -> SetOptions {
         sending_enabled: true,
         reputation_metrics_enabled: true,
         suppression: None,
+        validation: None,
         tracking: None,
         delivery: None,
         vdm: None,

@@ -7,10 +7,10 @@ use aws_sdk_sesv2::types as ses;
 
 use super::scheduler::Priority;
 use super::{AwsError, ErrorKind, Session};
-use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
+use crate::api::configuration_set::{ConfidenceThreshold, Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
 use crate::api::email_identity::{DkimKeyLength, MxFailureBehavior};
 use crate::api::event_destination::{DimensionSource, EventType};
-use crate::domain::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Vdm};
+use crate::domain::diff::configuration_set::{Delivery, SetChange, SetOptions, Tracking, Validation, Vdm};
 use crate::domain::diff::email_identity::{IdentityChange, IdentitySettings, ObservedIdentity};
 use crate::domain::diff::event_destination::{Destination, Dimension, Target};
 
@@ -44,6 +44,8 @@ pub struct Account {
     pub sent_last_24_hours: f64,
     /// Account-level suppression reasons, sorted.
     pub suppressed_reasons: Vec<SuppressionReason>,
+    /// Account-level Auto Validation, when AWS reports it.
+    pub validation: Option<Validation>,
 }
 
 impl Session {
@@ -67,6 +69,11 @@ impl Session {
                 reasons.sort();
                 reasons
             }),
+            validation: out
+                .suppression_options()
+                .and_then(|s| s.validation_options())
+                .and_then(|v| v.condition_threshold())
+                .map(validation_from_aws),
             tracking: out.tracking_options().map(|t| Tracking {
                 custom_redirect_domain: t.custom_redirect_domain().to_string(),
                 https_policy: match t.https_policy() {
@@ -128,8 +135,11 @@ impl Session {
                     .build(),
             )
             .set_tags(Some(aws_tags(tags)?));
-        if let Some(reasons) = &options.suppression {
-            req = req.suppression_options(suppression_options(reasons));
+        if options.suppression.is_some() || options.validation.is_some() {
+            req = req.suppression_options(suppression_options(
+                options.suppression.as_deref(),
+                options.validation.as_ref(),
+            )?);
         }
         if let Some(t) = &options.tracking {
             req = req.tracking_options(tracking_options(t)?);
@@ -172,11 +182,13 @@ impl Session {
                 .await
                 .map(|_| ())
             }
-            SetChange::Suppression(reasons) => {
+            SetChange::Suppression { reasons, validation } => {
+                let options = suppression_options(reasons.as_deref(), validation.as_ref())?;
                 let req = c
                     .put_configuration_set_suppression_options()
                     .configuration_set_name(name)
-                    .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
+                    .set_suppressed_reasons(options.suppressed_reasons)
+                    .set_validation_options(options.validation_options);
                 self.ses_call("sesv2:PutConfigurationSetSuppressionOptions", priority, || {
                     req.clone().send()
                 })
@@ -387,19 +399,36 @@ impl Session {
                 reasons.sort();
                 reasons
             },
+            validation: out
+                .suppression_attributes()
+                .and_then(|a| a.validation_attributes())
+                .and_then(|v| v.condition_threshold())
+                .map(validation_from_aws),
         })
     }
 
-    /// PutAccountSuppressionAttributes.
+    /// PutAccountSuppressionAttributes: the reasons and Auto Validation
+    /// together (the call replaces both).
     pub async fn put_account_suppression(
         &self,
         reasons: &[SuppressionReason],
+        validation: Option<&Validation>,
         priority: Priority,
     ) -> Result<(), AwsError> {
+        let validation = validation
+            .map(|v| {
+                validation_to_aws(v).map(|t| {
+                    ses::SuppressionValidationAttributes::builder()
+                        .condition_threshold(t)
+                        .build()
+                })
+            })
+            .transpose()?;
         let req = self
             .ses
             .put_account_suppression_attributes()
-            .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()));
+            .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()))
+            .set_validation_attributes(validation);
         self.ses_call("sesv2:PutAccountSuppressionAttributes", priority, || req.clone().send())
             .await
             .map(|_| ())
@@ -427,10 +456,75 @@ fn aws_tags(tags: &BTreeMap<String, String>) -> Result<Vec<ses::Tag>, AwsError> 
         .collect()
 }
 
-fn suppression_options(reasons: &[SuppressionReason]) -> ses::SuppressionOptions {
-    ses::SuppressionOptions::builder()
-        .set_suppressed_reasons(Some(reasons.iter().map(suppression_to_aws).collect()))
+fn suppression_options(
+    reasons: Option<&[SuppressionReason]>,
+    validation: Option<&Validation>,
+) -> Result<ses::SuppressionOptions, AwsError> {
+    let validation = validation
+        .map(|v| {
+            validation_to_aws(v).map(|t| {
+                ses::SuppressionValidationOptions::builder()
+                    .condition_threshold(t)
+                    .build()
+            })
+        })
+        .transpose()?;
+    Ok(ses::SuppressionOptions::builder()
+        .set_suppressed_reasons(reasons.map(|r| r.iter().map(suppression_to_aws).collect()))
+        .set_validation_options(validation)
+        .build())
+}
+
+/// Auto Validation as SES's `ConditionThreshold` (sets and the account
+/// share the shape).
+fn validation_to_aws(v: &Validation) -> Result<ses::SuppressionConditionThreshold, AwsError> {
+    let threshold = v
+        .threshold
+        .map(|t| {
+            ses::SuppressionConfidenceThreshold::builder()
+                .confidence_verdict_threshold(match t {
+                    ConfidenceThreshold::Medium => ses::SuppressionConfidenceVerdictThreshold::Medium,
+                    ConfidenceThreshold::High => ses::SuppressionConfidenceVerdictThreshold::High,
+                    ConfidenceThreshold::Managed => ses::SuppressionConfidenceVerdictThreshold::Managed,
+                })
+                .build()
+        })
+        .transpose()
+        .map_err(build_error)?;
+    ses::SuppressionConditionThreshold::builder()
+        .condition_threshold_enabled(if v.enabled {
+            ses::FeatureStatus::Enabled
+        } else {
+            ses::FeatureStatus::Disabled
+        })
+        .set_overall_confidence_threshold(threshold)
         .build()
+        .map_err(build_error)
+}
+
+fn validation_from_aws(t: &ses::SuppressionConditionThreshold) -> Validation {
+    Validation {
+        enabled: *t.condition_threshold_enabled() == ses::FeatureStatus::Enabled,
+        threshold: t
+            .overall_confidence_threshold()
+            .and_then(|c| match c.confidence_verdict_threshold() {
+                ses::SuppressionConfidenceVerdictThreshold::Medium => Some(ConfidenceThreshold::Medium),
+                ses::SuppressionConfidenceVerdictThreshold::High => Some(ConfidenceThreshold::High),
+                ses::SuppressionConfidenceVerdictThreshold::Managed => Some(ConfidenceThreshold::Managed),
+                _ => None,
+            }),
+    }
+}
+
+/// A request the SDK's builder refused (a required field missing): the
+/// operator's bug, reported as a refused request rather than a panic.
+fn build_error(e: aws_sdk_sesv2::error::BuildError) -> AwsError {
+    AwsError {
+        operation: "sesv2:build",
+        kind: ErrorKind::BadRequest,
+        code: "InvalidRequest".into(),
+        message: e.to_string(),
+    }
 }
 
 fn suppression_to_aws(r: &SuppressionReason) -> ses::SuppressionListReason {

@@ -9,11 +9,11 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::diff::configuration_set::{self as set_diff, Delivery, SetChange, SetOptions, Tracking, Vdm};
+use super::diff::configuration_set::{self as set_diff, Delivery, SetChange, SetOptions, Tracking, Validation, Vdm};
 use super::reputation::checkpoint;
 use super::reputation::windows::{self, Event, Window};
 use super::topic_policy;
-use crate::api::configuration_set::{Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
+use crate::api::configuration_set::{ConfidenceThreshold, Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
 
 fn corpus() -> Vec<String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz-corpus/ses-events");
@@ -211,6 +211,9 @@ proptest! {
         if desired.suppression.is_none() {
             prop_assert_eq!(&applied.suppression, &observed.suppression);
         }
+        if desired.validation.is_none() {
+            prop_assert_eq!(&applied.validation, &observed.validation);
+        }
         if desired.tracking.is_none() {
             prop_assert_eq!(&applied.tracking, &observed.tracking);
         }
@@ -257,7 +260,10 @@ fn apply(observed: &SetOptions, changes: &[SetChange]) -> SetOptions {
         match change.clone() {
             SetChange::Sending(on) => s.sending_enabled = on,
             SetChange::ReputationMetrics(on) => s.reputation_metrics_enabled = on,
-            SetChange::Suppression(r) => s.suppression = Some(r),
+            SetChange::Suppression { reasons, validation } => {
+                s.suppression = reasons;
+                s.validation = validation;
+            }
             SetChange::Tracking(t) => s.tracking = Some(t),
             SetChange::Delivery(d) => s.delivery = Some(d),
             SetChange::Vdm(v) => s.vdm = Some(v),
@@ -296,6 +302,15 @@ fn options() -> impl Strategy<Value = SetOptions> {
                 max_delivery_seconds: max,
             }
         });
+    let validation = (
+        any::<bool>(),
+        prop::option::of(prop_oneof![
+            Just(ConfidenceThreshold::Medium),
+            Just(ConfidenceThreshold::High),
+            Just(ConfidenceThreshold::Managed)
+        ]),
+    )
+        .prop_map(|(enabled, threshold)| Validation { enabled, threshold });
     let vdm = (feature(), feature()).prop_map(|(engagement_metrics, optimized_shared_delivery)| Vdm {
         engagement_metrics,
         optimized_shared_delivery,
@@ -303,19 +318,22 @@ fn options() -> impl Strategy<Value = SetOptions> {
     (
         any::<bool>(),
         any::<bool>(),
-        prop::option::of(reasons),
+        (prop::option::of(reasons), prop::option::of(validation)),
         prop::option::of(tracking),
         prop::option::of(delivery),
         prop::option::of(vdm),
     )
         .prop_map(
-            |(sending_enabled, reputation_metrics_enabled, suppression, tracking, delivery, vdm)| SetOptions {
-                sending_enabled,
-                reputation_metrics_enabled,
-                suppression,
-                tracking,
-                delivery,
-                vdm,
+            |(sending_enabled, reputation_metrics_enabled, (suppression, validation), tracking, delivery, vdm)| {
+                SetOptions {
+                    sending_enabled,
+                    reputation_metrics_enabled,
+                    suppression,
+                    validation,
+                    tracking,
+                    delivery,
+                    vdm,
+                }
             },
         )
 }

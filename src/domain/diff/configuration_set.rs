@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::configuration_set::{ConfigurationSetSpec, Feature, HttpsPolicy, SuppressionReason, TlsPolicy};
+use crate::api::configuration_set::{
+    AutoValidationSpec, ConfidenceThreshold, ConfigurationSetSpec, Feature, HttpsPolicy, SuppressionReason, TlsPolicy,
+};
 
 /// The option groups of a configuration set, in SES's terms. `None` for a
 /// group means "not managed" on the desired side and "not set" on the
@@ -13,6 +15,9 @@ pub struct SetOptions {
     pub sending_enabled: bool,
     pub reputation_metrics_enabled: bool,
     pub suppression: Option<Vec<SuppressionReason>>,
+    /// Auto Validation: part of SES's suppression options, written with
+    /// the reasons in one Put call.
+    pub validation: Option<Validation>,
     pub tracking: Option<Tracking>,
     pub delivery: Option<Delivery>,
     pub vdm: Option<Vdm>,
@@ -31,6 +36,35 @@ pub struct Delivery {
     pub max_delivery_seconds: Option<i64>,
 }
 
+/// Auto Validation (SES's `ConditionThreshold`), on a set or the account.
+/// A `None` threshold on the desired side is not managed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validation {
+    pub enabled: bool,
+    pub threshold: Option<ConfidenceThreshold>,
+}
+
+impl Validation {
+    pub fn from_spec(spec: &AutoValidationSpec) -> Self {
+        Self {
+            enabled: spec.enabled,
+            threshold: spec.confidence_threshold,
+        }
+    }
+
+    /// What to write so that AWS holds `self`: a threshold the spec leaves
+    /// out keeps AWS's, or `None` when `self` already matches `observed`.
+    pub fn correction(&self, observed: Option<&Validation>) -> Option<Validation> {
+        let have_threshold = observed.and_then(|v| v.threshold);
+        let differs = observed.is_none_or(|v| v.enabled != self.enabled)
+            || self.threshold.is_some_and(|t| Some(t) != have_threshold);
+        differs.then(|| Validation {
+            enabled: self.enabled,
+            threshold: self.threshold.or(have_threshold),
+        })
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Vdm {
     pub engagement_metrics: Option<Feature>,
@@ -42,7 +76,13 @@ pub struct Vdm {
 pub enum SetChange {
     Sending(bool),
     ReputationMetrics(bool),
-    Suppression(Vec<SuppressionReason>),
+    /// PutConfigurationSetSuppressionOptions replaces the reasons and the
+    /// validation options together: a part the spec leaves out carries
+    /// what AWS holds.
+    Suppression {
+        reasons: Option<Vec<SuppressionReason>>,
+        validation: Option<Validation>,
+    },
     Tracking(Tracking),
     Delivery(Delivery),
     Vdm(Vdm),
@@ -56,7 +96,7 @@ impl SetChange {
         match self {
             SetChange::Sending(_) => "sending",
             SetChange::ReputationMetrics(_) => "reputationMetrics",
-            SetChange::Suppression(_) => "suppression",
+            SetChange::Suppression { .. } => "suppression",
             SetChange::Tracking(_) => "tracking",
             SetChange::Delivery(_) => "delivery",
             SetChange::Vdm(_) => "vdm",
@@ -78,6 +118,7 @@ pub fn desired_options(spec: &ConfigurationSetSpec, sending_paused: bool) -> Set
         sending_enabled: spec.sending.enabled && !sending_paused,
         reputation_metrics_enabled: spec.reputation_metrics.enabled,
         suppression,
+        validation: spec.auto_validation.as_ref().map(Validation::from_spec),
         tracking: spec.tracking.as_ref().map(|t| Tracking {
             custom_redirect_domain: t.custom_redirect_domain.clone(),
             https_policy: t.https_policy,
@@ -99,6 +140,7 @@ pub fn desired_options(spec: &ConfigurationSetSpec, sending_paused: bool) -> Set
 pub fn unmanaged_groups(spec: &ConfigurationSetSpec) -> Vec<String> {
     [
         ("suppression", spec.suppression.is_none()),
+        ("autoValidation", spec.auto_validation.is_none()),
         ("tracking", spec.tracking.is_none()),
         ("delivery", spec.delivery.is_none()),
         ("vdm", spec.vdm.is_none()),
@@ -126,13 +168,20 @@ pub fn diff(desired: &SetOptions, observed: &SetOptions) -> Vec<SetChange> {
     if desired.reputation_metrics_enabled != observed.reputation_metrics_enabled {
         changes.push(SetChange::ReputationMetrics(desired.reputation_metrics_enabled));
     }
-    if let Some(want) = &desired.suppression {
+    let reasons_differ = desired.suppression.as_ref().is_some_and(|want| {
         let mut have = observed.suppression.clone().unwrap_or_default();
         have.sort();
         have.dedup();
-        if observed.suppression.is_none() || *want != have {
-            changes.push(SetChange::Suppression(want.clone()));
-        }
+        observed.suppression.is_none() || *want != have
+    });
+    let validation = desired
+        .validation
+        .and_then(|want| want.correction(observed.validation.as_ref()));
+    if reasons_differ || validation.is_some() {
+        changes.push(SetChange::Suppression {
+            reasons: desired.suppression.clone().or_else(|| observed.suppression.clone()),
+            validation: validation.or(observed.validation),
+        });
     }
     if let Some(want) = &desired.tracking
         && observed.tracking.as_ref() != Some(want)
@@ -198,10 +247,13 @@ mod tests {
     #[test]
     fn status_names_the_groups_the_spec_leaves_to_aws() {
         let mut s = spec();
-        assert_eq!(unmanaged_groups(&s), ["suppression", "tracking", "delivery", "vdm"]);
+        assert_eq!(
+            unmanaged_groups(&s),
+            ["suppression", "autoValidation", "tracking", "delivery", "vdm"]
+        );
         s.delivery = Some(DeliverySpec::default());
         s.vdm = Some(VdmSpec::default());
-        assert_eq!(unmanaged_groups(&s), ["suppression", "tracking"]);
+        assert_eq!(unmanaged_groups(&s), ["suppression", "autoValidation", "tracking"]);
     }
 
     #[test]
@@ -259,6 +311,66 @@ mod tests {
         assert!(diff(&desired, &observed).is_empty());
         observed.suppression = None;
         assert_eq!(diff(&desired, &observed).len(), 1);
+    }
+
+    #[test]
+    fn auto_validation_is_written_with_the_reasons_aws_holds() {
+        let mut s = spec();
+        s.auto_validation = Some(AutoValidationSpec {
+            enabled: true,
+            confidence_threshold: Some(ConfidenceThreshold::High),
+        });
+        let desired = desired_options(&s, false);
+        let observed = SetOptions {
+            suppression: Some(vec![SuppressionReason::Bounce]),
+            ..desired.clone()
+        };
+        let observed = SetOptions {
+            validation: None,
+            ..observed
+        };
+        // The reasons are not managed: the Put carries AWS's, unchanged.
+        assert_eq!(
+            diff(&desired, &observed),
+            vec![SetChange::Suppression {
+                reasons: Some(vec![SuppressionReason::Bounce]),
+                validation: Some(Validation {
+                    enabled: true,
+                    threshold: Some(ConfidenceThreshold::High)
+                }),
+            }]
+        );
+        // A threshold the spec leaves out is AWS's to keep.
+        s.auto_validation = Some(AutoValidationSpec {
+            enabled: true,
+            confidence_threshold: None,
+        });
+        let desired = desired_options(&s, false);
+        let in_sync = SetOptions {
+            validation: Some(Validation {
+                enabled: true,
+                threshold: Some(ConfidenceThreshold::Managed),
+            }),
+            ..observed.clone()
+        };
+        assert!(diff(&desired, &in_sync).is_empty());
+        let off = SetOptions {
+            validation: Some(Validation {
+                enabled: false,
+                threshold: Some(ConfidenceThreshold::Medium),
+            }),
+            ..observed
+        };
+        assert_eq!(
+            diff(&desired, &off),
+            vec![SetChange::Suppression {
+                reasons: Some(vec![SuppressionReason::Bounce]),
+                validation: Some(Validation {
+                    enabled: true,
+                    threshold: Some(ConfidenceThreshold::Medium)
+                }),
+            }]
+        );
     }
 
     #[test]

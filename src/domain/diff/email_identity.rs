@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::api::conditions::{self, Desired};
-use crate::api::email_identity::{DkimKeyLength, DnsRecord, EmailIdentitySpec, MxFailureBehavior};
+use crate::api::email_identity::{DkimKeyLength, DmarcSpec, DnsRecord, EmailIdentitySpec, MxFailureBehavior};
 
 /// Condition types of an EmailIdentity besides the kstatus triple.
 pub const VERIFIED: &str = "Verified";
@@ -170,9 +170,15 @@ impl ObservedIdentity {
 }
 
 /// The DNS records AWS asks for: one CNAME per Easy DKIM token, and for a
-/// MAIL FROM domain its MX (the region's feedback endpoint) and SPF TXT.
+/// MAIL FROM domain its MX (the region's feedback endpoint) and SPF TXT;
+/// plus the domain's `_dmarc` TXT when the spec sets a DMARC policy.
 /// Sorted, so equal records compare equal.
-pub fn dns_records(identity: &str, observed: &ObservedIdentity, region: &str) -> Vec<DnsRecord> {
+pub fn dns_records(
+    identity: &str,
+    observed: &ObservedIdentity,
+    region: &str,
+    dmarc: Option<&DmarcSpec>,
+) -> Vec<DnsRecord> {
     let domain = identity.rsplit('@').next().unwrap_or(identity);
     let mut out: Vec<DnsRecord> = Vec::new();
     if !is_address(identity) {
@@ -196,8 +202,31 @@ pub fn dns_records(identity: &str, observed: &ObservedIdentity, region: &str) ->
             value: "\"v=spf1 include:amazonses.com ~all\"".into(),
         });
     }
+    if let Some(dmarc) = dmarc.filter(|_| !is_address(identity)) {
+        out.push(DnsRecord {
+            type_: "TXT".into(),
+            name: format!("_dmarc.{domain}"),
+            value: format!("\"{}\"", dmarc_value(dmarc)),
+        });
+    }
     out.sort();
     out
+}
+
+/// The DMARC record's tags in RFC 7489's order (`v` and `p` first);
+/// defaults (`sp` = `p`, `pct=100`) are left out, as receivers assume them.
+pub fn dmarc_value(dmarc: &DmarcSpec) -> String {
+    let mut tags = vec!["v=DMARC1".to_string(), format!("p={}", dmarc.policy.as_tag())];
+    if let Some(sp) = dmarc.subdomain_policy.filter(|sp| *sp != dmarc.policy) {
+        tags.push(format!("sp={}", sp.as_tag()));
+    }
+    if !dmarc.rua.is_empty() {
+        tags.push(format!("rua={}", dmarc.rua.join(",")));
+    }
+    if let Some(pct) = dmarc.percentage.filter(|p| *p != 100) {
+        tags.push(format!("pct={pct}"));
+    }
+    tags.join("; ")
 }
 
 /// TTL of the records in the external-dns `DNSEndpoint`.
@@ -436,7 +465,7 @@ mod tests {
             None,
         ));
         o.dkim_tokens = vec!["tok1".into()];
-        let records = dns_records("example.com", &o, "eu-west-1");
+        let records = dns_records("example.com", &o, "eu-west-1", None);
         let got: Vec<(&str, &str, &str)> = records
             .iter()
             .map(|r| (r.type_.as_str(), r.name.as_str(), r.value.as_str()))
@@ -458,7 +487,7 @@ mod tests {
             None,
         ));
         o.dkim_tokens = vec!["t1".into(), "t2".into()];
-        let endpoints = external_dns_endpoints(&dns_records("example.com", &o, "us-east-1"));
+        let endpoints = external_dns_endpoints(&dns_records("example.com", &o, "us-east-1", None));
         let got: Vec<(String, String, usize)> = endpoints
             .iter()
             .map(|e| {
@@ -478,6 +507,29 @@ mod tests {
                 ("t2._domainkey.example.com".into(), "CNAME".into(), 1),
             ]
         );
+    }
+
+    #[test]
+    fn a_dmarc_policy_adds_the_domains_dmarc_record() {
+        let s = spec(serde_json::json!({"identity": "example.com", "dmarc": {
+            "policy": "quarantine", "subdomainPolicy": "reject",
+            "rua": ["mailto:dmarc@example.com", "mailto:agg@example.net"], "percentage": 50}}));
+        let o = observed(desired(&s, None));
+        let records = dns_records("example.com", &o, "us-east-1", s.dmarc.as_ref());
+        let dmarc: Vec<&DnsRecord> = records.iter().filter(|r| r.name == "_dmarc.example.com").collect();
+        assert_eq!(dmarc.len(), 1, "{records:?}");
+        assert_eq!(dmarc[0].type_, "TXT");
+        assert_eq!(
+            dmarc[0].value,
+            "\"v=DMARC1; p=quarantine; sp=reject; rua=mailto:dmarc@example.com,mailto:agg@example.net; pct=50\""
+        );
+        // Defaults are left out: the shortest record receivers read the same.
+        let minimal = spec(serde_json::json!({"identity": "example.com", "dmarc": {
+            "policy": "none", "subdomainPolicy": "none", "percentage": 100}}));
+        assert_eq!(dmarc_value(minimal.dmarc.as_ref().expect("dmarc")), "v=DMARC1; p=none");
+        // An address identity publishes no record for its domain.
+        let addr = dns_records("a@example.com", &o, "us-east-1", s.dmarc.as_ref());
+        assert!(addr.iter().all(|r| !r.name.starts_with("_dmarc.")), "{addr:?}");
     }
 
     #[test]

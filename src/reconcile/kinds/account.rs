@@ -9,8 +9,10 @@ use kube::runtime::events::EventType;
 
 use crate::api::account::{AccountThresholds, SendQuota};
 use crate::api::conditions::{self, Desired};
+use crate::api::configuration_set::AutoValidationSpec;
 use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
+use crate::domain::diff::configuration_set::Validation;
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
 use crate::reconcile::{
@@ -248,14 +250,26 @@ async fn observe(
 ) -> Result<Observed, Error> {
     let session = ctx.session(&account_key(&account.spec)).await?;
     let mut state = session.get_account(priority).await?;
-    if let Some(want) = &account.spec.suppression {
+    let reasons = account.spec.suppression.as_ref().map(|want| {
         let mut want = want.reasons.clone();
         want.sort();
         want.dedup();
-        if want != state.suppressed_reasons {
-            session.put_account_suppression(&want, priority).await?;
-            state.suppressed_reasons = want;
-        }
+        want
+    });
+    let validation = account
+        .spec
+        .auto_validation
+        .as_ref()
+        .and_then(|want| Validation::from_spec(want).correction(state.validation.as_ref()));
+    if reasons.as_ref().is_some_and(|want| *want != state.suppressed_reasons) || validation.is_some() {
+        // One call sets both: the part the spec leaves out carries AWS's.
+        let reasons = reasons.unwrap_or_else(|| state.suppressed_reasons.clone());
+        let validation = validation.or(state.validation);
+        session
+            .put_account_suppression(&reasons, validation.as_ref(), priority)
+            .await?;
+        state.suppressed_reasons = reasons;
+        state.validation = validation;
     }
     let mut paused_now = false;
     if wants_pause && state.sending_enabled {
@@ -307,6 +321,10 @@ fn record_observed(status: &mut SesAccountStatus, account: &SesAccount, observed
     status.sending_enabled = Some(state.sending_enabled);
     status.production_access_enabled = Some(state.production_access_enabled);
     status.suppressed_reasons = Some(state.suppressed_reasons.clone());
+    status.auto_validation = state.validation.map(|v| AutoValidationSpec {
+        enabled: v.enabled,
+        confidence_threshold: v.threshold,
+    });
     status.send_quota = Some(SendQuota {
         max24_hour_send: state.max_24_hour_send,
         max_send_rate: state.max_send_rate,
@@ -525,6 +543,7 @@ mod tests {
             max_send_rate: 14.0,
             sent_last_24_hours: 1_200.0,
             suppressed_reasons: vec![],
+            validation: None,
         };
         let mut status = SesAccountStatus::default();
         let observed = Observed {

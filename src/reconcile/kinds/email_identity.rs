@@ -175,7 +175,7 @@ async fn in_sync(
     status.dkim_status = observed.dkim_status.clone();
     status.mail_from_status = observed.mail_from_status.clone();
     status.configuration_set = observed.settings.configuration_set.clone();
-    status.dns_records = diff::dns_records(&name, observed, &session.region);
+    status.dns_records = diff::dns_records(&name, observed, &session.region, o.obj.spec.dmarc.as_ref());
     let mut desired = diff::conditions(&name, observed, &verdict);
     match publish_dns(&o, ctx, &status.dns_records, gate).await? {
         Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
