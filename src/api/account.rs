@@ -200,7 +200,7 @@ pub struct SesAccountStatus {
     pub suppressed_reasons: Option<Vec<SuppressionReason>>,
     /// Account-level Auto Validation as AWS reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auto_validation: Option<AutoValidationSpec>,
+    pub auto_validation: Option<AutoValidationStatus>,
     /// Account-level bounce and complaint rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation: Option<Reputation>,
@@ -232,6 +232,18 @@ pub struct DriftStatus {
     pub checks_per_period: i64,
     /// SES calls per second drift checks may use (the drift share of the budget).
     pub calls_per_second: String,
+}
+
+/// Auto Validation as AWS holds it (a threshold may remain while it is
+/// off, so this carries no admission rule).
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoValidationStatus {
+    /// ENABLED in AWS.
+    pub enabled: bool,
+    /// AWS's confidence threshold (MEDIUM, HIGH, MANAGED), if reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_threshold: Option<super::configuration_set::ConfidenceThreshold>,
 }
 
 /// SES sending limits of the account.

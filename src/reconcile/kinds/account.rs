@@ -7,9 +7,8 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::account::{AccountThresholds, SendQuota};
+use crate::api::account::{AccountThresholds, AutoValidationStatus, SendQuota};
 use crate::api::conditions::{self, Desired};
-use crate::api::configuration_set::AutoValidationSpec;
 use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::diff::configuration_set::Validation;
@@ -321,7 +320,7 @@ fn record_observed(status: &mut SesAccountStatus, account: &SesAccount, observed
     status.sending_enabled = Some(state.sending_enabled);
     status.production_access_enabled = Some(state.production_access_enabled);
     status.suppressed_reasons = Some(state.suppressed_reasons.clone());
-    status.auto_validation = state.validation.map(|v| AutoValidationSpec {
+    status.auto_validation = state.validation.map(|v| AutoValidationStatus {
         enabled: v.enabled,
         confidence_threshold: v.threshold,
     });
