@@ -68,6 +68,12 @@ pub struct SesAccountSpec {
     /// levels (bounce 5% / 10%, complaint 0.1% / 0.5%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<AccountThresholds>,
+    /// When to warn that the 24-hour sending quota is running out (SES
+    /// refuses mail once it is used up, as surely as by a pause): the
+    /// QuotaHealthy condition, an Event on each change and, with
+    /// notifyTopicArn, an SNS alert. Omitted: warning at 80%, critical at 95%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaSpec>,
     /// Last resort: pause sending for the WHOLE account
     /// (PutAccountSendingAttributes false) when an account-level rate is
     /// Critical. Off by default. The operator never turns account sending
@@ -94,6 +100,44 @@ pub struct SesAccountSpec {
     /// Off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_stream: Option<EventStreamSpec>,
+}
+
+/// Sending-quota thresholds, as fractions of `max24HourSend`.
+#[derive(Serialize, Deserialize, KubeSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.warning <= self.critical").message("quota.warning must not be above quota.critical"))]
+pub struct QuotaSpec {
+    /// Share of the quota at which QuotaHealthy turns False (Warning).
+    #[serde(default = "quota_warning")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub warning: f64,
+    /// Share of the quota at which the level is Critical.
+    #[serde(default = "quota_critical")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub critical: f64,
+    /// SNS topic for a JSON alert (`kind: SesQuotaAlert`) on each level
+    /// change, published with the operator's credentials for this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"))]
+    pub notify_topic_arn: Option<String>,
+}
+
+impl Default for QuotaSpec {
+    fn default() -> Self {
+        Self {
+            warning: quota_warning(),
+            critical: quota_critical(),
+            notify_topic_arn: None,
+        }
+    }
+}
+
+fn quota_warning() -> f64 {
+    0.8
+}
+
+fn quota_critical() -> f64 {
+    0.95
 }
 
 /// Who may adopt unowned sets in an account.

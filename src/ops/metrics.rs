@@ -144,6 +144,7 @@ pub struct Metrics {
     level: Family<SetLabels, Gauge>,
     account_bounce_rate: RateFamily<AccountLabels>,
     account_complaint_rate: RateFamily<AccountLabels>,
+    quota_used: RateFamily<AccountLabels>,
     ses_rate: RateFamily<SchedulerLabels>,
     ses_waiting: Family<QueueLabels, Gauge>,
     scheduler_source: Mutex<Option<SchedulerSource>>,
@@ -270,6 +271,12 @@ impl Metrics {
             "Account-level complaint rate of an SesAccount (fraction 0-1)",
             account_complaint_rate.clone(),
         );
+        let quota_used = RateFamily::<AccountLabels>::default();
+        registry.register(
+            "ses_reputation_account_quota_used",
+            "Share of an SesAccount's 24-hour sending quota used (sentLast24Hours / max24HourSend, 0-1)",
+            quota_used.clone(),
+        );
         let ses_rate = RateFamily::<SchedulerLabels>::default();
         registry.register(
             "ses_reputation_ses_rate",
@@ -367,6 +374,7 @@ impl Metrics {
             level,
             account_bounce_rate,
             account_complaint_rate,
+            quota_used,
         }
     }
 
@@ -518,6 +526,15 @@ impl Metrics {
         };
         set_or_remove(&self.account_bounce_rate, &labels, bounce);
         set_or_remove(&self.account_complaint_rate, &labels, complaint);
+    }
+
+    /// The share of an account's sending quota used (`None`: no quota, or
+    /// the account is gone).
+    pub fn set_quota_used(&self, account: &str, used: Option<f64>) {
+        let labels = AccountLabels {
+            account: account.to_string(),
+        };
+        set_or_remove(&self.quota_used, &labels, used);
     }
 
     /// Installs (or removes) what reports the SES schedulers' pacing.

@@ -12,6 +12,7 @@ use crate::api::conditions::{self, Desired};
 use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::diff::configuration_set::Validation;
+use crate::domain::quota::{self, QuotaLevel};
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
 use crate::reconcile::{
@@ -63,6 +64,7 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
         }
         ctx.forget(&key_of(account));
         ctx.metrics.set_drift_period(&name, None);
+        ctx.metrics.set_quota_used(&name, None);
         return Ok(Action::await_change());
     }
     users.sort();
@@ -128,6 +130,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         Ok(_) => Some(stream_pass(&ctx, account).await),
         Err(_) => None,
     };
+    let mut quota_moved = None;
     let (mut desired, mut outcome) = match observed {
         Ok(observed) => {
             let previous = account.status.as_ref().and_then(|s| s.enforcement_status.clone());
@@ -137,6 +140,9 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
                 ctx.event(account, type_, "EnforcementStatusChanged", note).await;
             }
             let desired = record_observed(&mut status, account, observed);
+            quota_moved = quota_move(account, &status);
+            ctx.metrics
+                .set_quota_used(&name, status.send_quota.as_ref().and_then(quota::used));
             (desired, Ok(ctx.synced(&key, fp, &name)))
         }
         Err(e) if e.is_stopping() => return Err(e.into()),
@@ -176,7 +182,56 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         status.conditions.retain(|c| c.type_ != EVENT_STREAM_READY);
     }
     o.patch_status(&status).await?;
+    // After the status that records the new level: a retried pass sees
+    // it and does not announce twice.
+    if let Some(moved) = quota_moved {
+        announce_quota(&ctx, account, moved).await;
+    }
     outcome
+}
+
+/// A change of the quota level this pass read.
+struct QuotaMove {
+    previous: Option<QuotaLevel>,
+    quota: SendQuota,
+    event: (EventType, &'static str),
+}
+
+/// Whether the quota level moved since the status this pass started from. Pure.
+fn quota_move(account: &SesAccount, status: &SesAccountStatus) -> Option<QuotaMove> {
+    let quota = status.send_quota.clone()?;
+    let spec = account.spec.quota.clone().unwrap_or_default();
+    let previous = account
+        .status
+        .as_ref()
+        .and_then(|s| quota::previous_level(&s.conditions));
+    let event = quota::transition(previous, quota::level(&quota, &spec))?;
+    Some(QuotaMove { previous, quota, event })
+}
+
+/// The Event, and the SNS alert when spec.quota.notifyTopicArn asks for
+/// one; a failed publish is a Warning Event, not a failed pass.
+async fn announce_quota(ctx: &Context, account: &SesAccount, moved: QuotaMove) {
+    let spec = account.spec.quota.clone().unwrap_or_default();
+    let condition = quota::condition(&moved.quota, &spec);
+    let (type_, reason) = moved.event;
+    ctx.event(account, type_, reason, condition.message).await;
+    let Some(topic) = &spec.notify_topic_arn else { return };
+    let (subject, body) = quota::alert(
+        &account.name_any(),
+        &moved.quota,
+        &spec,
+        moved.previous,
+        jiff::Timestamp::now(),
+    );
+    let published = match ctx.session(&account_key(&account.spec)).await {
+        Ok(session) => session.publish(topic, &subject, &body).await.map_err(Error::Aws),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = published {
+        let note = format!("quota alert to {topic} not published: {e}");
+        ctx.event(account, EventType::Warning, "NotifyFailed", note).await;
+    }
 }
 
 /// Folds the event stream's pass into status and its condition; a
@@ -352,6 +407,9 @@ fn record_observed(status: &mut SesAccountStatus, account: &SesAccount, observed
         )
     });
     desired.push(enforcement_condition(state.enforcement_status.as_deref()));
+    if let Some(q) = &status.send_quota {
+        desired.push(quota::condition(q, &account.spec.quota.clone().unwrap_or_default()));
+    }
     desired
 }
 
