@@ -58,14 +58,17 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
         controller_for(&fanout, index.identities.clone(), &config),
         &fanout,
         &index,
-    );
-    let accounts =
-        controller_for(&fanout, index.accounts.clone(), &config).reconcile_on(ctx.reputation.account_triggers());
+    )
+    .reconcile_on(ctx.findings.identity_triggers());
+    let accounts = controller_for(&fanout, index.accounts.clone(), &config)
+        .reconcile_on(ctx.reputation.account_triggers())
+        .reconcile_on(ctx.findings.account_triggers());
 
     let watches = fanout.run(ctx.client.clone(), &ctx.settings, &ctx.health, &ctx.metrics);
     let rate_reader = crate::loops::rates::run_rate_reader(ctx.shared(), Box::pin(shutdown.clone()));
     // Leader only, like every AWS call: it runs with the controllers.
     let consumer = crate::loops::stream_consumer::run_consumer(ctx.shared(), Box::pin(shutdown.clone()));
+    let findings_reader = crate::loops::findings::run_findings_reader(ctx.shared(), Box::pin(shutdown.clone()));
     install_metric_sources(&ctx, &index);
     let closer = async {
         // SES calls waiting for a slot are cancelled, so the graceful
@@ -93,6 +96,7 @@ pub async fn run_with(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Se
         ),
         rate_reader,
         consumer,
+        findings_reader,
         until(readiness(&ctx, &index), &shutdown),
         until(watches, &shutdown),
         closer,

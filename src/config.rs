@@ -54,6 +54,8 @@ pub struct ReputationSettings {
     pub interval: Duration,
     /// Datapoints older than this count as no data (Unknown).
     pub staleness: Duration,
+    /// How often each account's findings (SES ListRecommendations) are read.
+    pub findings_interval: Duration,
 }
 
 impl Default for ReputationSettings {
@@ -61,6 +63,7 @@ impl Default for ReputationSettings {
         Self {
             interval: Duration::from_secs(60),
             staleness: Duration::from_secs(2 * 3600),
+            findings_interval: Duration::from_secs(900),
         }
     }
 }

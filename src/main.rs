@@ -106,6 +106,10 @@ struct RunArgs {
     /// A rate datapoint older than this (seconds) counts as no data (Unknown).
     #[arg(long, env = "SRO_RATE_STALENESS_SECONDS", default_value_t = 7200.0)]
     rate_staleness_seconds: f64,
+    /// How often AWS's findings (SES ListRecommendations, drift-class SES
+    /// calls, 100 findings a call) are read per account, in seconds.
+    #[arg(long, env = "SRO_FINDINGS_INTERVAL_SECONDS", default_value_t = 900.0)]
+    findings_interval_seconds: f64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "SRO_LOG_JSON")]
     log_json: bool,
@@ -288,6 +292,7 @@ fn settings_of(args: &RunArgs, cluster_name: String) -> Settings {
         reputation: ReputationSettings {
             interval: seconds(args.rate_interval_seconds, 1.0),
             staleness: seconds(args.rate_staleness_seconds, 60.0),
+            findings_interval: seconds(args.findings_interval_seconds, 1.0),
         },
         concurrency: args.max_concurrent_reconciles.max(1),
         live_checkpoint: (!args.live_checkpoint.is_empty()).then(|| ConfigMapName {

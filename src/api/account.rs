@@ -258,9 +258,32 @@ pub struct SesAccountStatus {
     /// take more than the drift share of the SES budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftStatus>,
+    /// AWS's open findings in this account (ListRecommendations), counted
+    /// by type and impact; each EmailIdentity shows its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<FindingsStatus>,
     /// The event stream's resources (spec.eventStream), while they exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_stream: Option<EventStreamStatus>,
+}
+
+/// AWS's findings in an account.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingsStatus {
+    /// Open findings by type and impact (none: nothing open).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<FindingCount>,
+}
+
+/// How many open findings of one type and impact.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingCount {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub impact: String,
+    pub count: i64,
 }
 
 /// The drift-check schedule of an account.

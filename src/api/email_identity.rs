@@ -286,10 +286,32 @@ pub struct EmailIdentityStatus {
     /// recorded before the first write to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<super::configuration_set::Adoption>,
+    /// AWS's open findings about this identity (ListRecommendations; at
+    /// most five, highest impact first); the Findings condition counts them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
     /// When verification was first seen pending for the current spec: the
     /// start of the bounded wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// One of AWS's findings (SES recommendations) about an identity.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// DKIM, SPF, DMARC, BIMI, BOUNCE, COMPLAINT, FEEDBACK_3P, IP_LISTING, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// HIGH or LOW.
+    pub impact: String,
+    /// OPEN (fixed findings are not shown).
+    pub status: String,
+    /// AWS's description and advice.
+    pub description: String,
+    /// When AWS last updated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
 }
 
 /// One DNS record to publish.

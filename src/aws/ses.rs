@@ -434,6 +434,43 @@ impl Session {
             .map(|_| ())
     }
 
+    /// ListRecommendations for the OPEN findings of the account, every page
+    /// (100 a page, each a drift-class SES call: findings are advice, not
+    /// spec work).
+    pub async fn list_open_findings(&self) -> Result<Vec<crate::domain::findings::Open>, AwsError> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let req = self
+                .ses
+                .list_recommendations()
+                .filter(ses::ListRecommendationsFilterKey::Status, "OPEN")
+                .page_size(100)
+                .set_next_token(next.take());
+            let page = self
+                .ses_call("sesv2:ListRecommendations", Priority::Drift, || req.clone().send())
+                .await?;
+            out.extend(
+                page.recommendations()
+                    .iter()
+                    .filter(|r| r.status() == Some(&ses::RecommendationStatus::Open))
+                    .map(|r| crate::domain::findings::Open {
+                        resource_arn: r.resource_arn().unwrap_or_default().to_string(),
+                        type_: r.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                        impact: r.impact().map(|i| i.as_str().to_string()).unwrap_or_default(),
+                        description: r.description().unwrap_or_default().to_string(),
+                        updated: r
+                            .last_updated_timestamp()
+                            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+                    }),
+            );
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// PutAccountSendingAttributes: pauses (or resumes) the whole account.
     pub async fn put_account_sending(&self, enabled: bool, priority: Priority) -> Result<(), AwsError> {
         let req = self.ses.put_account_sending_attributes().sending_enabled(enabled);

@@ -1,12 +1,14 @@
 //! Pure logic: what AWS should look like for a spec and the changes that
 //! get it there (`diff`), and reputation levels, pauses, event windows and
 //! a set's verdict (`reputation`), who owns an AWS resource (`ownership`)
-//! whether a topic's policy lets SES publish (`topic_policy`) and how much
-//! of the sending quota is used (`quota`). No
+//! whether a topic's policy lets SES publish (`topic_policy`), how much
+//! of the sending quota is used (`quota`) and what AWS's findings show
+//! (`findings`). No
 //! clients and no clock of their own, so everything here unit-tests
 //! without a cluster or AWS.
 
 pub mod diff;
+pub mod findings;
 pub mod ownership;
 pub mod quota;
 pub mod reputation;

@@ -13,10 +13,9 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
 use tracing::{Instrument, info_span};
 
-use super::Shared;
+use super::{Shared, Trigger};
 use crate::api::{ConfigurationSet, SesAccount};
 use crate::domain::reputation::Reading;
 use crate::index::account_key;
@@ -45,6 +44,7 @@ fn delays(interval: Duration) -> Delays {
 
 /// Rates read from CloudWatch, and the channel that asks the
 /// ConfigurationSet controller to re-evaluate sets after a read.
+#[derive(Default)]
 pub struct ReputationState {
     sets: RwLock<HashMap<String, Reading>>,
     accounts: RwLock<HashMap<String, Reading>>,
@@ -52,49 +52,6 @@ pub struct ReputationState {
     backoff: Mutex<HashMap<String, Failing>>,
     set_trigger: Trigger<ConfigurationSet>,
     account_trigger: Trigger<SesAccount>,
-}
-
-impl Default for ReputationState {
-    fn default() -> Self {
-        Self {
-            sets: Default::default(),
-            accounts: Default::default(),
-            backoff: Default::default(),
-            set_trigger: Trigger::new(),
-            account_trigger: Trigger::new(),
-        }
-    }
-}
-
-/// A channel of objects to reconcile, whose receiving end one controller
-/// takes (`Controller::reconcile_on`).
-struct Trigger<K: kube::Resource<DynamicType = ()>> {
-    tx: mpsc::UnboundedSender<ObjectRef<K>>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<K>>>>,
-}
-
-impl<K: kube::Resource<DynamicType = ()> + 'static> Trigger<K> {
-    fn new() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Self {
-            tx,
-            rx: Mutex::new(Some(rx)),
-        }
-    }
-
-    fn send(&self, obj: &K) {
-        // No receiver yet (or any more): the controller's own resync covers it.
-        let _ = self.tx.send(ObjectRef::from_obj(obj));
-    }
-
-    fn stream(&self) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static {
-        let rx = self.rx.lock().take();
-        futures::stream::unfold(rx, |rx| async move {
-            let mut rx = rx?;
-            let next = rx.recv().await?;
-            Some((next, Some(rx)))
-        })
-    }
 }
 
 impl ReputationState {

@@ -42,6 +42,8 @@ pub struct Context {
     pub reputation: Arc<crate::loops::rates::ReputationState>,
     /// Live windows filled from the SES event stream.
     pub live: Arc<crate::loops::stream_consumer::LiveState>,
+    /// AWS's open findings per account, and their triggers.
+    pub findings: Arc<crate::loops::findings::FindingsState>,
     pub caches: Index,
     /// The watches feeding `caches`, taken once by [`crate::app::run_with`].
     fanout: Mutex<Option<Fanout>>,
@@ -104,6 +106,7 @@ impl Context {
             recorder,
             reputation: Default::default(),
             live: Default::default(),
+            findings: Default::default(),
             caches,
             fanout: Mutex::new(Some(fanout)),
             writers_permits,
@@ -435,6 +438,7 @@ impl Context {
             metrics: self.metrics.clone(),
             settings: self.settings.reputation.clone(),
             rates: self.reputation.clone(),
+            findings: self.findings.clone(),
             live: self.live.clone(),
             drift: self.clone(),
             checkpoint: self.settings.live_checkpoint.as_ref().map(|at| {

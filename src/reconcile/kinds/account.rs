@@ -7,11 +7,12 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::account::{AccountThresholds, AutoValidationStatus, SendQuota};
+use crate::api::account::{AccountThresholds, AutoValidationStatus, FindingsStatus, SendQuota};
 use crate::api::conditions::{self, Desired};
 use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
 use crate::domain::diff::configuration_set::Validation;
+use crate::domain::findings;
 use crate::domain::quota::{self, QuotaLevel};
 use crate::domain::reputation::evaluation::rate_status;
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
@@ -65,6 +66,7 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
         ctx.forget(&key_of(account));
         ctx.metrics.set_drift_period(&name, None);
         ctx.metrics.set_quota_used(&name, None);
+        ctx.findings.forget(&name);
         return Ok(Action::await_change());
     }
     users.sort();
@@ -111,10 +113,11 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     };
     let Run { priority, gate } = match o.begin(&ctx, &pass, false).await? {
         Begin::Skip(action) => {
+            let mut desired = fold_findings(&ctx, &name, &mut status);
             if let Some(r) = &rates {
-                let desired = r.apply_to(&mut status);
-                o.merge_conditions(&mut status, &desired);
+                desired.extend(r.apply_to(&mut status));
             }
+            o.merge_conditions(&mut status, &desired);
             o.patch_status(&status).await?;
             return Ok(action);
         }
@@ -170,6 +173,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     if let Some(r) = &rates {
         desired.extend(r.apply_to(&mut status));
     }
+    desired.extend(fold_findings(&ctx, &name, &mut status));
     let stream_off = matches!(streamed, Some(Ok(None)));
     if let Some(e) = streamed.and_then(|result| record_stream(&mut status, &mut desired, result))
         && outcome.is_ok()
@@ -188,6 +192,18 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         announce_quota(&ctx, account, moved).await;
     }
     outcome
+}
+
+/// AWS's open findings in the account, counted, with the Findings
+/// condition; nothing before the findings reader's first read.
+fn fold_findings(ctx: &Context, name: &str, status: &mut SesAccountStatus) -> Vec<Desired> {
+    let Some(all) = ctx.findings.of_account(name) else {
+        return Vec::new();
+    };
+    status.findings = Some(FindingsStatus {
+        open: findings::counts(&all),
+    });
+    vec![findings::account_condition(&all)]
 }
 
 /// A change of the quota level this pass read.

@@ -18,10 +18,12 @@ use tracing::info;
 
 use crate::api::conditions;
 use crate::api::configuration_set::Adoption;
+use crate::api::email_identity::EmailIdentityStatus;
 use crate::api::{ConfigurationSet, DeletionPolicy, EmailIdentity, OWNER_TAG};
 use crate::aws::scheduler::Priority;
 use crate::aws::{AccountKey, AwsError, ErrorKind, Session};
 use crate::domain::diff::email_identity::{self as diff, IdentityChange, ObservedIdentity, Verification};
+use crate::domain::findings;
 use crate::domain::ownership::{self, AdoptionAsk, Found, Owner, TaggedPlan};
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Proceed, Refusal, Run, WriteGate, drive,
@@ -113,7 +115,15 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         account_key: account_key.clone(),
     };
     let run = match o.begin(&ctx, &pass, false).await? {
-        Begin::Skip(action) => return Ok(action),
+        Begin::Skip(action) => {
+            // In sync with AWS: only AWS's findings may have moved.
+            let mut status = o.status();
+            let (desired, new_high) = fold_findings(&ctx, id, &account, &mut status);
+            o.merge_conditions(&mut status, &desired);
+            o.patch_status(&status).await?;
+            announce_findings(&ctx, id, &new_high).await;
+            return Ok(action);
+        }
         Begin::Run(run) => run,
     };
     let Run { priority, gate } = run;
@@ -137,6 +147,40 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         // here: run the pass again.
         Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(priority))),
         Err(halt) => Err(o.fail(&ctx, &pass, run, halt).await),
+    }
+}
+
+/// AWS's open findings about this identity (from the findings reader) into
+/// `status.findings` and the Findings condition; returns the HIGH-impact
+/// ones the status did not show yet, to announce once it is written.
+/// Nothing before the identity has an ARN (it is not in AWS yet).
+fn fold_findings(
+    ctx: &Context,
+    id: &EmailIdentity,
+    account: &str,
+    status: &mut EmailIdentityStatus,
+) -> (Vec<conditions::Desired>, Vec<findings::Open>) {
+    let Some(arn) = status.arn.clone() else {
+        return (Vec::new(), Vec::new());
+    };
+    let open = ctx.findings.of_resource(account, &arn);
+    let previous = id.status.as_ref().map(|s| s.findings.as_slice()).unwrap_or_default();
+    let new_high = open
+        .as_deref()
+        .map(|o| findings::newly_high(previous, o).into_iter().cloned().collect())
+        .unwrap_or_default();
+    let (shown, condition) = findings::identity_view(open.as_deref());
+    if open.is_some() {
+        status.findings = shown;
+    }
+    (vec![condition], new_high)
+}
+
+/// One Warning Event per new HIGH-impact finding.
+async fn announce_findings(ctx: &Context, id: &EmailIdentity, new_high: &[findings::Open]) {
+    for f in new_high {
+        let note = format!("AWS opened a HIGH-impact {} finding: {}", f.type_, f.description);
+        ctx.event(id, EventType::Warning, "HighImpactFinding", note).await;
     }
 }
 
@@ -177,6 +221,8 @@ async fn in_sync(
     status.configuration_set = observed.settings.configuration_set.clone();
     status.dns_records = diff::dns_records(&name, observed, &session.region, o.obj.spec.dmarc.as_ref());
     let mut desired = diff::conditions(&name, observed, &verdict);
+    let (found, new_high) = fold_findings(ctx, id, account, &mut status);
+    desired.extend(found);
     match publish_dns(&o, ctx, &status.dns_records, gate).await? {
         Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
         Published::Off => status.dns_endpoint = None,
@@ -196,6 +242,7 @@ async fn in_sync(
     if let (true, Verification::Failed { reason, message }) = (announce, &verdict) {
         ctx.event(id, EventType::Warning, reason, message.clone()).await;
     }
+    announce_findings(ctx, id, &new_high).await;
     Ok(match verdict {
         // Look again soon: nothing in the spec changes when AWS
         // verifies, so no watch event would bring it.

@@ -199,6 +199,7 @@ impl World {
             },
             reputation: ReputationSettings {
                 interval: opts.rate_interval,
+                findings_interval: opts.rate_interval,
                 ..Default::default()
             },
             concurrency: 8,
