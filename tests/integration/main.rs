@@ -21,5 +21,6 @@ mod operations_tests;
 mod reputation_tests;
 mod resilience_tests;
 mod scale_tests;
+mod signals_tests;
 mod startup_tests;
 mod tenancy_tests;

@@ -270,6 +270,11 @@ fn request(method: &str, path: &str, body: Option<&Value>) -> Result<Value, Stri
     serde_json::from_str(payload).map_err(|e| format!("{e}: {payload}"))
 }
 
+/// POST on the emulator's admin API (JSON).
+pub async fn admin_post(path: &'static str, body: Value) -> Value {
+    call("POST", path, Some(body)).await
+}
+
 /// GET on the emulator's admin API (JSON).
 pub async fn admin_get(path: &'static str) -> Value {
     call("GET", path, None).await

@@ -1,0 +1,432 @@
+//! SES's own signals in Kubernetes, through the emulator: the sending
+//! quota (QuotaHealthy, Events, the SNS alert), Auto Validation on sets and
+//! the account (read back with the SDK), the DMARC record of a domain, and
+//! AWS's findings on the identities they name.
+
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use serde_json::{Value, json};
+use ses_reputation_operator::api::{ConfigurationSet, EmailIdentity, SesAccount};
+
+use crate::support::identities::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
+use crate::support::{
+    World, WorldOptions, apply_json, condition, cs_object, emulator, eventually, unique, wait_event, wait_set_ready,
+};
+
+/// Waits until the account's condition `type_` has `status` and `reason`.
+async fn wait_account(accounts: &Api<SesAccount>, name: &str, type_: &str, status: &str, reason: &str) -> SesAccount {
+    eventually(
+        &format!("SesAccount {type_}={status} ({reason})"),
+        Duration::from_secs(30),
+        || async {
+            let a = accounts.get(name).await.map_err(|e| e.to_string())?;
+            let conds = a.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+            match condition(&conds, type_) {
+                Some((s, r, _)) if s == status && r == reason => Ok(a),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+async fn apply_account(w: &World, region: &str, extra: Value) {
+    let mut spec = json!({"region": region});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    apply_json(
+        &Api::<SesAccount>::all(w.client.clone()),
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
+            "metadata": {"name": w.account, "labels": {"test": w.ns}},
+            "spec": spec,
+        }),
+    )
+    .await;
+}
+
+/// Events about `name` with `reason` in `ns`.
+async fn count_events(w: &World, ns: &str, name: &str, reason: &str) -> usize {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(w.client.clone(), ns);
+    let list = events.list(&Default::default()).await.expect("events");
+    list.items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(reason) && e.involved_object.name.as_deref() == Some(name))
+        .map(|e| e.count.unwrap_or(1).max(1) as usize)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quota_at_85_percent_is_warning_and_at_96_critical_with_one_event_and_alert_each() {
+    const REGION: &str = "ap-south-1";
+    let w = World::with(
+        "quota",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let (topic, queue) = emulator::topic_with_queue(REGION, "quota-alerts").await;
+    emulator::admin_post(
+        "/_emulator/account",
+        json!({"region": REGION, "max_24_hour_send": 50000, "sent_last_24_hours": 1000}),
+    )
+    .await;
+    apply_account(&w, REGION, json!({"quota": {"notifyTopicArn": topic}})).await;
+    let a = wait_account(&accounts, &w.account, "QuotaHealthy", "True", "Healthy").await;
+    let (_, _, message) = condition(&a.status.expect("status").conditions, "QuotaHealthy").expect("condition");
+    assert!(message.contains("2.0%"), "{message}");
+
+    emulator::admin_post(
+        "/_emulator/account",
+        json!({"region": REGION, "sent_last_24_hours": 42500}),
+    )
+    .await;
+    let a = wait_account(&accounts, &w.account, "QuotaHealthy", "False", "Warning").await;
+    let (_, _, message) = condition(&a.status.expect("status").conditions, "QuotaHealthy").expect("condition");
+    assert!(message.contains("85.0%") && message.contains("80.0%"), "{message}");
+    wait_event(&w.client, "default", &w.account, "QuotaWarning").await;
+
+    emulator::admin_post(
+        "/_emulator/account",
+        json!({"region": REGION, "sent_last_24_hours": 48000}),
+    )
+    .await;
+    wait_account(&accounts, &w.account, "QuotaHealthy", "False", "Critical").await;
+    wait_event(&w.client, "default", &w.account, "QuotaCritical").await;
+
+    // Several more reads at the same level: still one Event each.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count_events(&w, "default", &w.account, "QuotaWarning").await, 1);
+    assert_eq!(count_events(&w, "default", &w.account, "QuotaCritical").await, 1);
+
+    // The alerts on the topic: one per change, the last one Critical.
+    let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config_in(REGION).await);
+    let alerts: Vec<Value> = eventually("two quota alerts", Duration::from_secs(30), || async {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let bodies: Vec<Value> = got
+            .messages()
+            .iter()
+            .filter_map(|m| m.body().and_then(|b| serde_json::from_str(b).ok()))
+            .collect();
+        if bodies.len() >= 2 {
+            Ok(bodies)
+        } else {
+            Err(format!("{bodies:?}"))
+        }
+    })
+    .await;
+    let levels: Vec<&str> = alerts.iter().filter_map(|a| a["level"].as_str()).collect();
+    assert_eq!(levels, ["Warning", "Critical"], "{alerts:?}");
+    assert_eq!(alerts[1]["kind"], "SesQuotaAlert");
+    assert_eq!(alerts[1]["sesAccount"], w.account.as_str());
+    assert_eq!(alerts[1]["used"], 0.96);
+
+    // Back under the warning threshold: a Normal Event, condition True.
+    emulator::admin_post(
+        "/_emulator/account",
+        json!({"region": REGION, "sent_last_24_hours": null, "max_24_hour_send": null}),
+    )
+    .await;
+    wait_account(&accounts, &w.account, "QuotaHealthy", "True", "Healthy").await;
+    wait_event(&w.client, "default", &w.account, "QuotaHealthy").await;
+
+    // Admission: warning above critical is refused, naming the rule.
+    let err = accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "ses.reputation.io/v1alpha1", "kind": "SesAccount",
+                "metadata": {"name": unique("quota-bad")},
+                "spec": {"region": REGION, "quota": {"warning": 0.9, "critical": 0.5}},
+            }))
+            .expect("object"),
+        )
+        .await
+        .expect_err("warning above critical refused");
+    assert!(
+        err.to_string()
+            .contains("quota.warning must not be above quota.critical"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_validation_round_trips_on_sets_and_the_account_and_drift_is_put_back() {
+    const REGION: &str = "me-south-1";
+    let w = World::with(
+        "validation",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    apply_account(
+        &w,
+        REGION,
+        json!({"autoValidation": {"enabled": true, "confidenceThreshold": "MEDIUM"}}),
+    )
+    .await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let aws_name = unique("validated");
+    apply_json(
+        &sets,
+        cs_object(
+            "validated",
+            json!({"name": aws_name, "suppression": {"reasons": ["BOUNCE"]},
+                   "autoValidation": {"enabled": true, "confidenceThreshold": "HIGH"}}),
+        ),
+    )
+    .await;
+    wait_set_ready(&sets, "validated").await;
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    let read_set = || async {
+        let got = ses
+            .get_configuration_set()
+            .configuration_set_name(&aws_name)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let s = got.suppression_options().ok_or("no suppression options")?;
+        let t = s
+            .validation_options()
+            .and_then(|v| v.condition_threshold())
+            .ok_or("no validation options")?;
+        let reasons: Vec<String> = s.suppressed_reasons().iter().map(|r| r.as_str().to_string()).collect();
+        Ok::<_, String>((
+            t.condition_threshold_enabled().as_str().to_string(),
+            t.overall_confidence_threshold()
+                .map(|c| c.confidence_verdict_threshold().as_str().to_string()),
+            reasons,
+        ))
+    };
+    let set = read_set().await.expect("set readback");
+    assert_eq!(set, ("ENABLED".into(), Some("HIGH".into()), vec!["BOUNCE".to_string()]));
+
+    let account = eventually("account validation in AWS", Duration::from_secs(30), || async {
+        let got = ses.get_account().send().await.map_err(|e| e.to_string())?;
+        let t = got
+            .suppression_attributes()
+            .and_then(|a| a.validation_attributes())
+            .and_then(|v| v.condition_threshold())
+            .ok_or("no validation attributes")?;
+        Ok::<_, String>((
+            t.condition_threshold_enabled().as_str().to_string(),
+            t.overall_confidence_threshold()
+                .map(|c| c.confidence_verdict_threshold().as_str().to_string()),
+        ))
+    })
+    .await;
+    assert_eq!(account, ("ENABLED".into(), Some("MEDIUM".into())));
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    eventually("account status shows validation", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let v = a.status.and_then(|s| s.auto_validation).ok_or("none yet")?;
+        let shown = serde_json::to_value(&v).map_err(|e| e.to_string())?;
+        if shown == json!({"enabled": true, "confidenceThreshold": "MEDIUM"}) {
+            Ok(())
+        } else {
+            Err(shown.to_string())
+        }
+    })
+    .await;
+
+    // Someone turns validation off on the set behind the operator's back,
+    // keeping the reasons: the drift check puts the spec back, reasons kept.
+    let off = aws_sdk_sesv2::types::SuppressionConditionThreshold::builder()
+        .condition_threshold_enabled(aws_sdk_sesv2::types::FeatureStatus::Disabled)
+        .build()
+        .expect("threshold");
+    ses.put_configuration_set_suppression_options()
+        .configuration_set_name(&aws_name)
+        .suppressed_reasons(aws_sdk_sesv2::types::SuppressionListReason::Bounce)
+        .validation_options(
+            aws_sdk_sesv2::types::SuppressionValidationOptions::builder()
+                .condition_threshold(off)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("out-of-band change");
+    eventually("set validation put back", Duration::from_secs(30), || async {
+        let got = read_set().await?;
+        if got == ("ENABLED".into(), Some("HIGH".into()), vec!["BOUNCE".to_string()]) {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+
+    // Admission: a threshold with validation off says which rule.
+    let err = sets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(cs_object(
+                "bad-validation",
+                json!({"autoValidation": {"enabled": false, "confidenceThreshold": "HIGH"}}),
+            ))
+            .expect("object"),
+        )
+        .await
+        .expect_err("threshold without validation refused");
+    assert!(
+        err.to_string()
+            .contains("autoValidation.confidenceThreshold applies only while autoValidation.enabled is true"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dmarc_policy_publishes_the_dmarc_record_in_status_and_the_dns_endpoint() {
+    let w = World::new("dmarc").await;
+    install_external_dns_crd(&w.client).await;
+    let ids: Api<EmailIdentity> = w.api();
+    let endpoints: Api<DynamicObject> = Api::namespaced_with(w.client.clone(), &w.ns, &dns_endpoint_resource());
+    let domain = format!("{}.example.org", unique("dmarc"));
+    apply_json(
+        &ids,
+        id_object(
+            "brand",
+            json!({"identity": domain, "dns": {"externalDNS": true},
+                   "dmarc": {"policy": "quarantine", "rua": [format!("mailto:dmarc@{domain}")], "percentage": 25}}),
+        ),
+    )
+    .await;
+    let id = wait_identity(&ids, "brand", "Reconciling", "True", "VerificationPending").await;
+    let expected = format!("\"v=DMARC1; p=quarantine; rua=mailto:dmarc@{domain}; pct=25\"");
+    let dmarc: Vec<(String, String)> = id
+        .status
+        .expect("status")
+        .dns_records
+        .into_iter()
+        .filter(|r| r.name == format!("_dmarc.{domain}"))
+        .map(|r| (r.type_, r.value))
+        .collect();
+    assert_eq!(dmarc, [("TXT".to_string(), expected.clone())]);
+    eventually("DMARC record in the DNSEndpoint", Duration::from_secs(30), || async {
+        let ep = endpoints
+            .get_opt("brand")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no DNSEndpoint yet")?;
+        let endpoints = ep.data["spec"]["endpoints"].as_array().cloned().unwrap_or_default();
+        let found = endpoints.iter().any(|e| {
+            e["dnsName"] == format!("_dmarc.{domain}").as_str()
+                && e["recordType"] == "TXT"
+                && e["targets"] == json!([expected])
+        });
+        if found { Ok(()) } else { Err(format!("{endpoints:?}")) }
+    })
+    .await;
+
+    // Admission names the field for an address identity and a bad report URI.
+    let raw_ids: Api<DynamicObject> =
+        Api::namespaced_with(w.client.clone(), &w.ns, &ApiResource::erase::<EmailIdentity>(&()));
+    for (spec, message) in [
+        (
+            json!({"identity": format!("a@{domain}"), "dmarc": {"policy": "none"}}),
+            "spec.dmarc belongs on the EmailIdentity of the domain",
+        ),
+        (
+            json!({"identity": domain, "dmarc": {"policy": "none", "rua": ["dmarc@example.org"]}}),
+            "spec.dmarc.rua[0]",
+        ),
+        (
+            json!({"identity": domain, "dmarc": {"policy": "none", "percentage": 101}}),
+            "spec.dmarc.percentage",
+        ),
+        (
+            json!({"identity": domain, "dmarc": {"policy": "monitor"}}),
+            "spec.dmarc.policy",
+        ),
+    ] {
+        // Untyped: the bad values would not even deserialize here.
+        let err = raw_ids
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(id_object(&unique("bad-dmarc"), spec.clone())).expect("object"),
+            )
+            .await
+            .expect_err("bad DMARC refused");
+        assert!(err.to_string().contains(message), "{spec}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_high_dmarc_finding_shows_on_the_identity_and_the_account_and_clears_when_closed() {
+    const REGION: &str = "mx-central-1";
+    let w = World::with(
+        "findings",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            rate_interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ids: Api<EmailIdentity> = w.api();
+    let domain = format!("{}.example.org", unique("findings"));
+    apply_json(&ids, id_object("brand", json!({"identity": domain}))).await;
+    // Read once with nothing open: the condition says so (not Unknown).
+    let id = wait_identity(&ids, "brand", "Findings", "False", "NoneOpen").await;
+    let arn = id.status.and_then(|s| s.arn).expect("identity ARN");
+
+    let description = "Your domain has no DMARC record: publish one (p=none at least)";
+    emulator::admin_post(
+        "/_emulator/recommendation",
+        json!({"region": REGION, "resource_arn": arn, "type": "DMARC", "impact": "HIGH",
+               "status": "OPEN", "description": description}),
+    )
+    .await;
+    let id = wait_identity(&ids, "brand", "Findings", "True", "HighImpactOpen").await;
+    let findings = id.status.expect("status").findings;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        (
+            findings[0].type_.as_str(),
+            findings[0].impact.as_str(),
+            findings[0].status.as_str()
+        ),
+        ("DMARC", "HIGH", "OPEN")
+    );
+    assert_eq!(findings[0].description, description);
+    let event = wait_event(&w.client, &w.ns, "brand", "HighImpactFinding").await;
+    assert!(
+        event.message.as_deref().is_some_and(|m| m.contains("DMARC")),
+        "{event:?}"
+    );
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let account = wait_account(&accounts, &w.account, "Findings", "True", "HighImpactOpen").await;
+    let counts = serde_json::to_value(account.status.and_then(|s| s.findings)).expect("json");
+    assert_eq!(
+        counts,
+        json!({"open": [{"type": "DMARC", "impact": "HIGH", "count": 1}]})
+    );
+
+    // Closed in AWS: gone from status, condition back to NoneOpen, and
+    // the one Event was the only one.
+    emulator::admin_post(
+        "/_emulator/recommendation",
+        json!({"region": REGION, "resource_arn": arn, "type": "DMARC", "status": "FIXED"}),
+    )
+    .await;
+    let id = wait_identity(&ids, "brand", "Findings", "False", "NoneOpen").await;
+    assert!(id.status.expect("status").findings.is_empty());
+    wait_account(&accounts, &w.account, "Findings", "False", "NoneOpen").await;
+    assert_eq!(count_events(&w, &w.ns, "brand", "HighImpactFinding").await, 1);
+}
