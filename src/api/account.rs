@@ -68,6 +68,12 @@ pub struct SesAccountSpec {
     /// levels (bounce 5% / 10%, complaint 0.1% / 0.5%).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<AccountThresholds>,
+    /// SES tenants: one per namespace that uses this account, holding that
+    /// namespace's configuration sets and identities, so SES tracks and
+    /// enforces their reputation apart from other teams'. Omitted: no
+    /// tenants (and the ones the operator made are deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<TenantsSpec>,
     /// When to warn that the 24-hour sending quota is running out (SES
     /// refuses mail once it is used up, as surely as by a pause): the
     /// QuotaHealthy condition, an Event on each change and, with
@@ -100,6 +106,82 @@ pub struct SesAccountSpec {
     /// Off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_stream: Option<EventStreamSpec>,
+}
+
+/// How namespaces map to SES tenants.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantsSpec {
+    /// PerNamespace: one tenant per namespace (the only mode).
+    #[serde(default)]
+    pub mode: TenantMode,
+    /// The SES-managed reputation policy of each tenant: `none` (SES never
+    /// pauses it), `standard`, `strict` (SES pauses it sooner). Omitted:
+    /// not managed (SES's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation_policy: Option<TenantReputationPolicy>,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TenantMode {
+    #[default]
+    PerNamespace,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantReputationPolicy {
+    None,
+    Standard,
+    Strict,
+}
+
+impl TenantReputationPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantReputationPolicy::None => "none",
+            TenantReputationPolicy::Standard => "standard",
+            TenantReputationPolicy::Strict => "strict",
+        }
+    }
+}
+
+/// One namespace's SES tenant, as AWS reports it.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    pub namespace: String,
+    /// What applications pass as `TenantName` to SendEmail.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Whether mail with this TenantName goes out (SES's aggregate of the
+    /// two statuses below): ENABLED or DISABLED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending: Option<String>,
+    /// SES's own verdict (SES-managed status) and its cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses_cause: Option<String>,
+    /// The customer-managed status (ENABLED, DISABLED, REINSTATED) and its cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_cause: Option<String>,
+    /// LOW or HIGH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation_impact: Option<String>,
+    /// The SES-managed reputation policy's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Configuration sets and identities associated with it.
+    #[serde(default)]
+    pub resources: i64,
+    /// Set when the tenant could not be made ours (a tenant of that name
+    /// exists without this operator's owner tag): left untouched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Sending-quota thresholds, as fractions of `max24HourSend`.
@@ -265,6 +347,10 @@ pub struct SesAccountStatus {
     /// The event stream's resources (spec.eventStream), while they exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_stream: Option<EventStreamStatus>,
+    /// The SES tenant of each namespace that uses this account
+    /// (spec.tenants), including ones left to delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantStatus>,
 }
 
 /// AWS's findings in an account.

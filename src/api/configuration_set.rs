@@ -273,6 +273,10 @@ pub struct ConfigurationSetStatus {
     /// ARN of the set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The SES tenant the set belongs to (SesAccount spec.tenants): what
+    /// applications pass as `TenantName` to SendEmail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// SesAccount the set lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,

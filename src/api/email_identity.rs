@@ -253,6 +253,9 @@ pub struct EmailIdentityStatus {
     /// ARN of the identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The SES tenant the identity belongs to (SesAccount spec.tenants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// SesAccount the identity lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,

@@ -10,6 +10,7 @@ pub mod scheduler;
 pub mod ses;
 pub mod sns;
 pub mod sqs;
+pub mod tenants;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -480,7 +481,7 @@ impl Session {
     }
 }
 
-fn partition(region: &str) -> &'static str {
+pub(crate) fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {

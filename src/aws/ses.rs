@@ -557,7 +557,7 @@ fn validation_from_aws(t: &ses::SuppressionConditionThreshold) -> Validation {
 /// operator's bug, reported as a refused request rather than a panic.
 fn build_error(e: aws_sdk_sesv2::error::BuildError) -> AwsError {
     AwsError {
-        operation: "sesv2:build",
+        operation: "sesv2:ValidationOptions",
         kind: ErrorKind::BadRequest,
         code: "InvalidRequest".into(),
         message: e.to_string(),

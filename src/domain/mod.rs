@@ -2,8 +2,8 @@
 //! get it there (`diff`), and reputation levels, pauses, event windows and
 //! a set's verdict (`reputation`), who owns an AWS resource (`ownership`)
 //! whether a topic's policy lets SES publish (`topic_policy`), how much
-//! of the sending quota is used (`quota`) and what AWS's findings show
-//! (`findings`). No
+//! of the sending quota is used (`quota`), what AWS's findings show
+//! (`findings`) and which SES tenant holds what (`tenant`). No
 //! clients and no clock of their own, so everything here unit-tests
 //! without a cluster or AWS.
 
@@ -12,6 +12,7 @@ pub mod findings;
 pub mod ownership;
 pub mod quota;
 pub mod reputation;
+pub mod tenant;
 pub mod topic_policy;
 
 #[cfg(test)]

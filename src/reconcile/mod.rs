@@ -12,6 +12,7 @@ pub mod event_stream;
 pub mod gate;
 pub mod kinds;
 pub mod pipeline;
+pub mod tenants;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -654,7 +654,7 @@ fn argocd_health_checks_cover_every_kind_with_one_script() {
 /// Operation labels that name a local request-building step, not an AWS
 /// API call (they label errors from the SDK's builders), so they need no
 /// IAM permission.
-const NOT_AWS_CALLS: &[&str] = &["sesv2:Tag", "sesv2:TrackingOptions"];
+const NOT_AWS_CALLS: &[&str] = &["sesv2:Tag", "sesv2:TrackingOptions", "sesv2:ValidationOptions"];
 
 /// IAM actions that no label names but that AWS requires for calls the code
 /// makes, with the code that triggers them.
@@ -666,6 +666,8 @@ const IMPLIED: &[(&str, &str, &str)] = &[
     ("mod.rs", "AssumeRoleProvider", "sts:AssumeRole"),
     // The event stream's queue is created with the ownership tag.
     ("sqs.rs", "sqs:CreateQueue", "sqs:TagQueue"),
+    // Tenants are created with the ownership tag.
+    ("tenants.rs", "sesv2:CreateTenant", "ses:TagResource"),
 ];
 
 /// Calls whose IAM action has another name (SQS authorizes a batch as the
@@ -757,6 +759,8 @@ const OWNER_TAG_KEY: &str = "ses.reputation.io/owner";
 /// Reference): they need `"Resource": "*"`.
 const RESOURCELESS: &[&str] = &[
     "ses:GetAccount",
+    "ses:ListRecommendations",
+    "ses:ListTenants",
     "ses:PutAccountSendingAttributes",
     "ses:PutAccountSuppressionAttributes",
     "cloudwatch:GetMetricData",
@@ -788,7 +792,7 @@ fn documented_condition_keys(action: &str) -> &'static [&'static str] {
     const TAG: &[&str] = &["aws:RequestTag", "aws:ResourceTag", "aws:TagKeys"];
     const UNTAG: &[&str] = &["aws:ResourceTag", "aws:TagKeys"];
     match action {
-        "ses:CreateConfigurationSet" | "ses:CreateEmailIdentity" => CREATE,
+        "ses:CreateConfigurationSet" | "ses:CreateEmailIdentity" | "ses:CreateTenant" => CREATE,
         "ses:TagResource" | "sns:TagResource" | "sns:CreateTopic" => TAG,
         "ses:UntagResource" => UNTAG,
         "sns:Subscribe" => &["aws:ResourceTag", "sns:Endpoint", "sns:Protocol"],

@@ -47,6 +47,7 @@ async fn every_option_lands_in_ses_and_each_change_uses_only_its_put_call() {
         "sending": {"enabled": false},
         "reputationMetrics": {"enabled": true},
         "suppression": {"reasons": ["BOUNCE", "COMPLAINT"]},
+        "autoValidation": {"enabled": true, "confidenceThreshold": "MEDIUM"},
         "tracking": {"customRedirectDomain": "track.example.com", "httpsPolicy": "REQUIRE"},
         "delivery": {"tlsPolicy": "REQUIRE", "maxDeliverySeconds": 600},
         "vdm": {"engagementMetrics": "ENABLED", "optimizedSharedDelivery": "DISABLED"},
@@ -93,6 +94,18 @@ async fn every_option_lands_in_ses_and_each_change_uses_only_its_put_call() {
         .collect();
     reasons.sort();
     assert_eq!(reasons, ["BOUNCE", "COMPLAINT"]);
+    let validation = got
+        .suppression_options()
+        .and_then(|s| s.validation_options())
+        .and_then(|v| v.condition_threshold())
+        .expect("validation options");
+    assert_eq!(validation.condition_threshold_enabled(), &ses::FeatureStatus::Enabled);
+    assert_eq!(
+        validation
+            .overall_confidence_threshold()
+            .map(|t| t.confidence_verdict_threshold().as_str()),
+        Some("MEDIUM")
+    );
     let tracking = got.tracking_options().expect("tracking");
     assert_eq!(tracking.custom_redirect_domain(), "track.example.com");
     assert_eq!(tracking.https_policy(), Some(&ses::HttpsPolicy::Require));
@@ -144,6 +157,11 @@ async fn every_option_lands_in_ses_and_each_change_uses_only_its_put_call() {
         (
             "suppression",
             Box::new(|s| s["suppression"]["reasons"] = json!(["COMPLAINT"])),
+            vec!["sesv2:PutConfigurationSetSuppressionOptions"],
+        ),
+        (
+            "autoValidation",
+            Box::new(|s| s["autoValidation"]["confidenceThreshold"] = json!("HIGH")),
             vec!["sesv2:PutConfigurationSetSuppressionOptions"],
         ),
         (
@@ -238,7 +256,7 @@ async fn drift_in_aws_is_put_back_and_recorded_as_an_event() {
     let cs = wait_set_ready(&api, "drift").await;
     assert_eq!(
         cs.status.expect("status").unmanaged_options,
-        ["suppression", "tracking", "delivery", "vdm"],
+        ["suppression", "autoValidation", "tracking", "delivery", "vdm"],
         "status names the groups left to AWS"
     );
 

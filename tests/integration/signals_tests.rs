@@ -9,7 +9,9 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, EmailIdentity, SesAccount};
 
+use crate::support::argocd::argocd_health;
 use crate::support::identities::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
+use crate::support::kstatus::kstatus;
 use crate::support::{
     World, WorldOptions, apply_json, condition, cs_object, emulator, eventually, unique, wait_event, wait_set_ready,
 };
@@ -97,8 +99,15 @@ async fn quota_at_85_percent_is_warning_and_at_96_critical_with_one_event_and_al
         json!({"region": REGION, "sent_last_24_hours": 48000}),
     )
     .await;
-    wait_account(&accounts, &w.account, "QuotaHealthy", "False", "Critical").await;
+    let critical = wait_account(&accounts, &w.account, "QuotaHealthy", "False", "Critical").await;
     wait_event(&w.client, "default", &w.account, "QuotaCritical").await;
+    // Argo CD shows it as Degraded with the condition's one line; for
+    // kstatus (Flux) the account itself is still Current: it works, it is
+    // the sending that is about to stop.
+    let (health, message) = argocd_health(&critical);
+    assert_eq!(health, "Degraded", "{message}");
+    assert!(message.contains("96.0%"), "{message}");
+    assert_eq!(kstatus(&critical).0, "Current");
 
     // Several more reads at the same level: still one Event each.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -429,4 +438,271 @@ async fn a_high_dmarc_finding_shows_on_the_identity_and_the_account_and_clears_w
     assert!(id.status.expect("status").findings.is_empty());
     wait_account(&accounts, &w.account, "Findings", "False", "NoneOpen").await;
     assert_eq!(count_events(&w, &w.ns, "brand", "HighImpactFinding").await, 1);
+}
+
+/// SendEmail from `from` through `set` as tenant `tenant`: Ok, or AWS's error code.
+async fn send_as_tenant(ses: &aws_sdk_sesv2::Client, from: &str, set: &str, tenant: &str) -> Result<(), String> {
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    let text = |s: &str| Content::builder().data(s).build().expect("content");
+    ses.send_email()
+        .from_email_address(from)
+        .destination(
+            Destination::builder()
+                .to_addresses("success@simulator.amazonses.com")
+                .build(),
+        )
+        .content(
+            EmailContent::builder()
+                .simple(
+                    Message::builder()
+                        .subject(text("order"))
+                        .body(Body::builder().text(text("shipped")).build())
+                        .build(),
+                )
+                .build(),
+        )
+        .configuration_set_name(set)
+        .tenant_name(tenant)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.code().unwrap_or("unknown").to_string())
+}
+
+/// The ARNs a tenant holds, read with the SDK.
+async fn tenant_resources(ses: &aws_sdk_sesv2::Client, tenant: &str) -> Vec<String> {
+    let mut arns: Vec<String> = ses
+        .list_tenant_resources()
+        .tenant_name(tenant)
+        .send()
+        .await
+        .expect("ListTenantResources")
+        .tenant_resources()
+        .iter()
+        .filter_map(|r| r.resource_arn().map(str::to_string))
+        .collect();
+    arns.sort();
+    arns
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_shows_on_its_sets() {
+    const REGION: &str = "ap-southeast-3";
+    let w = World::with(
+        "tenants",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    apply_account(&w, REGION, json!({"tenants": {"reputationPolicy": "strict"}})).await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let ids: Api<EmailIdentity> = w.api();
+    let aws_name = unique("orders");
+    let domain = format!("{}.example.org", unique("tenant"));
+    apply_json(&sets, cs_object("orders", json!({"name": aws_name}))).await;
+    apply_json(&ids, id_object("shop", json!({"identity": domain}))).await;
+    let cs = wait_set_ready(&sets, "orders").await;
+    let set_arn = cs.status.as_ref().and_then(|s| s.arn.clone()).expect("set ARN");
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+
+    // One tenant for the namespace, holding the set and the identity, with
+    // the strict policy, recorded on the account and on the set.
+    let account = eventually("the namespace's tenant holds both", Duration::from_secs(60), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let tenants = a.status.as_ref().map(|s| s.tenants.clone()).unwrap_or_default();
+        match tenants.as_slice() {
+            [t] if t.resources == 2 && t.sending.as_deref() == Some("ENABLED") => Ok(a),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let tenant = account.status.expect("status").tenants[0].clone();
+    assert_eq!(tenant.namespace, w.ns);
+    assert!(
+        tenant
+            .policy
+            .as_deref()
+            .is_some_and(|p| p.ends_with(":aws:reputation-policy/strict")),
+        "{tenant:?}"
+    );
+    let identity_arn = format!("arn:aws:ses:{REGION}:123456789012:identity/{domain}");
+    let mut want = vec![set_arn.clone(), identity_arn];
+    want.sort();
+    assert_eq!(tenant_resources(&ses, &tenant.name).await, want);
+    let got = ses
+        .get_tenant()
+        .tenant_name(&tenant.name)
+        .send()
+        .await
+        .expect("GetTenant");
+    let tags: Vec<(String, String)> = got
+        .tenant()
+        .map(|t| {
+            t.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        tags,
+        [("ses.reputation.io/owner".to_string(), format!("test/{}", w.ns))]
+    );
+    eventually("the set names its tenant", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let status = cs.status.unwrap_or_default();
+        let sending = condition(&status.conditions, "TenantSending");
+        if status.tenant.as_deref() == Some(tenant.name.as_str()) && sending.as_ref().is_some_and(|c| c.0 == "True") {
+            Ok(())
+        } else {
+            Err(format!("{:?} {sending:?}", status.tenant))
+        }
+    })
+    .await;
+    send_as_tenant(&ses, &format!("orders@{domain}"), &aws_name, &tenant.name)
+        .await
+        .expect("mail as the enabled tenant");
+
+    // SES disables the tenant: its set says so within a read, with AWS's
+    // cause, and a Warning Event; mail as that tenant is refused while the
+    // set's own SendingEnabled stays true (mail without TenantName flows).
+    let cause = "bounce rate above the strict policy";
+    emulator::admin_post(
+        "/_emulator/reputation-entity",
+        json!({"region": REGION, "reference": tenant.arn, "ses_status": "DISABLED", "cause": cause}),
+    )
+    .await;
+    let cs = eventually("TenantSending False on the set", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "TenantSending") {
+            Some((s, r, _)) if s == "False" && r == "DisabledBySes" => Ok(cs),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let conds = cs.status.expect("status").conditions;
+    let (_, _, message) = condition(&conds, "TenantSending").expect("TenantSending");
+    assert!(message.contains(cause) && message.contains(&tenant.name), "{message}");
+    assert_eq!(condition(&conds, "SendingEnabled").map(|c| c.0), Some("True".into()));
+    wait_event(&w.client, &w.ns, "orders", "TenantDisabledBySes").await;
+    assert_eq!(
+        send_as_tenant(&ses, &format!("orders@{domain}"), &aws_name, &tenant.name).await,
+        Err("SendingPausedException".to_string())
+    );
+    emulator::admin_post(
+        "/_emulator/reputation-entity",
+        json!({"region": REGION, "reference": tenant.arn, "ses_status": "ENABLED", "cause": null}),
+    )
+    .await;
+    eventually("TenantSending True again", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let conds = cs.status.map(|s| s.conditions).unwrap_or_default();
+        match condition(&conds, "TenantSending") {
+            Some((s, _, _)) if s == "True" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Nothing left in the namespace: the tenant goes, nothing orphaned.
+    sets.delete("orders", &Default::default()).await.expect("delete set");
+    ids.delete("shop", &Default::default()).await.expect("delete identity");
+    eventually("the tenant deleted", Duration::from_secs(60), || async {
+        match ses.get_tenant().tenant_name(&tenant.name).send().await {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    eventually("status lists no tenant", Duration::from_secs(30), || async {
+        let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let tenants = a.status.map(|s| s.tenants).unwrap_or_default();
+        if tenants.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{tenants:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_the_operator_did_not_create_is_never_touched() {
+    const REGION: &str = "eu-south-2";
+    let w = World::with(
+        "foreign-tenant",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Someone made a tenant under the very name this namespace would get.
+    let name = ses_reputation_operator::domain::tenant::tenant_name(
+        &ses_reputation_operator::domain::tenant::owner_value("test", &w.ns),
+        &w.ns,
+    );
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    ses.create_tenant()
+        .tenant_name(&name)
+        .send()
+        .await
+        .expect("foreign tenant");
+    apply_account(&w, REGION, json!({"tenants": {"reputationPolicy": "none"}})).await;
+    let sets: Api<ConfigurationSet> = w.api();
+    apply_json(&sets, cs_object("orders", json!({"name": unique("foreign")}))).await;
+    wait_set_ready(&sets, "orders").await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let a = wait_account(&accounts, &w.account, "TenantsReady", "False", "TenantNotOurs").await;
+    let (_, _, message) = condition(&a.status.expect("status").conditions, "TenantsReady").expect("condition");
+    assert!(message.contains("left untouched"), "{message}");
+    // Untouched: no association, no tag, no policy change, still there
+    // after the account (and its tenants setting) is gone.
+    assert!(tenant_resources(&ses, &name).await.is_empty());
+    let entity_arn = ses
+        .get_tenant()
+        .tenant_name(&name)
+        .send()
+        .await
+        .expect("GetTenant")
+        .tenant()
+        .and_then(|t| t.tenant_arn().map(str::to_string))
+        .expect("ARN");
+    let tags = ses
+        .get_tenant()
+        .tenant_name(&name)
+        .send()
+        .await
+        .expect("GetTenant")
+        .tenant()
+        .map(|t| t.tags().len())
+        .unwrap_or_default();
+    assert_eq!(tags, 0);
+    let entity = ses
+        .get_reputation_entity()
+        .reputation_entity_type(aws_sdk_sesv2::types::ReputationEntityType::Resource)
+        .reputation_entity_reference(&entity_arn)
+        .send()
+        .await
+        .expect("GetReputationEntity");
+    assert!(
+        entity
+            .reputation_entity()
+            .and_then(|e| e.reputation_management_policy())
+            .is_none_or(|p| !p.ends_with("/none")),
+        "the policy was left as it was"
+    );
+    apply_account(&w, REGION, json!({})).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        ses.get_tenant().tenant_name(&name).send().await.is_ok(),
+        "a foreign tenant is never deleted"
+    );
 }

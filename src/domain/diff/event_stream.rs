@@ -34,7 +34,7 @@ pub fn resource_name(owner: &str, account: &str) -> String {
 
 /// FNV-1a: a hash that stays the same across Rust versions (names in AWS
 /// must not change when the operator is rebuilt).
-fn fnv1a(s: &str) -> u32 {
+pub fn fnv1a(s: &str) -> u32 {
     s.bytes()
         .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::account::{AccountThresholds, AutoValidationStatus, FindingsStatus, SendQuota};
+use crate::api::account::{AccountThresholds, AutoValidationStatus, FindingsStatus, SendQuota, TenantStatus};
 use crate::api::conditions::{self, Desired};
 use crate::api::{SesAccount, SesAccountStatus};
 use crate::aws::scheduler::Priority;
@@ -24,6 +24,8 @@ use crate::reconcile::{
 pub const ENFORCEMENT_HEALTHY: &str = "EnforcementHealthy";
 /// The event stream (spec.eventStream) exists and is as it should be.
 pub const EVENT_STREAM_READY: &str = "EventStreamReady";
+/// Every namespace using the account has its SES tenant (spec.tenants).
+pub const TENANTS_READY: &str = "TenantsReady";
 
 pub async fn reconcile(account: Arc<SesAccount>, ctx: Arc<Context>) -> Result<Passed, Error> {
     drive(account, ctx, apply, cleanup).await
@@ -56,6 +58,10 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
             .map(|i| described("EmailIdentity", &**i)),
     );
     if users.is_empty() {
+        if account.spec.tenants.is_some() || account.status.as_ref().is_some_and(|s| !s.tenants.is_empty()) {
+            let session = ctx.session(&account_key(&account.spec)).await?;
+            crate::reconcile::tenants::delete_all(&ctx, account, &session).await?;
+        }
         // The stream goes last: the sets' destinations pointed at it.
         if account.spec.event_stream_enabled()
             || account.status.as_ref().and_then(|s| s.event_stream.as_ref()).is_some()
@@ -133,6 +139,11 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         Ok(_) => Some(stream_pass(&ctx, account).await),
         Err(_) => None,
     };
+    // The tenants likewise: their failures show on TenantsReady.
+    let tenanted = match &observed {
+        Ok(_) => Some(tenant_pass(&ctx, account, priority).await),
+        Err(_) => None,
+    };
     let mut quota_moved = None;
     let (mut desired, mut outcome) = match observed {
         Ok(observed) => {
@@ -181,9 +192,19 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         ctx.failed(&key, fp, priority);
         outcome = Err(Halt::Failed(e));
     }
+    let tenants_off = account.spec.tenants.is_none() && matches!(&tenanted, Some(Ok(t)) if t.is_empty());
+    if let Some(e) = tenanted.and_then(|result| record_tenants(&mut status, &mut desired, result))
+        && outcome.is_ok()
+    {
+        ctx.failed(&key, fp, priority);
+        outcome = Err(Halt::Failed(e));
+    }
     o.merge_conditions(&mut status, &desired);
     if stream_off {
         status.conditions.retain(|c| c.type_ != EVENT_STREAM_READY);
+    }
+    if tenants_off {
+        status.conditions.retain(|c| c.type_ != TENANTS_READY);
     }
     o.patch_status(&status).await?;
     // After the status that records the new level: a retried pass sees
@@ -275,6 +296,46 @@ fn record_stream(
         Err(e) if e.is_stopping() => None,
         Err(e) => {
             desired.push(Desired::new(EVENT_STREAM_READY, false, e.reason(), e.to_string()));
+            (!e.is_terminal()).then_some(e)
+        }
+    }
+}
+
+/// The tenants' sync, when the account has or had tenants.
+async fn tenant_pass(ctx: &Context, account: &SesAccount, priority: Priority) -> Result<Vec<TenantStatus>, Error> {
+    let session = ctx.aws.session(&account_key(&account.spec)).await?;
+    crate::reconcile::tenants::sync(ctx, account, &session, priority).await
+}
+
+/// Folds the tenants' pass into status and TenantsReady; a transient
+/// failure comes back to be retried with back-off (the last tenants read
+/// stay in status meanwhile). Pure.
+fn record_tenants(
+    status: &mut SesAccountStatus,
+    desired: &mut Vec<Desired>,
+    tenanted: Result<Vec<TenantStatus>, Error>,
+) -> Option<Error> {
+    match tenanted {
+        Ok(tenants) => {
+            if !tenants.is_empty() {
+                let problems: Vec<&str> = tenants.iter().filter_map(|t| t.problem.as_deref()).collect();
+                desired.push(if problems.is_empty() {
+                    Desired::new(
+                        TENANTS_READY,
+                        true,
+                        "Ready",
+                        format!("{} namespace(s) have their SES tenant", tenants.len()),
+                    )
+                } else {
+                    Desired::new(TENANTS_READY, false, "TenantNotOurs", problems.join("; "))
+                });
+            }
+            status.tenants = tenants;
+            None
+        }
+        Err(e) if e.is_stopping() => None,
+        Err(e) => {
+            desired.push(Desired::new(TENANTS_READY, false, e.reason(), e.to_string()));
             (!e.is_terminal()).then_some(e)
         }
     }

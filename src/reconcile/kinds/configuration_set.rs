@@ -9,6 +9,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
+use crate::api::account::TenantStatus;
 use crate::api::conditions::{self, Desired};
 use crate::api::configuration_set::Adoption;
 use crate::api::{ConfigurationSet, ConfigurationSetSpec, ConfigurationSetStatus, DeletionPolicy, OWNER_TAG};
@@ -20,10 +21,11 @@ use crate::domain::diff::event_stream::DESTINATION_NAME as STREAM_DESTINATION;
 use crate::domain::ownership::{self, AdoptionAsk, Found, Owner, TaggedPlan};
 use crate::domain::reputation::evaluation::stored_pause;
 use crate::domain::reputation::{Pause, PauseStep};
+use crate::domain::tenant;
 use crate::reconcile::evaluation::SetEvaluation;
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, Obj, PassKey, Passed, Proceed, Refusal, Run, WriteGate, drive,
-    evaluation, event_stream as stream, fingerprint, key_of, proceed, usable_account,
+    evaluation, event_stream as stream, fingerprint, key_of, proceed, tenants, usable_account,
 };
 
 pub async fn reconcile(cs: Arc<ConfigurationSet>, ctx: Arc<Context>) -> Result<Passed, Error> {
@@ -45,11 +47,17 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Ha
             // Nothing to do in AWS; the reputation in status still moves.
             let mut status = o.status();
             status.identities = identity_names(&o.obj, &ctx);
+            let ns = o.obj.namespace().unwrap_or_default();
+            let tenant = tenants::tenant_of(&ctx, &r.pass.account, &ns);
+            let mut desired = Vec::new();
+            let tenant_moved = fold_tenant(&o.obj, tenant.as_ref(), &mut status, &mut desired);
+            o.merge_conditions(&mut status, &desired);
             if let Some(ev) = &r.evaluation {
                 ev.apply_to(&mut status, o.obj.meta().generation, false);
             }
             o.patch_status(&status).await?;
             r.announce(&o.obj, &ctx, false).await;
+            announce_tenant(&o.obj, &ctx, tenant_moved).await;
             return Ok(action);
         }
         Begin::Run(run) => run,
@@ -80,6 +88,47 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Ha
         Ok(Synced::MustRecordAdoption(_)) => Err(Halt::Stale(Some(run.priority))),
         Err(halt) => Err(o.fail(&ctx, &r.pass, run, halt).await),
     }
+}
+
+/// TenantSending from the namespace's tenant as the account's status
+/// records it (removed when the namespace has no tenant); returns the new
+/// condition when its status moved, for a Warning Event once written.
+fn fold_tenant(
+    cs: &ConfigurationSet,
+    tenant: Option<&TenantStatus>,
+    status: &mut ConfigurationSetStatus,
+    desired: &mut Vec<Desired>,
+) -> Option<Desired> {
+    let Some(condition) = tenant::sending_condition(tenant) else {
+        status.conditions.retain(|c| c.type_ != tenant::TENANT_SENDING);
+        return None;
+    };
+    let before = cs
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == tenant::TENANT_SENDING))
+        .map(|c| c.status.clone());
+    let now = match condition.status {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    };
+    let moved =
+        before.as_deref() != Some(now) && (condition.status == Some(false) || before.as_deref() == Some("False"));
+    desired.push(condition.clone());
+    moved.then_some(condition)
+}
+
+/// A Warning Event when SES stops the set's tenant, a Normal one when it
+/// lets it send again.
+async fn announce_tenant(cs: &ConfigurationSet, ctx: &Context, moved: Option<Desired>) {
+    let Some(c) = moved else { return };
+    let type_ = if c.status == Some(false) {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    ctx.event(cs, type_, &format!("Tenant{}", c.reason), c.message).await;
 }
 
 /// What a pass over a set works from: resolved before the gate decides.
@@ -188,7 +237,13 @@ async fn in_sync(o: Obj<ConfigurationSet>, ctx: &Context, r: &Resolved, run: Run
         return Err(Halt::Stale(priority));
     }
     let cs = &*o.obj;
+    let ns = cs.namespace().unwrap_or_default();
+    let tenant = tenants::tenant_of(ctx, account, &ns);
+    let recorded = cs.status.as_ref().and_then(|s| s.tenant.as_deref());
+    let session = ctx.session(&r.pass.account_key).await?;
+    let joined = tenants::join(&session, tenant.as_ref(), &arn, recorded, gate, priority).await?;
     let mut status = o.status();
+    status.tenant = joined;
     let claim = *stream.as_ref().unwrap_or(&claimed);
     status.stream_destination = claim.then(|| STREAM_DESTINATION.to_string());
     status.aws_name = Some(r.name.clone());
@@ -198,12 +253,14 @@ async fn in_sync(o: Obj<ConfigurationSet>, ctx: &Context, r: &Resolved, run: Run
     status.unmanaged_options = diff::unmanaged_groups(&cs.spec);
     let mut desired = conditions::ready(format!("configuration set {} is in sync", r.name));
     desired.push(sending_condition(cs.spec.sending.enabled, r.pause.as_ref()));
+    let tenant_moved = fold_tenant(cs, tenant.as_ref(), &mut status, &mut desired);
     o.merge_conditions(&mut status, &desired);
     if let Some(ev) = &r.evaluation {
         ev.apply_to(&mut status, cs.meta().generation, true);
     }
     o.patch_status(&status).await?;
     r.announce(cs, ctx, true).await;
+    announce_tenant(cs, ctx, tenant_moved).await;
     match stream {
         Ok(_) => Ok(ctx.synced(key, fp, account)),
         // No free destination slot (SES allows 10), or refused: said once

@@ -27,7 +27,7 @@ use crate::domain::findings;
 use crate::domain::ownership::{self, AdoptionAsk, Found, Owner, TaggedPlan};
 use crate::reconcile::{
     AccountAccess, Begin, Context, Error, Halt, MANAGER, Obj, PassKey, Passed, Proceed, Refusal, Run, WriteGate, drive,
-    fingerprint, key_of, proceed, usable_account,
+    fingerprint, key_of, proceed, tenants, usable_account,
 };
 
 /// First look at a pending verification after this long; the interval
@@ -220,6 +220,13 @@ async fn in_sync(
     status.mail_from_status = observed.mail_from_status.clone();
     status.configuration_set = observed.settings.configuration_set.clone();
     status.dns_records = diff::dns_records(&name, observed, &session.region, o.obj.spec.dmarc.as_ref());
+    // A new identity joins its namespace's tenant at once (spec-class: it
+    // follows a create); the account's pass keeps the association after.
+    let ns = id.namespace().unwrap_or_default();
+    let tenant = tenants::tenant_of(ctx, account, &ns);
+    let recorded = id.status.as_ref().and_then(|s| s.tenant.as_deref());
+    let arn = session.identity_arn(&name);
+    status.tenant = tenants::join(session, tenant.as_ref(), &arn, recorded, gate, Priority::Spec).await?;
     let mut desired = diff::conditions(&name, observed, &verdict);
     let (found, new_high) = fold_findings(ctx, id, account, &mut status);
     desired.extend(found);
