@@ -277,6 +277,10 @@ pub struct ConfigurationSetStatus {
     /// applications pass as `TenantName` to SendEmail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The tenant this set's pause disabled (ReputationPolicy
+    /// actions.pauseTenant), reinstated on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_paused: Option<String>,
     /// SesAccount the set lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,

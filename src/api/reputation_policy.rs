@@ -112,6 +112,7 @@ impl Thresholds {
 /// Actions taken on level changes.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.pauseTenant || self.pauseSending").message("actions.pauseTenant pauses the tenant together with the set: set actions.pauseSending to true as well"))]
 pub struct Actions {
     /// Pause sending (PutConfigurationSetSendingOptions false) when a set
     /// reaches Critical. Resume with
@@ -119,6 +120,13 @@ pub struct Actions {
     /// or `autoResume`.
     #[serde(default)]
     pub pause_sending: bool,
+    /// With pauseSending: also disable the namespace's SES tenant
+    /// (SesAccount spec.tenants; customer-managed status DISABLED), so
+    /// SES refuses mail sent with that TenantName through any set, and
+    /// reinstate it (REINSTATED) on resume once no set of the namespace is
+    /// still paused this way.
+    #[serde(default)]
+    pub pause_tenant: bool,
     /// Resume a paused set automatically once both rates stayed below
     /// warning for this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -186,6 +186,22 @@ impl Session {
         })
     }
 
+    /// UpdateReputationEntityCustomerManagedStatus of a resource:
+    /// `DISABLED` to pause it, `REINSTATED` to lift that pause.
+    pub async fn set_customer_status(&self, arn: &str, status: &str, priority: Priority) -> Result<(), AwsError> {
+        let req = self
+            .ses
+            .update_reputation_entity_customer_managed_status()
+            .reputation_entity_type(ses::ReputationEntityType::Resource)
+            .reputation_entity_reference(arn)
+            .sending_status(ses::SendingStatus::from(status));
+        self.ses_call("sesv2:UpdateReputationEntityCustomerManagedStatus", priority, || {
+            req.clone().send()
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// UpdateReputationEntityPolicy of a resource.
     pub async fn set_entity_policy(&self, arn: &str, policy_arn: &str, priority: Priority) -> Result<(), AwsError> {
         let req = self

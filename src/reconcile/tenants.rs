@@ -196,3 +196,78 @@ pub async fn join(
         }
     }
 }
+
+/// The namespace's tenant follows a pause by a ReputationPolicy with
+/// `actions.pauseTenant`: disabled (customer-managed status, pause class)
+/// when the set is paused, reinstated when it resumes and no other set of
+/// the namespace still holds the tenant paused. Returns the tenant status
+/// should record as paused by this set.
+pub async fn follow_pause(
+    ctx: &Context,
+    session: &Session,
+    cs: &crate::api::ConfigurationSet,
+    pause: Option<&crate::domain::reputation::Pause>,
+    tenant: Option<&TenantStatus>,
+    gate: super::WriteGate,
+) -> Result<Option<String>, super::Halt> {
+    let ns = cs.namespace().unwrap_or_default();
+    let recorded = cs.status.as_ref().and_then(|s| s.tenant_paused.clone());
+    let usable = tenant
+        .filter(|t| t.problem.is_none())
+        .and_then(|t| t.arn.as_ref().map(|arn| (t, arn)));
+    let wants = pause.is_some_and(|p| {
+        ctx.caches
+            .policies_in(Some(&ns))
+            .iter()
+            .any(|policy| policy.name_any() == p.policy && policy.spec.actions.pause_tenant)
+    });
+    match (wants, usable, recorded) {
+        (true, Some(_), Some(done)) => Ok(Some(done)),
+        (true, Some((t, arn)), None) => {
+            gate.check()?;
+            session
+                .set_customer_status(arn, "DISABLED", Priority::Pause)
+                .await
+                .map_err(Error::Aws)?;
+            let note = format!(
+                "tenant {} disabled with the set (actions.pauseTenant): SES refuses mail sent with TenantName {}",
+                t.name, t.name
+            );
+            ctx.event(cs, EventType::Warning, "TenantPaused", note).await;
+            Ok(Some(t.name.clone()))
+        }
+        (false, Some((t, arn)), Some(done)) if done == t.name => {
+            let still_held = ctx.caches.sets.state().iter().any(|other| {
+                other.namespace().as_deref() == Some(ns.as_str())
+                    && other.name_any() != cs.name_any()
+                    && other
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.pause.is_some() && s.tenant_paused.as_deref() == Some(done.as_str()))
+            });
+            if !still_held {
+                gate.check()?;
+                session
+                    .set_customer_status(arn, "REINSTATED", Priority::Pause)
+                    .await
+                    .map_err(Error::Aws)?;
+                // Read back, not from the account's last read: the note
+                // must not claim tenant mail flows while SES holds it.
+                let entity = session.reputation_entity(arn, Priority::Pause).await.ok();
+                let ses_status = entity.and_then(|e| e.ses_status).or_else(|| t.ses_status.clone());
+                let note = match ses_status.as_deref() {
+                    Some("DISABLED") => format!(
+                        "tenant {} reinstated, but SES itself still holds it disabled: mail sent with TenantName {} is still refused",
+                        t.name, t.name
+                    ),
+                    _ => format!("tenant {} reinstated with the set", t.name),
+                };
+                ctx.event(cs, EventType::Normal, "TenantResumed", note).await;
+            }
+            Ok(None)
+        }
+        // No tenant (any more): nothing SES holds to undo here.
+        (true, None, recorded) => Ok(recorded),
+        _ => Ok(None),
+    }
+}

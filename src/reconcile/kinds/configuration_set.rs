@@ -119,6 +119,23 @@ fn fold_tenant(
     moved.then_some(condition)
 }
 
+/// The set's own sending may be on while its tenant cannot send: then
+/// SendingEnabled says so, instead of only claiming sending is on (a
+/// resume does not undo what SES holds on the tenant).
+fn honest_sending(desired: &mut [Desired]) {
+    let tenant_off = desired
+        .iter()
+        .find(|d| d.type_ == tenant::TENANT_SENDING && d.status == Some(false))
+        .map(|d| d.message.clone());
+    if let Some(why) = tenant_off
+        && let Some(sending) = desired
+            .iter_mut()
+            .find(|d| d.type_ == conditions::SENDING_ENABLED && d.status == Some(true))
+    {
+        sending.message = format!("{}; but {why}", sending.message);
+    }
+}
+
 /// A Warning Event when SES stops the set's tenant, a Normal one when it
 /// lets it send again.
 async fn announce_tenant(cs: &ConfigurationSet, ctx: &Context, moved: Option<Desired>) {
@@ -242,8 +259,10 @@ async fn in_sync(o: Obj<ConfigurationSet>, ctx: &Context, r: &Resolved, run: Run
     let recorded = cs.status.as_ref().and_then(|s| s.tenant.as_deref());
     let session = ctx.session(&r.pass.account_key).await?;
     let joined = tenants::join(&session, tenant.as_ref(), &arn, recorded, gate, priority).await?;
+    let tenant_paused = tenants::follow_pause(ctx, &session, cs, r.pause.as_ref(), tenant.as_ref(), gate).await?;
     let mut status = o.status();
     status.tenant = joined;
+    status.tenant_paused = tenant_paused;
     let claim = *stream.as_ref().unwrap_or(&claimed);
     status.stream_destination = claim.then(|| STREAM_DESTINATION.to_string());
     status.aws_name = Some(r.name.clone());
@@ -254,6 +273,7 @@ async fn in_sync(o: Obj<ConfigurationSet>, ctx: &Context, r: &Resolved, run: Run
     let mut desired = conditions::ready(format!("configuration set {} is in sync", r.name));
     desired.push(sending_condition(cs.spec.sending.enabled, r.pause.as_ref()));
     let tenant_moved = fold_tenant(cs, tenant.as_ref(), &mut status, &mut desired);
+    honest_sending(&mut desired);
     o.merge_conditions(&mut status, &desired);
     if let Some(ev) = &r.evaluation {
         ev.apply_to(&mut status, cs.meta().generation, true);
