@@ -238,6 +238,13 @@ pub struct EventStreamSpec {
     /// Create the stream (and delete it when turned off).
     #[serde(default)]
     pub enabled: bool,
+    /// The account-level breaker: the live rate of all the account's sets
+    /// over this window judges the account's BounceRateHealthy and
+    /// ComplaintRateHealthy (and spec.pauseAccountSending) like the
+    /// CloudWatch rate, once it has minimumSends. Omitted: the live rate is
+    /// shown over 15 minutes, it does not judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<super::reputation_policy::Breaker>,
 }
 
 impl SesAccountSpec {

@@ -97,6 +97,12 @@ impl ReputationState {
         self.set_trigger.send(cs);
     }
 
+    /// Asks the SesAccount controller to re-evaluate one account (its live
+    /// counts moved).
+    pub fn trigger_account(&self, account: &SesAccount) {
+        self.account_trigger.send(account);
+    }
+
     /// Sets to re-evaluate after each read (taken once by their controller).
     pub fn set_triggers(&self) -> impl futures::Stream<Item = ObjectRef<ConfigurationSet>> + Send + 'static {
         self.set_trigger.stream()

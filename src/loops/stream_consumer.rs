@@ -122,6 +122,9 @@ fn still_owns(ctx: &Shared, owner: &Owner) -> bool {
     })
 }
 
+/// How often an account's live counts are shown while events flow.
+const ACCOUNT_REFRESH: Duration = Duration::from_secs(5);
+
 /// Per-set windows and the consumer's counters.
 pub struct LiveState {
     windows: Mutex<HashMap<String, Window>>,
@@ -142,6 +145,8 @@ pub struct LiveState {
     /// Moves with every batch that counted something: a checkpoint is
     /// written only when it moved since the last one.
     generation: AtomicU64,
+    /// When each account was last asked to show its live counts.
+    account_shown: Mutex<HashMap<String, Instant>>,
 }
 
 impl Default for LiveState {
@@ -156,6 +161,7 @@ impl Default for LiveState {
             foreign: AtomicU64::new(0),
             newest_ms: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            account_shown: Default::default(),
         }
     }
 }
@@ -194,6 +200,55 @@ impl LiveState {
             Some(w) => w.summary(window_secs, now),
             None => Window::new(self.started).summary(window_secs, now),
         }
+    }
+
+    /// The live window of a whole account: its sets' windows added up
+    /// (`None`: the account has no set).
+    pub fn account_summary(&self, sets: &[Arc<ConfigurationSet>], window_secs: u64, now: Timestamp) -> Option<Summary> {
+        let parts: Vec<Summary> = sets
+            .iter()
+            .map(|cs| self.summary(&cs.namespace().unwrap_or_default(), &cs.name_any(), window_secs, now))
+            .collect();
+        Summary::merge(&parts)
+    }
+
+    /// After a batch counted events of `account`: its SesAccount shows
+    /// the account-level live rate and may trip the account breaker, so it
+    /// is re-evaluated, at most every [`ACCOUNT_REFRESH`] (a status write
+    /// per batch would cost the API server more than the rate is worth).
+    /// Counts that arrive within that time are shown by one trigger at its
+    /// end, so the last batch is never left unshown.
+    pub fn account_counted(&self, ctx: &Shared, account: &str) {
+        let now = Instant::now();
+        let wait = {
+            let mut shown = self.account_shown.lock();
+            match shown.get(account) {
+                // A trigger is already due at that time: it shows these too.
+                Some(at) if *at > now => return,
+                Some(at) if now.duration_since(*at) < ACCOUNT_REFRESH => {
+                    let due = *at + ACCOUNT_REFRESH;
+                    shown.insert(account.to_string(), due);
+                    Some(due - now)
+                }
+                _ => {
+                    shown.insert(account.to_string(), now);
+                    None
+                }
+            }
+        };
+        let trigger = {
+            let ctx = ctx.clone();
+            let account = account.to_string();
+            async move {
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
+                }
+                if let Some(a) = ctx.index.accounts.get(&ObjectRef::new(&account)) {
+                    ctx.rates.trigger_account(&a);
+                }
+            }
+        };
+        tokio::spawn(trigger);
     }
 
     /// A deleted set's window and trigger memory.
@@ -672,6 +727,9 @@ async fn poll(
                         // timeout and count twice; rare, and never too low.
                         Ok(n) => tracing::warn!(failed = n, "SQS did not delete some stream messages"),
                         Err(e) => tracing::warn!(error = %e, "deleting stream messages failed"),
+                    }
+                    if !touched.is_empty() {
+                        ctx.live.account_counted(&ctx, &account);
                     }
                     ctx.live.after_batch(&ctx, touched);
                     Ok(())

@@ -896,3 +896,89 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
         .expect_err("pauseTenant without pauseSending refused");
     assert!(err.to_string().contains("actions.pauseTenant"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_shows_the_live_rate_of_all_its_sets_and_its_breaker_pauses_the_account() {
+    use crate::support::live::{SENDER, live_test_set, send, set_stream_with, wait_stream_destination};
+    const REGION: &str = "eu-west-1";
+    let w = World::with(
+        "account-live",
+        WorldOptions {
+            region: REGION,
+            drift: Duration::from_secs(2),
+            rate_interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
+    set_stream_with(
+        &w,
+        REGION,
+        true,
+        json!({
+            "eventStream": {"enabled": true, "breaker": {"window": "15m", "minimumSends": 10}},
+            "thresholds": {"bounceRate": {"warning": 0.03, "critical": 0.05}},
+            "pauseAccountSending": true,
+        }),
+    )
+    .await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let (a, b) = (unique("acct-live-a"), unique("acct-live-b"));
+    apply_json(&sets, live_test_set("a", &a, "none")).await;
+    apply_json(&sets, live_test_set("b", &b, "none")).await;
+    wait_stream_destination(&sets, "a").await;
+    wait_stream_destination(&sets, "b").await;
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    ses.create_email_identity().email_identity(SENDER).send().await.ok();
+    // 20 mails over two sets, two of them hard bounces (10%): no set has a
+    // breaker of its own, the account's judges their sum.
+    for i in 0..18 {
+        let set = if i % 2 == 0 { &a } else { &b };
+        send(&ses, set, "success@simulator.amazonses.com").await.expect("send");
+    }
+    send(&ses, &a, "bounce@simulator.amazonses.com").await.expect("bounce");
+    send(&ses, &b, "bounce@simulator.amazonses.com").await.expect("bounce");
+
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let account = eventually("the account's live counts", Duration::from_secs(60), || async {
+        let acct = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
+        let live = acct
+            .status
+            .as_ref()
+            .and_then(|s| s.reputation.as_ref())
+            .and_then(|r| r.live.clone())
+            .ok_or("no live block yet")?;
+        if live.sends == 20 && live.hard_bounces == 2 {
+            Ok(acct)
+        } else {
+            Err(format!("{live:?}"))
+        }
+    })
+    .await;
+    let reputation = account
+        .status
+        .as_ref()
+        .and_then(|s| s.reputation.clone())
+        .expect("reputation");
+    assert_eq!(reputation.source.as_deref(), Some("Events"));
+    let live = reputation.live.expect("live");
+    assert_eq!((live.window.as_str(), live.complaints), ("15m", 0));
+    assert_eq!(live.bounce_rate.as_deref(), Some("0.1"));
+    let (status, reason, _) =
+        condition(&account.status.expect("status").conditions, "BounceRateHealthy").expect("condition");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "AboveCritical"));
+
+    // The account breaker pauses the whole account in SES.
+    eventually("account sending paused in SES", Duration::from_secs(30), || async {
+        let got = ses.get_account().send().await.map_err(|e| e.to_string())?;
+        if got.sending_enabled() {
+            Err("still sending".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    wait_event(&w.client, "default", &w.account, "AccountSendingPaused").await;
+    emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
+}

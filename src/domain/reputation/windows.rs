@@ -9,6 +9,8 @@
 //! the most hard bounces. Recipient addresses are never kept: only their
 //! domain, and only for hard bounces.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -438,6 +440,45 @@ impl Window {
     }
 }
 
+impl Summary {
+    /// Several sets' windows over the same span as one (an account's live
+    /// rate): counts added, rates recomputed from them, the earliest start,
+    /// warming up while any is, and the most frequent sub-types and
+    /// domains across them. `None` for no summaries.
+    pub fn merge(parts: &[Summary]) -> Option<Summary> {
+        let first = parts.first()?;
+        let mut counts = Counts::default();
+        let mut sub_types: BTreeMap<&'static str, u32> = BTreeMap::new();
+        let mut domains: BTreeMap<String, u32> = BTreeMap::new();
+        for p in parts {
+            counts.add(&p.counts);
+            for (t, n) in &p.top_sub_types {
+                *sub_types.entry(t).or_default() += n;
+            }
+            for (d, n) in &p.top_domains {
+                *domains.entry(d.clone()).or_default() += n;
+            }
+        }
+        fn top<K: Ord>(m: BTreeMap<K, u32>) -> Vec<(K, u32)> {
+            let mut v: Vec<(K, u32)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            v.truncate(3);
+            v
+        }
+        let rate = |n: u32| (counts.sends > 0).then(|| f64::from(n) / f64::from(counts.sends));
+        Some(Summary {
+            window_secs: first.window_secs,
+            counts,
+            bounce_rate: rate(counts.hard_bounces),
+            complaint_rate: rate(counts.complaints),
+            since: parts.iter().map(|p| p.since).min().unwrap_or(first.since),
+            warming_up: parts.iter().any(|p| p.warming_up),
+            top_sub_types: top(sub_types),
+            top_domains: top(domains),
+        })
+    }
+}
+
 /// A window as a checkpoint holds it (see [`crate::domain::reputation::checkpoint`]):
 /// the non-empty buckets by their unix minute or hour, the bounce sub-types
 /// and the domain slots. Times are unix seconds, minutes and hours, so the
@@ -592,6 +633,33 @@ mod tests {
         let mut e = parse(body).expect("parses");
         e.sent_at = Some(at(sent));
         e
+    }
+
+    #[test]
+    fn an_accounts_summary_adds_its_sets_counts_and_recomputes_the_rates() {
+        let summary = |sends, hard, complaints, since| Summary {
+            window_secs: 900,
+            counts: Counts {
+                sends,
+                hard_bounces: hard,
+                soft_bounces: 0,
+                complaints,
+            },
+            bounce_rate: None,
+            complaint_rate: None,
+            since: at(since),
+            warming_up: since > 0,
+            top_sub_types: vec![("General", hard)],
+            top_domains: vec![],
+        };
+        let merged = Summary::merge(&[summary(90, 0, 0, 0), summary(10, 10, 1, 60)]).expect("merged");
+        assert_eq!(merged.counts.sends, 100);
+        assert_eq!(merged.bounce_rate, Some(0.1));
+        assert_eq!(merged.complaint_rate, Some(0.01));
+        assert_eq!(merged.since, at(0));
+        assert!(merged.warming_up);
+        assert_eq!(merged.top_sub_types, [("General", 10)]);
+        assert_eq!(Summary::merge(&[]), None);
     }
 
     #[test]

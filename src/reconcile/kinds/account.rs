@@ -15,6 +15,7 @@ use crate::domain::diff::configuration_set::Validation;
 use crate::domain::findings;
 use crate::domain::quota::{self, QuotaLevel};
 use crate::domain::reputation::evaluation::rate_status;
+use crate::domain::reputation::live_view::{self, LiveView};
 use crate::domain::reputation::{self as rep, Level, Levels, Reading};
 use crate::reconcile::{
     Begin, Context, Error, Halt, Obj, PassKey, Passed, Run, account_key, drive, event_stream as stream, fingerprint,
@@ -546,12 +547,16 @@ fn enforcement_condition(status: Option<&str>) -> Desired {
     }
 }
 
-/// Account-level rates from the rate reader's cache, judged against the
-/// account's thresholds.
+/// Account-level rates, judged against the account's thresholds: the rate
+/// reader's CloudWatch reading and, with the event stream, the live rate
+/// of all the account's sets (the worse of the two, per metric, once the
+/// account breaker has its minimum sends).
 struct RateView {
     reading: Reading,
     levels: Levels,
     applied: rep::Applied,
+    live: Option<LiveView>,
+    sources: [live_view::Source; 2],
 }
 
 /// Also exported on /metrics.
@@ -560,7 +565,6 @@ fn rate_view(ctx: &Context, account: &SesAccount) -> Option<RateView> {
         bounce_rate: rep::AWS_BOUNCE,
         complaint_rate: rep::AWS_COMPLAINT,
     });
-    let reading = ctx.reputation.account_reading(&account.name_any())?;
     let applied = rep::Applied {
         bounce: thresholds.bounce_rate,
         complaint: thresholds.complaint_rate,
@@ -570,12 +574,15 @@ fn rate_view(ctx: &Context, account: &SesAccount) -> Option<RateView> {
         pause_point: None,
         auto_resume_after: None,
     };
-    let levels = rep::levels(
-        &reading,
-        &applied,
-        jiff::Timestamp::now(),
-        ctx.settings.reputation.staleness,
-    );
+    let now = jiff::Timestamp::now();
+    let cloudwatch = ctx.reputation.account_reading(&account.name_any());
+    let live = account_live(ctx, account, &applied, now);
+    if cloudwatch.is_none() && live.is_none() {
+        return None;
+    }
+    let cloudwatch = cloudwatch.unwrap_or_default();
+    let cw_levels = rep::levels(&cloudwatch, &applied, now, ctx.settings.reputation.staleness);
+    let (reading, levels, sources) = live_view::combine(&cloudwatch, cw_levels, live.as_ref(), now);
     ctx.metrics.set_account_reputation(
         &account.name_any(),
         rep::known_value(levels.bounce, reading.bounce),
@@ -585,19 +592,51 @@ fn rate_view(ctx: &Context, account: &SesAccount) -> Option<RateView> {
         reading,
         levels,
         applied,
+        live,
+        sources,
     })
+}
+
+/// The account's live window: its sets' windows added up, judged by the
+/// account breaker (`spec.eventStream.breaker`); `None` without a stream.
+fn account_live(ctx: &Context, account: &SesAccount, applied: &rep::Applied, now: jiff::Timestamp) -> Option<LiveView> {
+    let stream = account.spec.event_stream.as_ref().filter(|s| s.enabled)?;
+    let breaker = stream.breaker.as_ref().and_then(|b| {
+        Some(live_view::Breaker {
+            window: rep::parse_duration(&b.window)?,
+            minimum_sends: b.minimum_sends.max(1),
+        })
+    });
+    let sets = ctx.caches.sets_of_account(&account.name_any());
+    let summary = ctx
+        .live
+        .account_summary(&sets, live_view::window(breaker).as_secs(), now)?;
+    Some(LiveView::judge(summary, breaker, applied, now))
 }
 
 impl RateView {
     /// Fills `status.reputation` and returns the two rate conditions.
     fn apply_to(&self, status: &mut crate::api::SesAccountStatus) -> Vec<Desired> {
-        let by = || "SesAccount thresholds".to_string();
-        let (block, conditions) = rate_status(
+        let by = |source: live_view::Source| match source {
+            live_view::Source::CloudWatch => "SesAccount thresholds".to_string(),
+            live_view::Source::Events => "SesAccount thresholds (live rate, spec.eventStream.breaker)".to_string(),
+        };
+        let (mut block, conditions) = rate_status(
             &self.reading,
             &self.levels,
             &self.applied,
             "SesAccount".into(),
-            [by(), by()],
+            [by(self.sources[0]), by(self.sources[1])],
+        );
+        block.live = self.live.as_ref().map(LiveView::status);
+        block.source = Some(
+            if self.sources.contains(&live_view::Source::Events) {
+                live_view::Source::Events
+            } else {
+                live_view::Source::CloudWatch
+            }
+            .as_str()
+            .to_string(),
         );
         status.reputation = Some(block);
         conditions
