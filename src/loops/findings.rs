@@ -98,6 +98,13 @@ async fn read_account(ctx: &Shared, account: &SesAccount) {
     if before.as_ref() == Some(&now) {
         return;
     }
+    // The gauges: counts that went to zero remove their series.
+    for gone in before.as_ref().map(findings::counts).unwrap_or_default() {
+        ctx.metrics.set_findings_open(&name, &gone.type_, &gone.impact, None);
+    }
+    for c in findings::counts(&now) {
+        ctx.metrics.set_findings_open(&name, &c.type_, &c.impact, Some(c.count));
+    }
     // Only identities whose own findings changed (or that never saw a
     // read) are reconciled.
     for id in ctx.index.identities_of_account(&name) {

@@ -67,6 +67,20 @@ struct AccountLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    account: String,
+    namespace: String,
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    account: String,
+    r#type: String,
+    impact: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SchedulerLabels {
     aws_account: String,
     region: String,
@@ -145,6 +159,8 @@ pub struct Metrics {
     account_bounce_rate: RateFamily<AccountLabels>,
     account_complaint_rate: RateFamily<AccountLabels>,
     quota_used: RateFamily<AccountLabels>,
+    tenant_sending: RateFamily<TenantLabels>,
+    findings_open: RateFamily<FindingLabels>,
     ses_rate: RateFamily<SchedulerLabels>,
     ses_waiting: Family<QueueLabels, Gauge>,
     scheduler_source: Mutex<Option<SchedulerSource>>,
@@ -277,6 +293,18 @@ impl Metrics {
             "Share of an SesAccount's 24-hour sending quota used (sentLast24Hours / max24HourSend, 0-1)",
             quota_used.clone(),
         );
+        let tenant_sending = RateFamily::<TenantLabels>::default();
+        registry.register(
+            "ses_reputation_tenant_sending",
+            "Whether SES lets a namespace's tenant send (1: aggregate sending status ENABLED, 0: DISABLED)",
+            tenant_sending.clone(),
+        );
+        let findings_open = RateFamily::<FindingLabels>::default();
+        registry.register(
+            "ses_reputation_findings_open",
+            "Open SES findings (ListRecommendations) of an SesAccount by type and impact",
+            findings_open.clone(),
+        );
         let ses_rate = RateFamily::<SchedulerLabels>::default();
         registry.register(
             "ses_reputation_ses_rate",
@@ -375,6 +403,8 @@ impl Metrics {
             account_bounce_rate,
             account_complaint_rate,
             quota_used,
+            tenant_sending,
+            findings_open,
         }
     }
 
@@ -537,6 +567,28 @@ impl Metrics {
         set_or_remove(&self.quota_used, &labels, used);
     }
 
+    /// A namespace's tenant: `Some(true)` sending, `Some(false)` disabled,
+    /// `None` gone or unknown.
+    pub fn set_tenant_sending(&self, account: &str, namespace: &str, tenant: &str, sending: Option<bool>) {
+        let labels = TenantLabels {
+            account: account.to_string(),
+            namespace: namespace.to_string(),
+            tenant: tenant.to_string(),
+        };
+        set_or_remove(&self.tenant_sending, &labels, sending.map(|s| if s { 1.0 } else { 0.0 }));
+    }
+
+    /// The number of open findings of one type and impact (`None` or 0:
+    /// the series goes).
+    pub fn set_findings_open(&self, account: &str, type_: &str, impact: &str, count: Option<i64>) {
+        let labels = FindingLabels {
+            account: account.to_string(),
+            r#type: type_.to_string(),
+            impact: impact.to_string(),
+        };
+        set_or_remove(&self.findings_open, &labels, count.filter(|c| *c > 0).map(|c| c as f64));
+    }
+
     /// Installs (or removes) what reports the SES schedulers' pacing.
     pub fn set_scheduler_source(&self, source: Option<SchedulerSource>) {
         let empty = source.is_none();
@@ -693,6 +745,31 @@ mod tests {
         let text = m.encode();
         assert!(text.contains(r#"ses_reputation_account_bounce_rate{account="prod"} 0.01"#));
         assert!(!text.contains("ses_reputation_account_complaint_rate{"), "{text}");
+    }
+
+    #[test]
+    fn tenants_findings_and_quota_are_exported_and_go_when_gone() {
+        let m = Metrics::new();
+        m.set_tenant_sending("prod", "mail", "sro-mail-1", Some(false));
+        m.set_findings_open("prod", "DMARC", "HIGH", Some(2));
+        m.set_quota_used("prod", Some(0.85));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"ses_reputation_tenant_sending{account="prod",namespace="mail",tenant="sro-mail-1"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"ses_reputation_findings_open{account="prod",type="DMARC",impact="HIGH"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"ses_reputation_account_quota_used{account="prod"} 0.85"#), "{text}");
+        m.set_tenant_sending("prod", "mail", "sro-mail-1", None);
+        m.set_findings_open("prod", "DMARC", "HIGH", Some(0));
+        m.set_quota_used("prod", None);
+        let text = m.encode();
+        assert!(!text.contains("ses_reputation_tenant_sending{"), "{text}");
+        assert!(!text.contains("ses_reputation_findings_open{"), "{text}");
+        assert!(!text.contains("ses_reputation_account_quota_used{"), "{text}");
     }
 
     #[test]

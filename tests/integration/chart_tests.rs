@@ -1186,6 +1186,9 @@ fn exported_series() -> BTreeSet<String> {
     m.set_set_paused("ns", "set", false);
     m.set_account_reputation("acct", Some(0.01), Some(0.0));
     m.set_drift_period("acct", Some(Duration::from_secs(60)));
+    m.set_quota_used("acct", Some(0.5));
+    m.set_tenant_sending("acct", "ns", "tenant", Some(true));
+    m.set_findings_open("acct", "DMARC", "HIGH", Some(1));
     m.stream_events("counted", 1);
     m.stream_newest(1.0);
     let snapshot = ses_reputation_operator::ops::metrics::SchedulerGauges {
