@@ -575,7 +575,11 @@ impl Metrics {
             namespace: namespace.to_string(),
             tenant: tenant.to_string(),
         };
-        set_or_remove(&self.tenant_sending, &labels, sending.map(|s| if s { 1.0 } else { 0.0 }));
+        set_or_remove(
+            &self.tenant_sending,
+            &labels,
+            sending.map(|s| if s { 1.0 } else { 0.0 }),
+        );
     }
 
     /// The number of open findings of one type and impact (`None` or 0:
@@ -762,7 +766,10 @@ mod tests {
             text.contains(r#"ses_reputation_findings_open{account="prod",type="DMARC",impact="HIGH"} 2"#),
             "{text}"
         );
-        assert!(text.contains(r#"ses_reputation_account_quota_used{account="prod"} 0.85"#), "{text}");
+        assert!(
+            text.contains(r#"ses_reputation_account_quota_used{account="prod"} 0.85"#),
+            "{text}"
+        );
         m.set_tenant_sending("prod", "mail", "sro-mail-1", None);
         m.set_findings_open("prod", "DMARC", "HIGH", Some(0));
         m.set_quota_used("prod", None);

@@ -390,7 +390,18 @@ impl Context {
         periods.clear();
         for account in self.caches.accounts.state() {
             let name = account.name_any();
-            let n = checks.get(&name).copied().unwrap_or(0) + 1;
+            // The account's own reads: GetAccount, and with tenants one
+            // ListTenants plus GetTenant, ListTenantResources and
+            // GetReputationEntity per namespace. (Findings are read on
+            // their own interval, also in the drift class, which the
+            // scheduler caps at the drift share whatever this period says.)
+            let tenants = account.status.as_ref().map_or(0, |s| s.tenants.len() as i64);
+            let tenant_reads = if account.spec.tenants.is_some() {
+                1 + 3 * tenants
+            } else {
+                0
+            };
+            let n = checks.get(&name).copied().unwrap_or(0) + 1 + tenant_reads;
             let needed = Duration::from_secs_f64(n as f64 / drift_rate.max(0.0001));
             let period = configured.max(needed);
             self.metrics.set_drift_period(&name, Some(period));

@@ -73,11 +73,25 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
         ctx.forget(&key_of(account));
         ctx.metrics.set_drift_period(&name, None);
         ctx.metrics.set_quota_used(&name, None);
-        for c in ctx.findings.of_account(&name).map(|all| findings::counts(&all)).unwrap_or_default() {
+        for c in ctx
+            .findings
+            .of_account(&name)
+            .map(|all| findings::counts(&all))
+            .unwrap_or_default()
+        {
             ctx.metrics.set_findings_open(&name, &c.type_, &c.impact, None);
         }
         ctx.findings.forget(&name);
-        export_tenants(&ctx, &name, account.status.as_ref().map(|s| s.tenants.as_slice()).unwrap_or_default(), &[]);
+        export_tenants(
+            &ctx,
+            &name,
+            account
+                .status
+                .as_ref()
+                .map(|s| s.tenants.as_slice())
+                .unwrap_or_default(),
+            &[],
+        );
         return Ok(Action::await_change());
     }
     users.sort();
@@ -199,7 +213,16 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     }
     let tenants_off = account.spec.tenants.is_none() && matches!(&tenanted, Some(Ok(t)) if t.is_empty());
     if let Some(Ok(now)) = &tenanted {
-        export_tenants(&ctx, &name, account.status.as_ref().map(|s| s.tenants.as_slice()).unwrap_or_default(), now);
+        export_tenants(
+            &ctx,
+            &name,
+            account
+                .status
+                .as_ref()
+                .map(|s| s.tenants.as_slice())
+                .unwrap_or_default(),
+            now,
+        );
     }
     if let Some(e) = tenanted.and_then(|result| record_tenants(&mut status, &mut desired, result))
         && outcome.is_ok()
@@ -313,7 +336,8 @@ fn record_stream(
 /// tenants no longer listed go.
 fn export_tenants(ctx: &Context, account: &str, before: &[TenantStatus], now: &[TenantStatus]) {
     for gone in before.iter().filter(|b| !now.iter().any(|n| n.name == b.name)) {
-        ctx.metrics.set_tenant_sending(account, &gone.namespace, &gone.name, None);
+        ctx.metrics
+            .set_tenant_sending(account, &gone.namespace, &gone.name, None);
     }
     for t in now {
         let sending = t.sending.as_deref().map(|s| s != "DISABLED");
