@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use ses_reputation_operator::api::{ConfigurationSet, ReputationPolicy};
@@ -34,27 +33,7 @@ fn labelled_set(name: &str, aws_name: &str, tier: &str) -> Value {
 /// Puts one bounce-rate datapoint `minutes_ago` minutes back: each step of a
 /// test uses a later minute, so the newest datapoint is the step's value.
 async fn seed_bounce(aws_name: &str, value: f64, minutes_ago: i64) {
-    let cw = aws_sdk_cloudwatch::Client::new(&emulator::sdk_config().await);
-    let at = std::time::SystemTime::now() - Duration::from_secs((minutes_ago * 60) as u64);
-    cw.put_metric_data()
-        .namespace("AWS/SES")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name("Reputation.BounceRate")
-                .dimensions(
-                    Dimension::builder()
-                        .name("ses:configuration-set")
-                        .value(aws_name)
-                        .build(),
-                )
-                .value(value)
-                .unit(StandardUnit::None)
-                .timestamp(aws_smithy_types::DateTime::from(at))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutMetricData");
+    emulator::seed_bounce_in("us-east-1", aws_name, value, minutes_ago.unsigned_abs()).await;
 }
 
 /// Waits until the set reports this overall level, returning the set.

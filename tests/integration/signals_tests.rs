@@ -16,6 +16,20 @@ use crate::support::{
     World, WorldOptions, apply_json, condition, cs_object, emulator, eventually, unique, wait_event, wait_set_ready,
 };
 
+/// A World in its own region, reading AWS every 2 s and rates every second.
+async fn world(prefix: &str, region: &'static str) -> World {
+    World::with(
+        prefix,
+        WorldOptions {
+            region,
+            drift: Duration::from_secs(2),
+            rate_interval: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Waits until the account's condition `type_` has `status` and `reason`.
 async fn wait_account(accounts: &Api<SesAccount>, name: &str, type_: &str, status: &str, reason: &str) -> SesAccount {
     eventually(
@@ -63,15 +77,7 @@ async fn count_events(w: &World, ns: &str, name: &str, reason: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn quota_at_85_percent_is_warning_and_at_96_critical_with_one_event_and_alert_each() {
     const REGION: &str = "ap-south-1";
-    let w = World::with(
-        "quota",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("quota", REGION).await;
     let accounts: Api<SesAccount> = Api::all(w.client.clone());
     let (topic, queue) = emulator::topic_with_queue(REGION, "quota-alerts").await;
     emulator::admin_post(
@@ -181,15 +187,7 @@ async fn quota_at_85_percent_is_warning_and_at_96_critical_with_one_event_and_al
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_validation_round_trips_on_sets_and_the_account_and_drift_is_put_back() {
     const REGION: &str = "me-south-1";
-    let w = World::with(
-        "validation",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("validation", REGION).await;
     apply_account(
         &w,
         REGION,
@@ -385,16 +383,7 @@ async fn a_dmarc_policy_publishes_the_dmarc_record_in_status_and_the_dns_endpoin
 #[tokio::test(flavor = "multi_thread")]
 async fn a_high_dmarc_finding_shows_on_the_identity_and_the_account_and_clears_when_closed() {
     const REGION: &str = "mx-central-1";
-    let w = World::with(
-        "findings",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            rate_interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("findings", REGION).await;
     let ids: Api<EmailIdentity> = w.api();
     let domain = format!("{}.example.org", unique("findings"));
     apply_json(&ids, id_object("brand", json!({"identity": domain}))).await;
@@ -447,34 +436,9 @@ async fn a_high_dmarc_finding_shows_on_the_identity_and_the_account_and_clears_w
     assert_eq!(count_events(&w, &w.ns, "brand", "HighImpactFinding").await, 1);
 }
 
-/// SendEmail from `from` through `set` as tenant `tenant`: Ok, or AWS's error code.
+/// SendEmail from `from` through `set` as tenant `tenant` to the simulator.
 async fn send_as_tenant(ses: &aws_sdk_sesv2::Client, from: &str, set: &str, tenant: &str) -> Result<(), String> {
-    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    let text = |s: &str| Content::builder().data(s).build().expect("content");
-    ses.send_email()
-        .from_email_address(from)
-        .destination(
-            Destination::builder()
-                .to_addresses("success@simulator.amazonses.com")
-                .build(),
-        )
-        .content(
-            EmailContent::builder()
-                .simple(
-                    Message::builder()
-                        .subject(text("order"))
-                        .body(Body::builder().text(text("shipped")).build())
-                        .build(),
-                )
-                .build(),
-        )
-        .configuration_set_name(set)
-        .tenant_name(tenant)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.code().unwrap_or("unknown").to_string())
+    crate::support::live::send_from(ses, from, set, "success@simulator.amazonses.com", Some(tenant)).await
 }
 
 /// The ARNs a tenant holds, read with the SDK.
@@ -496,15 +460,7 @@ async fn tenant_resources(ses: &aws_sdk_sesv2::Client, tenant: &str) -> Vec<Stri
 #[tokio::test(flavor = "multi_thread")]
 async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_shows_on_its_sets() {
     const REGION: &str = "ap-southeast-3";
-    let w = World::with(
-        "tenants",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("tenants", REGION).await;
     apply_account(&w, REGION, json!({"tenants": {"reputationPolicy": "strict"}})).await;
     let sets: Api<ConfigurationSet> = w.api();
     let ids: Api<EmailIdentity> = w.api();
@@ -642,15 +598,7 @@ async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_the_operator_did_not_create_is_never_touched() {
     const REGION: &str = "eu-south-2";
-    let w = World::with(
-        "foreign-tenant",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("foreign-tenant", REGION).await;
     // Someone made a tenant under the very name this namespace would get.
     let name = ses_reputation_operator::domain::tenant::tenant_name(
         &ses_reputation_operator::domain::tenant::owner_value("test", &w.ns),
@@ -714,45 +662,10 @@ async fn a_tenant_the_operator_did_not_create_is_never_touched() {
     );
 }
 
-/// Puts a per-set CloudWatch bounce rate `minutes_ago`.
-async fn seed_bounce(region: &str, aws_name: &str, value: f64, minutes_ago: u64) {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-    let cw = aws_sdk_cloudwatch::Client::new(&emulator::sdk_config_in(region).await);
-    let at = std::time::SystemTime::now() - Duration::from_secs(minutes_ago * 60);
-    cw.put_metric_data()
-        .namespace("AWS/SES")
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name("Reputation.BounceRate")
-                .dimensions(
-                    Dimension::builder()
-                        .name("ses:configuration-set")
-                        .value(aws_name)
-                        .build(),
-                )
-                .value(value)
-                .unit(StandardUnit::None)
-                .timestamp(aws_smithy_types::DateTime::from(at))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("PutMetricData");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_it_through() {
     const REGION: &str = "ca-west-1";
-    let w = World::with(
-        "tenant-pause",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            rate_interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("tenant-pause", REGION).await;
     apply_account(&w, REGION, json!({"tenants": {}})).await;
     let sets: Api<ConfigurationSet> = w.api();
     let ids: Api<EmailIdentity> = w.api();
@@ -784,7 +697,7 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
         .await
         .expect("mail before the pause");
 
-    seed_bounce(REGION, &aws_name, 0.08, 30).await;
+    emulator::seed_bounce_in(REGION, &aws_name, 0.08, 30).await;
     eventually("the tenant refuses mail", Duration::from_secs(30), || async {
         match send_as_tenant(&ses, &from, &aws_name, &tenant).await {
             Err(code) if code == "SendingPausedException" => Ok(()),
@@ -830,7 +743,7 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
         json!({"region": REGION, "reference": tenant_arn, "ses_status": "DISABLED", "cause": "complaints"}),
     )
     .await;
-    seed_bounce(REGION, &aws_name, 0.001, 0).await;
+    emulator::seed_bounce_in(REGION, &aws_name, 0.001, 0).await;
     sets.patch(
         "promo",
         &kube::api::PatchParams::default(),
@@ -901,16 +814,7 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
 async fn the_account_shows_the_live_rate_of_all_its_sets_and_its_breaker_pauses_the_account() {
     use crate::support::live::{SENDER, live_test_set, send, set_stream_with, wait_stream_destination};
     const REGION: &str = "eu-west-1";
-    let w = World::with(
-        "account-live",
-        WorldOptions {
-            region: REGION,
-            drift: Duration::from_secs(2),
-            rate_interval: Duration::from_secs(1),
-            ..Default::default()
-        },
-    )
-    .await;
+    let w = world("account-live", REGION).await;
     emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
     set_stream_with(
         &w,

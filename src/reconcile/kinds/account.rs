@@ -82,16 +82,7 @@ async fn cleanup(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> 
             ctx.metrics.set_findings_open(&name, &c.type_, &c.impact, None);
         }
         ctx.findings.forget(&name);
-        export_tenants(
-            &ctx,
-            &name,
-            account
-                .status
-                .as_ref()
-                .map(|s| s.tenants.as_slice())
-                .unwrap_or_default(),
-            &[],
-        );
+        export_tenants(&ctx, account, &[]);
         return Ok(Action::await_change());
     }
     users.sort();
@@ -213,16 +204,7 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
     }
     let tenants_off = account.spec.tenants.is_none() && matches!(&tenanted, Some(Ok(t)) if t.is_empty());
     if let Some(Ok(now)) = &tenanted {
-        export_tenants(
-            &ctx,
-            &name,
-            account
-                .status
-                .as_ref()
-                .map(|s| s.tenants.as_slice())
-                .unwrap_or_default(),
-            now,
-        );
+        export_tenants(&ctx, account, now);
     }
     if let Some(e) = tenanted.and_then(|result| record_tenants(&mut status, &mut desired, result))
         && outcome.is_ok()
@@ -332,16 +314,21 @@ fn record_stream(
     }
 }
 
-/// `ses_reputation_tenant_sending` for the tenants read; the series of
-/// tenants no longer listed go.
-fn export_tenants(ctx: &Context, account: &str, before: &[TenantStatus], now: &[TenantStatus]) {
+/// `ses_reputation_tenant_sending` for the tenants read (`now`); the
+/// series of tenants the status listed before and `now` does not go.
+fn export_tenants(ctx: &Context, account: &SesAccount, now: &[TenantStatus]) {
+    let name = account.name_any();
+    let before = account
+        .status
+        .as_ref()
+        .map(|s| s.tenants.as_slice())
+        .unwrap_or_default();
     for gone in before.iter().filter(|b| !now.iter().any(|n| n.name == b.name)) {
-        ctx.metrics
-            .set_tenant_sending(account, &gone.namespace, &gone.name, None);
+        ctx.metrics.set_tenant_sending(&name, &gone.namespace, &gone.name, None);
     }
     for t in now {
         let sending = t.sending.as_deref().map(|s| s != "DISABLED");
-        ctx.metrics.set_tenant_sending(account, &t.namespace, &t.name, sending);
+        ctx.metrics.set_tenant_sending(&name, &t.namespace, &t.name, sending);
     }
 }
 

@@ -270,6 +270,33 @@ fn request(method: &str, path: &str, body: Option<&Value>) -> Result<Value, Stri
     serde_json::from_str(payload).map_err(|e| format!("{e}: {payload}"))
 }
 
+/// Puts a per-set CloudWatch `Reputation.BounceRate` in `region`, stamped
+/// `minutes_ago`.
+pub async fn seed_bounce_in(region: &str, aws_name: &str, value: f64, minutes_ago: u64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let cw = aws_sdk_cloudwatch::Client::new(&sdk_config_in(region).await);
+    let at = std::time::SystemTime::now() - Duration::from_secs(minutes_ago * 60);
+    cw.put_metric_data()
+        .namespace("AWS/SES")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("Reputation.BounceRate")
+                .dimensions(
+                    Dimension::builder()
+                        .name("ses:configuration-set")
+                        .value(aws_name)
+                        .build(),
+                )
+                .value(value)
+                .unit(StandardUnit::None)
+                .timestamp(aws_smithy_types::DateTime::from(at))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
 /// POST on the emulator's admin API (JSON).
 pub async fn admin_post(path: &'static str, body: Value) -> Value {
     call("POST", path, Some(body)).await

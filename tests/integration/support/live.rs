@@ -103,10 +103,22 @@ pub async fn wait_stream_destination(sets: &Api<ConfigurationSet>, name: &str) -
 
 /// SendEmail through `set` to `to`: Ok, or AWS's error code.
 pub async fn send(ses: &aws_sdk_sesv2::Client, set: &str, to: &str) -> Result<(), String> {
+    send_from(ses, SENDER, set, to, None).await
+}
+
+/// SendEmail from `from` through `set` to `to`, as SES tenant `tenant` if
+/// given: Ok, or AWS's error code.
+pub async fn send_from(
+    ses: &aws_sdk_sesv2::Client,
+    from: &str,
+    set: &str,
+    to: &str,
+    tenant: Option<&str>,
+) -> Result<(), String> {
     use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
     let text = |s: &str| Content::builder().data(s).build().expect("content");
     ses.send_email()
-        .from_email_address(SENDER)
+        .from_email_address(from)
         .destination(Destination::builder().to_addresses(to).build())
         .content(
             EmailContent::builder()
@@ -119,6 +131,7 @@ pub async fn send(ses: &aws_sdk_sesv2::Client, set: &str, to: &str) -> Result<()
                 .build(),
         )
         .configuration_set_name(set)
+        .set_tenant_name(tenant.map(str::to_string))
         .send()
         .await
         .map(|_| ())
