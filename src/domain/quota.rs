@@ -233,7 +233,7 @@ mod tests {
             status: "False".into(),
             reason: "Critical".into(),
             message: String::new(),
-            last_transition_time: crate::reconcile::now(),
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH),
             observed_generation: None,
         };
         assert_eq!(previous_level(&[c]), Some(QuotaLevel::Critical));

@@ -195,30 +195,15 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         desired.extend(r.apply_to(&mut status));
     }
     desired.extend(fold_findings(&ctx, &name, &mut status));
-    let stream_off = matches!(streamed, Some(Ok(None)));
-    if let Some(e) = streamed.and_then(|result| record_stream(&mut status, &mut desired, result))
-        && outcome.is_ok()
-    {
-        ctx.failed(&key, fp, priority);
-        outcome = Err(Halt::Failed(e));
-    }
-    let tenants_off = account.spec.tenants.is_none() && matches!(&tenanted, Some(Ok(t)) if t.is_empty());
-    if let Some(Ok(now)) = &tenanted {
-        export_tenants(&ctx, account, now);
-    }
-    if let Some(e) = tenanted.and_then(|result| record_tenants(&mut status, &mut desired, result))
+    let (failed, dropped) = record_side_passes(&ctx, account, &mut status, &mut desired, streamed, tenanted);
+    if let Some(e) = failed
         && outcome.is_ok()
     {
         ctx.failed(&key, fp, priority);
         outcome = Err(Halt::Failed(e));
     }
     o.merge_conditions(&mut status, &desired);
-    if stream_off {
-        status.conditions.retain(|c| c.type_ != EVENT_STREAM_READY);
-    }
-    if tenants_off {
-        status.conditions.retain(|c| c.type_ != TENANTS_READY);
-    }
+    status.conditions.retain(|c| !dropped.contains(&c.type_.as_str()));
     o.patch_status(&status).await?;
     // After the status that records the new level: a retried pass sees
     // it and does not announce twice.
@@ -226,6 +211,32 @@ async fn apply(o: Obj<SesAccount>, ctx: Arc<Context>) -> Result<Action, Halt> {
         announce_quota(&ctx, account, moved).await;
     }
     outcome
+}
+
+/// The event stream's and the tenants' passes folded into status and
+/// their conditions: the first transient failure (to retry with back-off),
+/// and the condition types to drop because their feature is off.
+fn record_side_passes(
+    ctx: &Context,
+    account: &SesAccount,
+    status: &mut SesAccountStatus,
+    desired: &mut Vec<Desired>,
+    streamed: Option<Result<Option<crate::api::account::EventStreamStatus>, Error>>,
+    tenanted: Option<Result<Vec<TenantStatus>, Error>>,
+) -> (Option<Error>, Vec<&'static str>) {
+    let mut dropped = Vec::new();
+    if matches!(streamed, Some(Ok(None))) {
+        dropped.push(EVENT_STREAM_READY);
+    }
+    if account.spec.tenants.is_none() && matches!(&tenanted, Some(Ok(t)) if t.is_empty()) {
+        dropped.push(TENANTS_READY);
+    }
+    if let Some(Ok(now)) = &tenanted {
+        export_tenants(ctx, account, now);
+    }
+    let stream_failed = streamed.and_then(|result| record_stream(status, desired, result));
+    let tenants_failed = tenanted.and_then(|result| record_tenants(status, desired, result));
+    (stream_failed.or(tenants_failed), dropped)
 }
 
 /// AWS's open findings in the account, counted, with the Findings
