@@ -52,6 +52,27 @@ pub struct ReputationPolicySpec {
     /// when CloudWatch catches up. Omitted: CloudWatch only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<Breaker>,
+    /// AWS's own findings (SES recommendations) about the identities that
+    /// send through a selected set (their default configuration set): a
+    /// HIGH-impact open finding counts as this level, like a rate at that
+    /// threshold (Critical pauses, with pauseSending). Omitted: findings
+    /// are shown on the identities and never judge a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<FindingsPolicy>,
+}
+
+/// How a policy weighs AWS's findings.
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingsPolicy {
+    /// The level a HIGH-impact open finding counts as: Warning or Critical.
+    pub treat_high_as: FindingLevel,
+}
+
+#[derive(Serialize, Deserialize, schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingLevel {
+    Warning,
+    Critical,
 }
 
 /// The live breaker of a policy.

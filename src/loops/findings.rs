@@ -114,6 +114,15 @@ async fn read_account(ctx: &Shared, account: &SesAccount) {
         let was = before.as_ref().map(|b| b.get(arn));
         if was != Some(now.get(arn)) {
             ctx.findings.identity_trigger.send(&id);
+            // Its default set too: a policy may weigh its findings.
+            if let Some(set) = id
+                .spec
+                .configuration_set_ref
+                .as_ref()
+                .and_then(|r| ctx.index.set(&id.namespace().unwrap_or_default(), &r.name))
+            {
+                ctx.rates.trigger_set(&set);
+            }
         }
     }
     ctx.findings.account_trigger.send(account);

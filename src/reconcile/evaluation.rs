@@ -17,7 +17,7 @@ use super::{Context, now};
 use crate::api::reputation_policy::Notify;
 use crate::api::{ConfigurationSet, ConfigurationSetStatus, SesAccount};
 use crate::aws::Session;
-use crate::domain::reputation::evaluation::{self as verdict, Evaluation, Inputs};
+use crate::domain::reputation::evaluation::{self as verdict, Evaluation, Inputs, SetFinding};
 use crate::domain::reputation::live_view;
 use crate::domain::reputation::notify::{self, NotifyTarget};
 use crate::domain::reputation::{Pause, PauseStep, known_value, selector_unreadable};
@@ -47,15 +47,45 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         unreadable_selector: policies.iter().any(|p| selector_unreadable(p)),
         live,
         staleness: ctx.settings.reputation.staleness,
+        findings: high_findings(cs, ctx, &selecting),
         now,
     })
     .map(SetEvaluation)
+}
+
+/// The HIGH-impact open findings of the identities whose default set is
+/// `cs` (from the findings reader), when a selecting policy weighs them.
+fn high_findings(cs: &ConfigurationSet, ctx: &Context, selecting: &[&crate::api::ReputationPolicy]) -> Vec<SetFinding> {
+    if selecting.iter().all(|p| p.spec.findings.is_none()) {
+        return Vec::new();
+    }
+    let account = ctx.caches.account_name(cs.spec.account_ref.as_deref()).to_string();
+    let mut out = Vec::new();
+    for id in ctx.caches.identities_using(cs.namespace().as_deref(), &cs.name_any()) {
+        let Some(arn) = id.status.as_ref().and_then(|s| s.arn.as_deref()) else {
+            continue;
+        };
+        for f in ctx.findings.of_resource(&account, arn).unwrap_or_default() {
+            if f.impact == "HIGH" {
+                out.push(SetFinding {
+                    identity: id.spec.identity.clone(),
+                    type_: f.type_,
+                });
+            }
+        }
+    }
+    out
 }
 
 impl SetEvaluation {
     /// What this evaluation does to a pause (stay, pause, resume).
     pub fn step(&self) -> &PauseStep {
         self.0.step()
+    }
+
+    /// The set's overall level (rates and, where a policy asks, findings).
+    pub fn overall(&self) -> crate::domain::reputation::Level {
+        self.0.overall()
     }
 
     /// The pause in force after this evaluation.
@@ -77,7 +107,7 @@ impl SetEvaluation {
             name,
             known_value(ev.cw_levels.bounce, ev.cw_reading.bounce),
             known_value(ev.cw_levels.complaint, ev.cw_reading.complaint),
-            ev.levels.overall().gauge(),
+            ev.overall().gauge(),
         );
         metrics.set_set_paused(namespace, name, ev.paused().is_some());
         if let Some(live) = &ev.live {

@@ -886,3 +886,106 @@ async fn the_account_shows_the_live_rate_of_all_its_sets_and_its_breaker_pauses_
     wait_event(&w.client, "default", &w.account, "AccountSendingPaused").await;
     emulator::Emulator.set_account(REGION, "HEALTHY", true).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_that_treats_high_findings_as_critical_pauses_the_set_its_identity_sends_through() {
+    const REGION: &str = "ap-southeast-5";
+    let w = world("findings-policy", REGION).await;
+    let sets: Api<ConfigurationSet> = w.api();
+    let ids: Api<EmailIdentity> = w.api();
+    let aws_name = unique("brand-mail");
+    let domain = format!("{}.example.org", unique("brand"));
+    let mut set = cs_object("orders", json!({"name": aws_name}));
+    set["metadata"]["labels"] = json!({"tier": "guarded"});
+    apply_json(&sets, set).await;
+    apply_json(
+        &ids,
+        id_object(
+            "brand",
+            json!({"identity": domain, "configurationSetRef": {"name": "orders"}}),
+        ),
+    )
+    .await;
+    apply_json(
+        &w.api::<ses_reputation_operator::api::ReputationPolicy>(),
+        json!({
+            "apiVersion": "ses.reputation.io/v1alpha1", "kind": "ReputationPolicy",
+            "metadata": {"name": "guard"},
+            "spec": {"selector": {"matchLabels": {"tier": "guarded"}},
+                     "actions": {"pauseSending": true},
+                     "findings": {"treatHighAs": "Critical"}},
+        }),
+    )
+    .await;
+    wait_set_ready(&sets, "orders").await;
+    let id = wait_identity(&ids, "brand", "Findings", "False", "NoneOpen").await;
+    let arn = id.status.and_then(|s| s.arn).expect("identity ARN");
+
+    emulator::admin_post(
+        "/_emulator/recommendation",
+        json!({"region": REGION, "resource_arn": arn, "type": "DMARC", "impact": "HIGH",
+               "status": "OPEN", "description": "no DMARC record"}),
+    )
+    .await;
+    let cs = eventually("the set paused by the finding", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+        match condition(&conds, "SendingEnabled") {
+            Some((s, r, _)) if s == "False" && r == "PausedByPolicy" => Ok(cs),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let status = cs.status.expect("status");
+    let reason = status.pause.as_ref().map(|p| p.reason.clone()).unwrap_or_default();
+    assert!(reason.contains(&format!("DMARC on {domain}")), "{reason}");
+    assert_eq!(
+        condition(&status.conditions, "Findings").map(|c| (c.0, c.1)),
+        Some(("True".into(), "HighImpactOpen".into()))
+    );
+    // The rates themselves are not blamed.
+    assert_ne!(
+        condition(&status.conditions, "BounceRateHealthy").map(|c| c.1),
+        Some("AboveCritical".into())
+    );
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    eventually("SES sending off", Duration::from_secs(10), || async {
+        let got = ses
+            .get_configuration_set()
+            .configuration_set_name(&aws_name)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match got.sending_options().map(|s| s.sending_enabled()) {
+            Some(false) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Fixed in AWS, then the documented resume: sending is back on and
+    // stays on.
+    emulator::admin_post(
+        "/_emulator/recommendation",
+        json!({"region": REGION, "resource_arn": arn, "type": "DMARC", "status": "FIXED"}),
+    )
+    .await;
+    sets.patch(
+        "orders",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            json!({"metadata": {"annotations": {"ses.reputation.io/resume-at": jiff::Timestamp::now().to_string()}}}),
+        ),
+    )
+    .await
+    .expect("annotate");
+    eventually("sending resumed", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let conds = cs.status.map(|s| s.conditions).unwrap_or_default();
+        match (condition(&conds, "SendingEnabled"), condition(&conds, "Findings")) {
+            (Some((s, _, _)), Some((f, _, _))) if s == "True" && f == "False" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}

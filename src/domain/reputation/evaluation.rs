@@ -42,8 +42,93 @@ pub struct Inputs<'a> {
     pub live: Option<Summary>,
     /// CloudWatch datapoints older than this are no data (Unknown).
     pub staleness: Duration,
+    /// AWS's HIGH-impact open findings about the identities whose default
+    /// set this is.
+    pub findings: Vec<SetFinding>,
     pub now: Timestamp,
 }
+
+/// A HIGH-impact open finding about an identity that sends through a set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetFinding {
+    /// The identity as SES names it (`example.com`).
+    pub identity: String,
+    /// DKIM, SPF, DMARC, ...
+    pub type_: String,
+}
+
+/// What AWS's findings count as for a set, under the selecting policy with
+/// the strictest `findings.treatHighAs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingsVerdict {
+    /// Healthy without a HIGH open finding, else the level they count as.
+    pub level: Level,
+    pub policy: String,
+    /// Whether that policy pauses at Critical.
+    pub pauses: bool,
+    /// What is open, for messages: `DMARC on example.com, SPF on example.com`.
+    pub open: String,
+}
+
+impl FindingsVerdict {
+    /// The policy with the strictest findings rule among `selecting`;
+    /// `None` when none has one (findings then never judge the set).
+    pub fn of(selecting: &[&ReputationPolicy], findings: &[SetFinding]) -> Option<Self> {
+        use crate::api::reputation_policy::FindingLevel;
+        let (policy, treat) = selecting
+            .iter()
+            .filter_map(|p| p.spec.findings.as_ref().map(|f| (*p, f.treat_high_as)))
+            .max_by_key(|(p, level)| (*level == FindingLevel::Critical, std::cmp::Reverse(p.name_any())))?;
+        let level = match (findings.is_empty(), treat) {
+            (true, _) => Level::Healthy,
+            (false, FindingLevel::Warning) => Level::Warning,
+            (false, FindingLevel::Critical) => Level::Critical,
+        };
+        let mut open: Vec<String> = findings
+            .iter()
+            .map(|f| format!("{} on {}", f.type_, f.identity))
+            .collect();
+        open.sort();
+        open.dedup();
+        Some(Self {
+            level,
+            policy: policy.name_any(),
+            pauses: policy.spec.actions.pause_sending,
+            open: open.join(", "),
+        })
+    }
+
+    /// The pause reason (and condition message) when findings judge.
+    pub fn reason(&self) -> String {
+        format!(
+            "AWS's HIGH-impact finding(s) {} count as {} (ReputationPolicy {})",
+            self.open,
+            self.level.as_str(),
+            self.policy
+        )
+    }
+
+    /// The set's `Findings` condition (True while a HIGH finding is open,
+    /// like an identity's).
+    pub fn condition(&self) -> Desired {
+        if self.level == Level::Healthy {
+            Desired::new(
+                FINDINGS_CONDITION,
+                false,
+                "NoneOpen",
+                format!(
+                    "no HIGH-impact finding open on the identities sending through this set (ReputationPolicy {})",
+                    self.policy
+                ),
+            )
+        } else {
+            Desired::new(FINDINGS_CONDITION, true, "HighImpactOpen", self.reason())
+        }
+    }
+}
+
+/// Condition type of findings on a set (as on an EmailIdentity).
+pub const FINDINGS_CONDITION: &str = "Findings";
 
 /// The reputation verdict for one set at one reconcile.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +153,8 @@ pub struct Evaluation {
     pub notify: Vec<(String, Notify)>,
     /// A resume annotation refused for lying in the future.
     pub refused_resume_at: Option<String>,
+    /// What AWS's findings count as, under a policy that asks.
+    pub findings: Option<FindingsVerdict>,
     pub now: Timestamp,
 }
 
@@ -90,8 +177,10 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
         unreadable_selector,
         live,
         staleness,
+        findings,
         now,
     } = input;
+    let findings = FindingsVerdict::of(selecting, &findings);
     let applied = applied_for(selecting);
     let breaker = live_view::breaker(selecting);
     let live = live.map(|summary| LiveView::judge(summary, breaker, &applied, now));
@@ -140,7 +229,8 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
     // empty, and an empty window is not quiet.
     let quiet_blocked = current.as_ref().is_some_and(|p| p.reason.contains(LIVE_NOTE))
         && live.as_ref().is_some_and(|l| l.summary.warming_up);
-    let below_pause_point = matches!(pause_levels.overall(), Level::Healthy | Level::Warning);
+    let below_pause_point = matches!(pause_levels.overall(), Level::Healthy | Level::Warning)
+        && findings.as_ref().is_none_or(|f| f.level != Level::Critical);
     let step = pause_step(PauseInput {
         current,
         levels,
@@ -151,6 +241,11 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
         rearmed_at: stored.and_then(|s| s.rearmed_at.as_ref()).map(|t| t.0),
         resume_requested_at,
         quiet_blocked,
+        findings_pause: findings
+            .as_ref()
+            .filter(|f| f.pauses && f.level == Level::Critical)
+            .map(|f| (f.policy.clone(), f.reason())),
+        findings_level: findings.as_ref().map_or(Level::Unknown, |f| f.level),
         reason,
         now,
     });
@@ -177,11 +272,27 @@ pub fn evaluate(input: Inputs<'_>) -> Option<Evaluation> {
         step,
         notify,
         refused_resume_at,
+        findings,
         now,
     })
 }
 
 impl Evaluation {
+    /// The set's level: the worse of its rates' and what AWS's findings
+    /// count as.
+    pub fn overall(&self) -> Level {
+        self.levels
+            .overall()
+            .max(self.findings.as_ref().map_or(Level::Unknown, |f| f.level))
+    }
+
+    /// Whether findings, not a rate, set the overall level.
+    fn findings_drive(&self) -> bool {
+        self.findings
+            .as_ref()
+            .is_some_and(|f| f.level > self.levels.overall() && f.level > Level::Healthy)
+    }
+
     /// What this evaluation does to a pause (stay, pause, resume).
     pub fn step(&self) -> &PauseStep {
         &self.step
@@ -251,8 +362,19 @@ impl Evaluation {
                 d.message.push_str(&note);
             }
         }
+        if let Some(f) = &self.findings {
+            desired.push(f.condition());
+        }
         let (mut block, _) = rate_status(&self.cw_reading, &self.levels, &self.applied, thresholds_from, by);
-        block.source = Some(self.source().as_str().to_string());
+        block.level = Some(self.overall().as_str().to_string());
+        block.source = Some(
+            if self.findings_drive() {
+                "Findings"
+            } else {
+                self.source().as_str()
+            }
+            .to_string(),
+        );
         block.live = self.live.as_ref().map(LiveView::status);
         status.reputation = Some(hold_observed_at(status.reputation.as_ref(), block));
         match &self.step {
@@ -283,7 +405,7 @@ impl Evaluation {
     /// up at Warning or Critical; data gaps (Unknown) and a first Healthy
     /// reading are not news.
     pub fn level_change(&self) -> Option<Level> {
-        let (previous, level) = (self.previous, self.levels.overall());
+        let (previous, level) = (self.previous, self.overall());
         let news =
             previous != level && level != Level::Unknown && !(previous == Level::Unknown && level == Level::Healthy);
         news.then_some(level)
@@ -353,9 +475,10 @@ impl Evaluation {
     /// subject and JSON body. `paused`: whether sending is paused in SES
     /// after this reconcile.
     pub fn alert(&self, cs: &ConfigurationSet, policy: &str, in_aws: bool) -> (String, String) {
-        let level = self.levels.overall();
+        let level = self.overall();
         let (metric, sample, threshold) = self.worst_metric();
-        let body = json!({
+        let driven_by_findings = self.findings_drive();
+        let mut body = json!({
             "kind": "SesReputationAlert",
             "version": 1,
             "configurationSet": cs.name_any(),
@@ -371,6 +494,12 @@ impl Evaluation {
             "paused": in_aws && self.paused().is_some(),
             "time": self.now.to_string(),
         });
+        if let (true, Some(f)) = (driven_by_findings, &self.findings) {
+            body["metric"] = json!("findings");
+            body["value"] = json!(null);
+            body["threshold"] = json!(null);
+            body["findings"] = json!(f.open);
+        }
         (format!("SES reputation {level}: {}", cs.aws_name()), body.to_string())
     }
 
@@ -604,8 +733,111 @@ mod tests {
                     ..Default::default()
                 },
                 breaker: None,
+                findings: None,
             },
         )
+    }
+
+    fn treating_high_as(
+        mut p: ReputationPolicy,
+        level: crate::api::reputation_policy::FindingLevel,
+    ) -> ReputationPolicy {
+        p.spec.findings = Some(crate::api::reputation_policy::FindingsPolicy { treat_high_as: level });
+        p
+    }
+
+    fn dmarc() -> Vec<SetFinding> {
+        vec![SetFinding {
+            identity: "example.com".into(),
+            type_: "DMARC".into(),
+        }]
+    }
+
+    fn eval_with_findings(
+        cs: &ConfigurationSet,
+        selecting: &[&ReputationPolicy],
+        findings: Vec<SetFinding>,
+    ) -> Option<Evaluation> {
+        evaluate(Inputs {
+            set: cs,
+            reading: Some(reading(0.001, 0.0, 60)),
+            selecting,
+            unreadable_selector: false,
+            live: None,
+            staleness: STALE,
+            findings,
+            now: now(),
+        })
+    }
+
+    #[test]
+    fn a_high_finding_treated_as_critical_pauses_while_the_rates_stay_healthy() {
+        use crate::api::reputation_policy::FindingLevel;
+        let p = treating_high_as(policy("guard", (0.025, 0.05), true), FindingLevel::Critical);
+        let cs = set_at(Level::Healthy);
+        let ev = eval_with_findings(&cs, &[&p], dmarc()).expect("verdict");
+        assert_eq!(ev.overall(), Level::Critical);
+        let pause = ev.paused().expect("paused");
+        assert_eq!(pause.policy, "guard");
+        assert!(pause.reason.contains("DMARC on example.com"), "{}", pause.reason);
+        let mut status = ConfigurationSetStatus::default();
+        ev.apply_to(&mut status, Some(1), true, &Time(now()));
+        // The rates are healthy and say so; the level and Findings say why.
+        assert_eq!(condition(&status, "BounceRateHealthy").reason, "BelowWarning");
+        let findings = condition(&status, FINDINGS_CONDITION);
+        assert_eq!(
+            (findings.status.as_str(), findings.reason.as_str()),
+            ("True", "HighImpactOpen")
+        );
+        let block = status.reputation.as_ref().expect("block");
+        assert_eq!(
+            (block.level.as_deref(), block.source.as_deref()),
+            (Some("Critical"), Some("Findings"))
+        );
+        let (_, body) = ev.alert(&cs, "guard", true);
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            (body["metric"].as_str(), body["level"].as_str()),
+            (Some("findings"), Some("Critical"))
+        );
+    }
+
+    #[test]
+    fn findings_judge_only_under_a_policy_that_asks_and_warning_does_not_pause() {
+        use crate::api::reputation_policy::FindingLevel;
+        let plain = policy("guard", (0.025, 0.05), true);
+        let cs = set_at(Level::Healthy);
+        let ev = eval_with_findings(&cs, &[&plain], dmarc()).expect("verdict");
+        assert_eq!((ev.overall(), ev.paused()), (Level::Healthy, None));
+        let warn = treating_high_as(policy("watch", (0.025, 0.05), true), FindingLevel::Warning);
+        let ev = eval_with_findings(&cs, &[&warn], dmarc()).expect("verdict");
+        assert_eq!((ev.overall(), ev.paused()), (Level::Warning, None));
+        // None open: the rule shows NoneOpen, the level is the rates'.
+        let ev = eval_with_findings(&cs, &[&warn], Vec::new()).expect("verdict");
+        assert_eq!(ev.overall(), Level::Healthy);
+        let mut status = ConfigurationSetStatus::default();
+        ev.apply_to(&mut status, Some(1), true, &Time(now()));
+        assert_eq!(condition(&status, FINDINGS_CONDITION).reason, "NoneOpen");
+    }
+
+    #[test]
+    fn a_resume_holds_while_the_finding_stays_open() {
+        use crate::api::reputation_policy::FindingLevel;
+        let p = treating_high_as(policy("guard", (0.025, 0.05), true), FindingLevel::Critical);
+        let mut cs = set_at(Level::Critical);
+        if let Some(status) = cs.status.as_mut() {
+            status.resumed_at = Some(Time(ago(30)));
+        }
+        let ev = eval_with_findings(&cs, &[&p], dmarc()).expect("verdict");
+        assert_eq!(
+            ev.paused(),
+            None,
+            "a resumed set is not paused again by the same open finding"
+        );
+        assert!(!ev.below_pause_point);
+        // The finding closes: re-armed, so a new one would pause again.
+        let ev = eval_with_findings(&cs, &[&p], Vec::new()).expect("verdict");
+        assert!(ev.below_pause_point);
     }
 
     fn with_breaker(mut p: ReputationPolicy, window: &str, minimum_sends: u32) -> ReputationPolicy {
@@ -644,6 +876,7 @@ mod tests {
             unreadable_selector: false,
             live,
             staleness: STALE,
+            findings: Vec::new(),
             now: now(),
         })
     }
@@ -860,6 +1093,7 @@ mod tests {
             unreadable_selector,
             live: None,
             staleness: STALE,
+            findings: Vec::new(),
             now: now(),
         };
         // No policy selects the set any more: released...

@@ -245,6 +245,7 @@ pub(crate) mod tests {
                     window: window.into(),
                     minimum_sends,
                 }),
+                findings: None,
             },
         )
     }

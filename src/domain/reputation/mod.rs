@@ -401,6 +401,12 @@ pub struct PauseInput<'a> {
     /// The quiet clock may not run: the source that paused the set cannot
     /// see yet (live windows warming up after a restart).
     pub quiet_blocked: bool,
+    /// A pause a policy's findings rule asks for (policy, reason): a
+    /// HIGH-impact finding it treats as Critical.
+    pub findings_pause: Option<(String, String)>,
+    /// The level findings count as (Unknown: they do not judge); the quiet
+    /// clock needs it Healthy or Unknown too.
+    pub findings_level: Level,
     pub reason: String,
     pub now: Timestamp,
 }
@@ -432,7 +438,9 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
         {
             return PauseStep::Resumed { how: "manual" };
         }
-        let quiet = matches!(overall, Level::Healthy) && !input.quiet_blocked;
+        let quiet = matches!(overall, Level::Healthy)
+            && !input.quiet_blocked
+            && matches!(input.findings_level, Level::Healthy | Level::Unknown);
         pause.quiet_since = if quiet {
             pause.quiet_since.or(Some(input.now))
         } else {
@@ -459,6 +467,16 @@ pub fn pause_step(input: PauseInput<'_>) -> PauseStep {
         .zip(input.resumed_at)
         .is_some_and(|(rearmed, resumed)| rearmed >= resumed);
     let armed = input.resumed_at.is_none() || rearmed || matches!(input.previous, Level::Healthy | Level::Warning);
+    // A finding stays open across a resume: only a re-arm (the finding
+    // seen closed) lets it pause again.
+    if let Some((policy, reason)) = input.findings_pause.filter(|_| input.resumed_at.is_none() || rearmed) {
+        return PauseStep::Paused(Pause {
+            policy,
+            reason,
+            since: input.now,
+            quiet_since: None,
+        });
+    }
     match &input.applied.pause_point {
         Some(point) if armed && input.pause_levels.overall() == Level::Critical => PauseStep::Paused(Pause {
             policy: point.policy_for(&input.pause_levels).to_string(),
@@ -546,6 +564,7 @@ mod tests {
                 ..Default::default()
             },
             breaker: None,
+            findings: None,
         }
     }
 
@@ -676,6 +695,8 @@ mod tests {
             resumed_at: None,
             resume_requested_at: None,
             quiet_blocked: false,
+            findings_pause: None,
+            findings_level: Level::Unknown,
             reason: "bounce rate 6.00%".into(),
             now: at(now),
         }
