@@ -20,19 +20,21 @@ pub fn tenant_name(owner: &str, namespace: &str) -> String {
     format!("sro-{ns}-{:08x}", fnv1a(owner))
 }
 
-/// The namespace a tenant name stands for under this cluster, if it is a
-/// name [`tenant_name`] gives (a name alone proves nothing: the owner tag
-/// is checked before anything is deleted).
-pub fn namespace_of(name: &str, cluster: &str) -> Option<String> {
+/// The namespace a tenant name stands for under this cluster and
+/// SesAccount, if it is a name [`tenant_name`] gives them (a name alone
+/// proves nothing: the owner tag is checked before anything is deleted).
+pub fn namespace_of(name: &str, cluster: &str, account: &str) -> Option<String> {
     let rest = name.strip_prefix("sro-")?;
     let (ns, _) = rest.rsplit_once('-')?;
-    (tenant_name(&owner_value(cluster, ns), ns) == name).then(|| ns.to_string())
+    (tenant_name(&owner_value(cluster, account, ns), ns) == name).then(|| ns.to_string())
 }
 
-/// The owner tag value of a namespace's tenant: `<cluster>/<namespace>`
-/// (no object name: the tenant belongs to the namespace).
-pub fn owner_value(cluster: &str, namespace: &str) -> String {
-    format!("{cluster}/{namespace}")
+/// The owner tag value of a namespace's tenant under one SesAccount:
+/// `<cluster>/<namespace>/SesAccount:<account>`. The account is part of it
+/// (and of the name's hash) so that two SesAccounts of one AWS account and
+/// region never take each other's tenants for their own.
+pub fn owner_value(cluster: &str, account: &str, namespace: &str) -> String {
+    format!("{cluster}/{namespace}/SesAccount:{account}")
 }
 
 /// The SES-managed policy ARN for `name` (`none`, `standard`, `strict`).
@@ -56,11 +58,11 @@ pub struct Plan {
 
 /// `enabled`: spec.tenants is set. `listed`: every tenant name in the
 /// account, so a tenant made just before a crash is found too.
-pub fn plan(enabled: bool, members: Members, listed: &[String], cluster: &str) -> Plan {
+pub fn plan(enabled: bool, members: Members, listed: &[String], cluster: &str, account: &str) -> Plan {
     let keep = if enabled { members } else { Members::new() };
     let delete = listed
         .iter()
-        .filter_map(|name| namespace_of(name, cluster).map(|ns| (name.clone(), ns)))
+        .filter_map(|name| namespace_of(name, cluster, account).map(|ns| (name.clone(), ns)))
         .filter(|(_, ns)| !keep.contains_key(ns))
         .collect();
     Plan { keep, delete }
@@ -121,7 +123,7 @@ mod tests {
     fn recorded(ns: &str) -> TenantStatus {
         TenantStatus {
             namespace: ns.into(),
-            name: tenant_name(&owner_value("test", ns), ns),
+            name: tenant_name(&owner_value("test", "default", ns), ns),
             ..Default::default()
         }
     }
@@ -138,20 +140,22 @@ mod tests {
 
     #[test]
     fn a_tenant_name_leads_back_to_its_namespace_only_for_this_cluster() {
-        let name = tenant_name(&owner_value("prod", "mail-team"), "mail-team");
-        assert_eq!(namespace_of(&name, "prod").as_deref(), Some("mail-team"));
-        assert_eq!(namespace_of(&name, "staging"), None);
-        assert_eq!(namespace_of("someone-elses-tenant", "prod"), None);
+        let name = tenant_name(&owner_value("prod", "default", "mail-team"), "mail-team");
+        assert_eq!(namespace_of(&name, "prod", "default").as_deref(), Some("mail-team"));
+        assert_eq!(namespace_of(&name, "staging", "default"), None);
+        // Another SesAccount of the same AWS account never claims it.
+        assert_eq!(namespace_of(&name, "prod", "other"), None);
+        assert_eq!(namespace_of("someone-elses-tenant", "prod", "default"), None);
     }
 
     #[test]
     fn a_namespace_with_nothing_left_loses_its_tenant_and_off_removes_all() {
         let members = Members::from([("mail".to_string(), BTreeSet::from(["arn:set".to_string()]))]);
         let listed = [recorded("mail").name, recorded("gone").name, "hand-made".to_string()];
-        let p = plan(true, members.clone(), &listed, "test");
+        let p = plan(true, members.clone(), &listed, "test", "default");
         assert_eq!(p.keep, members);
         assert_eq!(p.delete, [(recorded("gone").name, "gone".to_string())]);
-        let off = plan(false, members, &listed, "test");
+        let off = plan(false, members, &listed, "test", "default");
         assert!(off.keep.is_empty());
         assert_eq!(off.delete.len(), 2, "never the tenant someone made by hand");
     }

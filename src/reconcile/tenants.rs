@@ -53,6 +53,7 @@ pub async fn sync(
         members(ctx, &account.name_any()),
         &listed,
         cluster,
+        &account.name_any(),
     );
     delete(ctx, account, session, &plan.delete, priority).await?;
     let mut out = Vec::new();
@@ -66,7 +67,13 @@ pub async fn sync(
 /// (its resources are gone by then: the finalizer waited for them).
 pub async fn delete_all(ctx: &Context, account: &SesAccount, session: &Session) -> Result<(), Error> {
     let listed = session.tenant_names(Priority::Spec).await?;
-    let plan = tenant::plan(false, Members::new(), &listed, &ctx.settings.cluster_name);
+    let plan = tenant::plan(
+        false,
+        Members::new(),
+        &listed,
+        &ctx.settings.cluster_name,
+        &account.name_any(),
+    );
     delete(ctx, account, session, &plan.delete, Priority::Spec).await
 }
 
@@ -80,7 +87,7 @@ async fn delete(
     priority: Priority,
 ) -> Result<(), Error> {
     for (name, ns) in doomed {
-        let owner = tenant::owner_value(&ctx.settings.cluster_name, ns);
+        let owner = tenant::owner_value(&ctx.settings.cluster_name, &account.name_any(), ns);
         let ours = session
             .get_tenant(name, priority)
             .await?
@@ -104,7 +111,7 @@ async fn sync_one(
     arns: &BTreeSet<String>,
     priority: Priority,
 ) -> Result<TenantStatus, Error> {
-    let owner = tenant::owner_value(&ctx.settings.cluster_name, ns);
+    let owner = tenant::owner_value(&ctx.settings.cluster_name, &account.name_any(), ns);
     let name = tenant::tenant_name(&owner, ns);
     let mut status = TenantStatus {
         namespace: ns.to_string(),

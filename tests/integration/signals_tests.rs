@@ -514,7 +514,10 @@ async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_
         .unwrap_or_default();
     assert_eq!(
         tags,
-        [("ses.reputation.io/owner".to_string(), format!("test/{}", w.ns))]
+        [(
+            "ses.reputation.io/owner".to_string(),
+            format!("test/{}/SesAccount:{}", w.ns, w.account)
+        )]
     );
     eventually("the set names its tenant", Duration::from_secs(30), || async {
         let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
@@ -601,7 +604,7 @@ async fn a_tenant_the_operator_did_not_create_is_never_touched() {
     let w = world("foreign-tenant", REGION).await;
     // Someone made a tenant under the very name this namespace would get.
     let name = ses_reputation_operator::domain::tenant::tenant_name(
-        &ses_reputation_operator::domain::tenant::owner_value("test", &w.ns),
+        &ses_reputation_operator::domain::tenant::owner_value("test", &w.account, &w.ns),
         &w.ns,
     );
     let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
@@ -988,4 +991,44 @@ async fn a_policy_that_treats_high_findings_as_critical_pauses_the_set_its_ident
         }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn turning_tenants_off_deletes_the_tenant_and_its_sets_forget_it() {
+    const REGION: &str = "eu-central-1";
+    let w = world("tenants-off", REGION).await;
+    apply_account(&w, REGION, json!({"tenants": {}})).await;
+    let sets: Api<ConfigurationSet> = w.api();
+    apply_json(&sets, cs_object("orders", json!({"name": unique("tenants-off")}))).await;
+    wait_set_ready(&sets, "orders").await;
+    let tenant = eventually("the set joined its tenant", Duration::from_secs(60), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        cs.status.and_then(|s| s.tenant).ok_or("no tenant yet".to_string())
+    })
+    .await;
+    apply_account(&w, REGION, json!({})).await;
+    let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
+    eventually("the tenant deleted", Duration::from_secs(60), || async {
+        match ses.get_tenant().tenant_name(&tenant).send().await {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    eventually("the set no longer names a tenant", Duration::from_secs(30), || async {
+        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
+        let status = cs.status.unwrap_or_default();
+        let sending = condition(&status.conditions, "TenantSending");
+        if status.tenant.is_none() && sending.is_none() {
+            Ok(())
+        } else {
+            Err(format!("{:?} {sending:?}", status.tenant))
+        }
+    })
+    .await;
+    let accounts: Api<SesAccount> = Api::all(w.client.clone());
+    let account = accounts.get(&w.account).await.expect("account");
+    let status = account.status.expect("status");
+    assert!(status.tenants.is_empty(), "{:?}", status.tenants);
+    assert!(condition(&status.conditions, "TenantsReady").is_none());
 }

@@ -49,6 +49,11 @@ async fn apply(o: Obj<ConfigurationSet>, ctx: Arc<Context>) -> Result<Action, Ha
             status.identities = identity_names(&o.obj, &ctx);
             let ns = o.obj.namespace().unwrap_or_default();
             let tenant = tenants::tenant_of(&ctx, &r.pass.account, &ns);
+            if tenant.is_none() {
+                // Tenants turned off (or the namespace's is gone): the set
+                // no longer belongs to one.
+                status.tenant = None;
+            }
             let mut desired = Vec::new();
             let tenant_moved = fold_tenant(&o.obj, tenant.as_ref(), &mut status, &mut desired);
             o.merge_conditions(&mut status, &desired);

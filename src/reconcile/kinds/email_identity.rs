@@ -118,6 +118,9 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         Begin::Skip(action) => {
             // In sync with AWS: only AWS's findings may have moved.
             let mut status = o.status();
+            if tenants::tenant_of(&ctx, &account, &ns).is_none() {
+                status.tenant = None;
+            }
             let (desired, new_high) = fold_findings(&ctx, id, &account, &mut status);
             o.merge_conditions(&mut status, &desired);
             o.patch_status(&status).await?;
