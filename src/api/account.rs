@@ -164,11 +164,17 @@ pub struct TenantStatus {
     pub ses_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ses_cause: Option<String>,
+    /// When SES last changed its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses_status_since: Option<String>,
     /// The customer-managed status (ENABLED, DISABLED, REINSTATED) and its cause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_cause: Option<String>,
+    /// When the customer-managed status last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_status_since: Option<String>,
     /// LOW or HIGH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reputation_impact: Option<String>,

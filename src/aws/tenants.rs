@@ -22,8 +22,10 @@ pub struct Entity {
     pub aggregate: Option<String>,
     pub ses_status: Option<String>,
     pub ses_cause: Option<String>,
+    pub ses_since: Option<String>,
     pub customer_status: Option<String>,
     pub customer_cause: Option<String>,
+    pub customer_since: Option<String>,
     pub impact: Option<String>,
     pub policy: Option<String>,
 }
@@ -171,16 +173,20 @@ impl Session {
             (
                 r.and_then(|r| r.status()).map(|s| s.as_str().to_string()),
                 r.and_then(|r| r.cause()).map(str::to_string),
+                r.and_then(|r| r.last_updated_timestamp())
+                    .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
             )
         };
-        let (ses_status, ses_cause) = status(e.aws_ses_managed_status());
-        let (customer_status, customer_cause) = status(e.customer_managed_status());
+        let (ses_status, ses_cause, ses_since) = status(e.aws_ses_managed_status());
+        let (customer_status, customer_cause, customer_since) = status(e.customer_managed_status());
         Ok(Entity {
             aggregate: e.sending_status_aggregate().map(|s| s.as_str().to_string()),
             ses_status,
             ses_cause,
+            ses_since,
             customer_status,
             customer_cause,
+            customer_since,
             impact: e.reputation_impact().map(|i| i.as_str().to_string()),
             policy: e.reputation_management_policy().map(str::to_string),
         })

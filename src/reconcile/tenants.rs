@@ -151,8 +151,10 @@ async fn sync_one(
     status.sending = entity.aggregate;
     status.ses_status = entity.ses_status;
     status.ses_cause = entity.ses_cause;
+    status.ses_status_since = entity.ses_since;
     status.customer_status = entity.customer_status;
     status.customer_cause = entity.customer_cause;
+    status.customer_status_since = entity.customer_since;
     status.reputation_impact = entity.impact;
     status.policy = entity.policy;
     Ok(status)

@@ -557,6 +557,16 @@ async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_
     assert!(message.contains(cause) && message.contains(&tenant.name), "{message}");
     assert_eq!(condition(&conds, "SendingEnabled").map(|c| c.0), Some("True".into()));
     wait_event(&w.client, &w.ns, "orders", "TenantDisabledBySes").await;
+    // The identity of the namespace says so too, and the account shows
+    // SES's status with its cause and time.
+    wait_identity(&ids, "shop", "TenantSending", "False", "DisabledBySes").await;
+    let a = accounts.get(&w.account).await.expect("account");
+    let t = a.status.expect("status").tenants.into_iter().next().expect("tenant");
+    assert_eq!(
+        (t.sending.as_deref(), t.ses_status.as_deref(), t.ses_cause.as_deref()),
+        (Some("DISABLED"), Some("DISABLED"), Some(cause))
+    );
+    assert!(t.ses_status_since.is_some(), "{t:?}");
     assert_eq!(
         send_as_tenant(&ses, &format!("orders@{domain}"), &aws_name, &tenant.name).await,
         Err("SendingPausedException".to_string())

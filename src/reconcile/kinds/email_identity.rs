@@ -118,10 +118,12 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
         Begin::Skip(action) => {
             // In sync with AWS: only AWS's findings may have moved.
             let mut status = o.status();
-            if tenants::tenant_of(&ctx, &account, &ns).is_none() {
+            let tenant = tenants::tenant_of(&ctx, &account, &ns);
+            if tenant.is_none() {
                 status.tenant = None;
             }
-            let (desired, new_high) = fold_findings(&ctx, id, &account, &mut status);
+            let (mut desired, new_high) = fold_findings(&ctx, id, &account, &mut status);
+            fold_tenant_sending(tenant.as_ref(), &mut status, &mut desired);
             o.merge_conditions(&mut status, &desired);
             o.patch_status(&status).await?;
             announce_findings(&ctx, id, &new_high).await;
@@ -179,6 +181,21 @@ fn fold_findings(
     (vec![condition], new_high)
 }
 
+/// TenantSending, as on the sets of the namespace: whether SES lets the
+/// identity's tenant send (removed without a tenant).
+fn fold_tenant_sending(
+    tenant: Option<&crate::api::account::TenantStatus>,
+    status: &mut EmailIdentityStatus,
+    desired: &mut Vec<conditions::Desired>,
+) {
+    match crate::domain::tenant::sending_condition(tenant) {
+        Some(c) => desired.push(c),
+        None => status
+            .conditions
+            .retain(|c| c.type_ != crate::domain::tenant::TENANT_SENDING),
+    }
+}
+
 /// One Warning Event per new HIGH-impact finding.
 async fn announce_findings(ctx: &Context, id: &EmailIdentity, new_high: &[findings::Open]) {
     for f in new_high {
@@ -230,9 +247,12 @@ async fn in_sync(
     let recorded = id.status.as_ref().and_then(|s| s.tenant.as_deref());
     let arn = session.identity_arn(&name);
     status.tenant = tenants::join(session, tenant.as_ref(), &arn, recorded, gate, Priority::Spec).await?;
+    let mut tenant_sending = Vec::new();
+    fold_tenant_sending(tenant.as_ref(), &mut status, &mut tenant_sending);
     let mut desired = diff::conditions(&name, observed, &verdict);
     let (found, new_high) = fold_findings(ctx, id, account, &mut status);
     desired.extend(found);
+    desired.extend(tenant_sending);
     match publish_dns(&o, ctx, &status.dns_records, gate).await? {
         Published::Written(endpoint) => status.dns_endpoint = Some(endpoint),
         Published::Off => status.dns_endpoint = None,
