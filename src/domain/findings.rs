@@ -63,15 +63,9 @@ pub fn by_resource(findings: Vec<Open>) -> ByResource {
     out
 }
 
-/// What an identity's status shows for its open findings (`None`: the
-/// account's findings were not read yet, so nothing is claimed).
-pub fn identity_view(open: Option<&[Open]>) -> (Vec<Finding>, Desired) {
-    let Some(open) = open else {
-        return (
-            Vec::new(),
-            Desired::tri(FINDINGS, None, "NotRead", "AWS's findings have not been read yet"),
-        );
-    };
+/// What an identity's status shows for the open findings of the account's
+/// latest read.
+pub fn identity_view(open: &[Open]) -> (Vec<Finding>, Desired) {
     if open.is_empty() {
         return (
             Vec::new(),
@@ -155,7 +149,7 @@ mod tests {
     #[test]
     fn an_identity_shows_its_findings_highest_impact_first() {
         let all = by_resource(vec![open(ID, "SPF", "LOW"), open(ID, "DMARC", "HIGH")]);
-        let (shown, cond) = identity_view(all.get(ID).map(Vec::as_slice));
+        let (shown, cond) = identity_view(all.get(ID).map(Vec::as_slice).unwrap_or_default());
         let types: Vec<&str> = shown.iter().map(|f| f.type_.as_str()).collect();
         assert_eq!(types, ["DMARC", "SPF"]);
         assert_eq!((cond.status, cond.reason.as_str()), (Some(true), "HighImpactOpen"));
@@ -163,11 +157,10 @@ mod tests {
     }
 
     #[test]
-    fn none_open_and_not_read_are_told_apart() {
-        let (_, cond) = identity_view(Some(&[]));
+    fn none_open_is_false() {
+        let (shown, cond) = identity_view(&[]);
+        assert!(shown.is_empty());
         assert_eq!((cond.status, cond.reason.as_str()), (Some(false), "NoneOpen"));
-        let (_, cond) = identity_view(None);
-        assert_eq!((cond.status, cond.reason.as_str()), (None, "NotRead"));
     }
 
     #[test]
@@ -176,7 +169,7 @@ mod tests {
             .iter()
             .map(|t| open(ID, t, "LOW"))
             .collect();
-        let (shown, cond) = identity_view(Some(&many));
+        let (shown, cond) = identity_view(&many);
         assert_eq!(shown.len(), SHOWN_PER_IDENTITY);
         assert!(
             cond.message.starts_with("AWS reports 7 open finding(s)"),

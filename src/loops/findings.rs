@@ -105,6 +105,13 @@ async fn read_account(ctx: &Shared, account: &SesAccount) {
     for c in findings::counts(&now) {
         ctx.metrics.set_findings_open(&name, &c.type_, &c.impact, Some(c.count));
     }
+    // The first read since start-up: every set of the account may wait for
+    // it (a policy that weighs findings gives no verdict before).
+    if before.is_none() {
+        for cs in ctx.index.sets_of_account(&name) {
+            ctx.rates.trigger_set(&cs);
+        }
+    }
     // Only identities whose own findings changed (or that never saw a
     // read) are reconciled.
     for id in ctx.index.identities_of_account(&name) {

@@ -37,6 +37,9 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
     let policies = ctx.caches.policies_in(ns.as_deref());
     let selecting = crate::domain::reputation::selecting(cs, &policies);
     let now = Timestamp::now();
+    // A policy weighs findings the operator has not read since it started:
+    // no verdict yet, the stored one stands (as before the first rate read).
+    let findings = high_findings(cs, ctx, &selecting)?;
     let live = ctx
         .live
         .summary_of(cs, &ctx.caches, live_view::breaker(&selecting), now);
@@ -47,19 +50,25 @@ pub fn evaluate(cs: &ConfigurationSet, ctx: &Context) -> Option<SetEvaluation> {
         unreadable_selector: policies.iter().any(|p| selector_unreadable(p)),
         live,
         staleness: ctx.settings.reputation.staleness,
-        findings: high_findings(cs, ctx, &selecting),
+        findings,
         now,
     })
     .map(SetEvaluation)
 }
 
 /// The HIGH-impact open findings of the identities whose default set is
-/// `cs` (from the findings reader), when a selecting policy weighs them.
-fn high_findings(cs: &ConfigurationSet, ctx: &Context, selecting: &[&crate::api::ReputationPolicy]) -> Vec<SetFinding> {
+/// `cs` (from the findings reader), when a selecting policy weighs them;
+/// `None` while the account's findings have not been read yet.
+fn high_findings(
+    cs: &ConfigurationSet,
+    ctx: &Context,
+    selecting: &[&crate::api::ReputationPolicy],
+) -> Option<Vec<SetFinding>> {
     if selecting.iter().all(|p| p.spec.findings.is_none()) {
-        return Vec::new();
+        return Some(Vec::new());
     }
     let account = ctx.caches.account_name(cs.spec.account_ref.as_deref()).to_string();
+    ctx.findings.of_account(&account)?;
     let mut out = Vec::new();
     for id in ctx.caches.identities_using(cs.namespace().as_deref(), &cs.name_any()) {
         let Some(arn) = id.status.as_ref().and_then(|s| s.arn.as_deref()) else {
@@ -74,7 +83,7 @@ fn high_findings(cs: &ConfigurationSet, ctx: &Context, selecting: &[&crate::api:
             }
         }
     }
-    out
+    Some(out)
 }
 
 impl SetEvaluation {

@@ -158,7 +158,9 @@ async fn apply(o: Obj<EmailIdentity>, ctx: Arc<Context>) -> Result<Action, Halt>
 /// AWS's open findings about this identity (from the findings reader) into
 /// `status.findings` and the Findings condition; returns the HIGH-impact
 /// ones the status did not show yet, to announce once it is written.
-/// Nothing before the identity has an ARN (it is not in AWS yet).
+/// Nothing before the identity has an ARN (it is not in AWS yet), and
+/// nothing before the account's findings were read since this operator
+/// started: what status shows stays (a restart must not flap it).
 fn fold_findings(
     ctx: &Context,
     id: &EmailIdentity,
@@ -168,16 +170,13 @@ fn fold_findings(
     let Some(arn) = status.arn.clone() else {
         return (Vec::new(), Vec::new());
     };
-    let open = ctx.findings.of_resource(account, &arn);
+    let Some(open) = ctx.findings.of_resource(account, &arn) else {
+        return (Vec::new(), Vec::new());
+    };
     let previous = id.status.as_ref().map(|s| s.findings.as_slice()).unwrap_or_default();
-    let new_high = open
-        .as_deref()
-        .map(|o| findings::newly_high(previous, o).into_iter().cloned().collect())
-        .unwrap_or_default();
-    let (shown, condition) = findings::identity_view(open.as_deref());
-    if open.is_some() {
-        status.findings = shown;
-    }
+    let new_high = findings::newly_high(previous, &open).into_iter().cloned().collect();
+    let (shown, condition) = findings::identity_view(&open);
+    status.findings = shown;
     (vec![condition], new_high)
 }
 
