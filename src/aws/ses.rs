@@ -480,7 +480,7 @@ impl Session {
     }
 }
 
-fn aws_tags(tags: &BTreeMap<String, String>) -> Result<Vec<ses::Tag>, AwsError> {
+pub(super) fn aws_tags(tags: &BTreeMap<String, String>) -> Result<Vec<ses::Tag>, AwsError> {
     tags.iter()
         .map(|(k, v)| {
             ses::Tag::builder().key(k).value(v).build().map_err(|e| AwsError {

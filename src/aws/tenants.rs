@@ -82,17 +82,12 @@ impl Session {
 
     /// CreateTenant with the owner tag; returns its ARN.
     pub async fn create_tenant(&self, name: &str, owner: (&str, &str), priority: Priority) -> Result<String, AwsError> {
-        let tag = ses::Tag::builder()
-            .key(owner.0)
-            .value(owner.1)
-            .build()
-            .map_err(|e| AwsError {
-                operation: "sesv2:Tag",
-                kind: ErrorKind::BadRequest,
-                code: "InvalidTag".into(),
-                message: e.to_string(),
-            })?;
-        let req = self.ses.create_tenant().tenant_name(name).tags(tag);
+        let tags = BTreeMap::from([(owner.0.to_string(), owner.1.to_string())]);
+        let req = self
+            .ses
+            .create_tenant()
+            .tenant_name(name)
+            .set_tags(Some(super::ses::aws_tags(&tags)?));
         let out = self
             .ses_call("sesv2:CreateTenant", priority, || req.clone().send())
             .await?;

@@ -13,7 +13,8 @@ use crate::support::argocd::argocd_health;
 use crate::support::identities::{dns_endpoint_resource, id_object, install_external_dns_crd, wait_identity};
 use crate::support::kstatus::kstatus;
 use crate::support::{
-    World, WorldOptions, apply_json, condition, cs_object, emulator, eventually, unique, wait_event, wait_set_ready,
+    World, WorldOptions, apply_json, condition, cs_object, emulator, eventually, unique, wait_condition, wait_event,
+    wait_set_ready,
 };
 
 /// A World in its own region, reading AWS every 2 s and rates every second.
@@ -27,6 +28,26 @@ async fn world(prefix: &str, region: &'static str) -> World {
             ..Default::default()
         },
     )
+    .await
+}
+
+/// Waits until set `name` records the tenant it joined; returns its name.
+async fn wait_joined(sets: &Api<ConfigurationSet>, name: &str) -> String {
+    eventually("the set joined its tenant", Duration::from_secs(60), || async {
+        let cs = sets.get(name).await.map_err(|e| e.to_string())?;
+        cs.status.and_then(|s| s.tenant).ok_or("no tenant yet".to_string())
+    })
+    .await
+}
+
+/// Waits until SES reports no tenant named `tenant`.
+async fn wait_tenant_gone(ses: &aws_sdk_sesv2::Client, tenant: &str) {
+    eventually("the tenant deleted", Duration::from_secs(60), || async {
+        match ses.get_tenant().tenant_name(tenant).send().await {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
     .await
 }
 
@@ -543,15 +564,7 @@ async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_
         json!({"region": REGION, "reference": tenant.arn, "ses_status": "DISABLED", "cause": cause}),
     )
     .await;
-    let cs = eventually("TenantSending False on the set", Duration::from_secs(30), || async {
-        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
-        let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "TenantSending") {
-            Some((s, r, _)) if s == "False" && r == "DisabledBySes" => Ok(cs),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let cs = wait_condition(&sets, "orders", "TenantSending", "False", "DisabledBySes").await;
     let conds = cs.status.expect("status").conditions;
     let (_, _, message) = condition(&conds, "TenantSending").expect("TenantSending");
     assert!(message.contains(cause) && message.contains(&tenant.name), "{message}");
@@ -576,26 +589,12 @@ async fn a_namespace_gets_one_tenant_holding_its_resources_and_ses_disabling_it_
         json!({"region": REGION, "reference": tenant.arn, "ses_status": "ENABLED", "cause": null}),
     )
     .await;
-    eventually("TenantSending True again", Duration::from_secs(30), || async {
-        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
-        let conds = cs.status.map(|s| s.conditions).unwrap_or_default();
-        match condition(&conds, "TenantSending") {
-            Some((s, _, _)) if s == "True" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    wait_condition(&sets, "orders", "TenantSending", "True", "Enabled").await;
 
     // Nothing left in the namespace: the tenant goes, nothing orphaned.
     sets.delete("orders", &Default::default()).await.expect("delete set");
     ids.delete("shop", &Default::default()).await.expect("delete identity");
-    eventually("the tenant deleted", Duration::from_secs(60), || async {
-        match ses.get_tenant().tenant_name(&tenant.name).send().await {
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    wait_tenant_gone(&ses, &tenant.name).await;
     eventually("status lists no tenant", Duration::from_secs(30), || async {
         let a = accounts.get(&w.account).await.map_err(|e| e.to_string())?;
         let tenants = a.status.map(|s| s.tenants).unwrap_or_default();
@@ -699,11 +698,7 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
     )
     .await;
     wait_set_ready(&sets, "promo").await;
-    let tenant = eventually("the set joined its tenant", Duration::from_secs(60), || async {
-        let cs = sets.get("promo").await.map_err(|e| e.to_string())?;
-        cs.status.and_then(|s| s.tenant).ok_or("no tenant yet".to_string())
-    })
-    .await;
+    let tenant = wait_joined(&sets, "promo").await;
     let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
     let from = format!("promo@{domain}");
     send_as_tenant(&ses, &from, &aws_name, &tenant)
@@ -719,19 +714,7 @@ async fn a_policy_pausing_at_tenant_level_stops_tenant_mail_and_the_resume_lets_
     })
     .await;
     wait_event(&w.client, &w.ns, "promo", "TenantPaused").await;
-    let cs = eventually(
-        "the set records the tenant it paused",
-        Duration::from_secs(30),
-        || async {
-            let cs = sets.get("promo").await.map_err(|e| e.to_string())?;
-            let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-            match condition(&conds, "TenantSending") {
-                Some((s, r, _)) if s == "False" && r == "DisabledByCustomer" => Ok(cs),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    let cs = wait_condition(&sets, "promo", "TenantSending", "False", "DisabledByCustomer").await;
     assert_eq!(
         cs.status.as_ref().and_then(|s| s.tenant_paused.as_deref()),
         Some(tenant.as_str())
@@ -940,15 +923,7 @@ async fn a_policy_that_treats_high_findings_as_critical_pauses_the_set_its_ident
                "status": "OPEN", "description": "no DMARC record"}),
     )
     .await;
-    let cs = eventually("the set paused by the finding", Duration::from_secs(30), || async {
-        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
-        let conds = cs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-        match condition(&conds, "SendingEnabled") {
-            Some((s, r, _)) if s == "False" && r == "PausedByPolicy" => Ok(cs),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let cs = wait_condition(&sets, "orders", "SendingEnabled", "False", "PausedByPolicy").await;
     let status = cs.status.expect("status");
     let reason = status.pause.as_ref().map(|p| p.reason.clone()).unwrap_or_default();
     assert!(reason.contains(&format!("DMARC on {domain}")), "{reason}");
@@ -1011,20 +986,10 @@ async fn turning_tenants_off_deletes_the_tenant_and_its_sets_forget_it() {
     let sets: Api<ConfigurationSet> = w.api();
     apply_json(&sets, cs_object("orders", json!({"name": unique("tenants-off")}))).await;
     wait_set_ready(&sets, "orders").await;
-    let tenant = eventually("the set joined its tenant", Duration::from_secs(60), || async {
-        let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
-        cs.status.and_then(|s| s.tenant).ok_or("no tenant yet".to_string())
-    })
-    .await;
+    let tenant = wait_joined(&sets, "orders").await;
     apply_account(&w, REGION, json!({})).await;
     let ses = aws_sdk_sesv2::Client::new(&emulator::sdk_config_in(REGION).await);
-    eventually("the tenant deleted", Duration::from_secs(60), || async {
-        match ses.get_tenant().tenant_name(&tenant).send().await {
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    wait_tenant_gone(&ses, &tenant).await;
     eventually("the set no longer names a tenant", Duration::from_secs(30), || async {
         let cs = sets.get("orders").await.map_err(|e| e.to_string())?;
         let status = cs.status.unwrap_or_default();
