@@ -105,11 +105,21 @@ async fn read_account(ctx: &Shared, account: &SesAccount) {
     for c in findings::counts(&now) {
         ctx.metrics.set_findings_open(&name, &c.type_, &c.impact, Some(c.count));
     }
-    // The first read since start-up: every set of the account may wait for
-    // it (a policy that weighs findings gives no verdict before).
+    // The first read since start-up: the sets under a policy that weighs
+    // findings gave no verdict before it.
     if before.is_none() {
+        let weighing: std::collections::HashSet<String> = ctx
+            .index
+            .policies
+            .state()
+            .iter()
+            .filter(|p| p.spec.findings.is_some())
+            .filter_map(|p| p.namespace())
+            .collect();
         for cs in ctx.index.sets_of_account(&name) {
-            ctx.rates.trigger_set(&cs);
+            if cs.namespace().is_some_and(|ns| weighing.contains(&ns)) {
+                ctx.rates.trigger_set(&cs);
+            }
         }
     }
     // Only identities whose own findings changed (or that never saw a
